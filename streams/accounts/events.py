@@ -1,0 +1,206 @@
+"""Parsing the platform's input events into account commands.
+
+Pure: bytes in, an `AccountCommand` or a `Rejected` out. Every rejection has a
+stable `reason` (for metrics and replay tooling) and a message for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+
+from schemas import first_error
+from streams.accounts.addresses import Address, InvalidAddress, PublicMailboxes, normalize_address
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class AddressUpdate:
+    key: str
+    email: str
+    domain: str
+    verified: bool
+    verified_at: str | None
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "email": self.email, "domain": self.domain,
+                "verified": self.verified, "verified_at": self.verified_at}
+
+
+@dataclass(slots=True)
+class AccountCommand:
+    """What one input event asks of an account's address book.
+
+    `upsert` addresses are added or updated, `remove` keys dropped; with
+    `replace`, every address not in `upsert` is dropped too (a snapshot).
+    `login` asks for a freshness check of the account's domains.
+    """
+
+    event_id: str
+    account_id: str
+    upsert: list[AddressUpdate] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    replace: bool = False
+    login: bool = False
+    # Problems that did not stop the event (an invalid entry in a login snapshot).
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"event_id": self.event_id, "account_id": self.account_id,
+                "upsert": [a.to_dict() for a in self.upsert], "remove": self.remove,
+                "replace": self.replace, "login": self.login}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AccountCommand":
+        return cls(event_id=data["event_id"], account_id=data["account_id"],
+                   upsert=[AddressUpdate(**a) for a in data["upsert"]], remove=list(data["remove"]),
+                   replace=data["replace"], login=data["login"])
+
+
+def iso_utc(moment: datetime | float) -> str:
+    if isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str | None, field_name: str) -> str | None:
+    """RFC 3339 / ISO 8601 → canonical UTC `YYYY-MM-DDTHH:MM:SSZ`; naive times are UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected("invalid_timestamp", f"{field_name}: {text!r} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return iso_utc(moment)
+
+
+def decode_payload(value: bytes | None, max_bytes: int) -> dict:
+    """JSON object from the record value; a CloudEvents envelope yields its `data`."""
+    if value is None:
+        raise Rejected("invalid_json", "the record has no value (a tombstone)")
+    if len(value) > max_bytes:
+        raise Rejected("value_too_large", f"the value is {len(value)} bytes; the limit is {max_bytes}")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"the value is not UTF-8 JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise Rejected("invalid_event", f"expected a JSON object, got {type(document).__name__}")
+    if "specversion" not in document:
+        return document
+    if document.get("specversion") != "1.0":
+        raise Rejected("invalid_event", f"unsupported CloudEvents specversion {document.get('specversion')!r}")
+    content_type = document.get("datacontenttype")
+    if content_type is not None and not str(content_type).startswith("application/json"):
+        raise Rejected("invalid_event", f"CloudEvents datacontenttype {content_type!r} is not application/json")
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise Rejected("invalid_event", "the CloudEvents envelope has no JSON object in `data`")
+    if "event_id" not in data and isinstance(document.get("id"), str):
+        data = {**data, "event_id": document["id"]}
+    return data
+
+
+def _check(schema: str, payload: dict) -> None:
+    problem = first_error(schema, payload)
+    if problem:
+        raise Rejected("invalid_event", problem)
+
+
+def _check_key(key: bytes | None, account_id: str) -> None:
+    if not key:
+        return
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("key_mismatch", "the record key is not UTF-8") from None
+    if text != account_id:
+        raise Rejected("key_mismatch", f"the record key {text!r} is not the event's account_id {account_id!r}")
+
+
+def _address(text: str, field_name: str) -> Address:
+    try:
+        return normalize_address(text)
+    except InvalidAddress as exc:
+        raise Rejected("invalid_address", f"{field_name}: {exc}") from None
+
+
+def _update(address: Address, verified: bool, verified_at: str | None) -> AddressUpdate:
+    return AddressUpdate(address.key, address.original, address.domain, verified, verified_at if verified else None)
+
+
+def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
+                      max_bytes: int) -> AccountCommand:
+    payload = decode_payload(value, max_bytes)
+    _check("email-event", payload)
+    account = payload["account_id"]
+    _check_key(key, account)
+    kind = payload["type"]
+    address = _address(payload["email"], "email")
+    occurred_at = parse_timestamp(payload.get("occurred_at"), "occurred_at")
+    verified_at = parse_timestamp(payload.get("verified_at"), "verified_at")
+    command = AccountCommand(event_id=payload["event_id"], account_id=account)
+    custom = address.domain not in public
+
+    if kind == "email_removed":
+        if custom:
+            command.remove.append(address.key)
+    elif kind == "email_unverified":
+        if custom:
+            command.upsert.append(_update(address, False, None))
+    elif kind == "email_verified":
+        if custom:
+            command.upsert.append(_update(address, True, verified_at or occurred_at))
+    elif kind == "email_added":
+        if custom:
+            command.upsert.append(_update(address, bool(payload.get("verified")), verified_at))
+    else:  # email_changed
+        previous = payload.get("previous_email")
+        if custom:
+            command.upsert.append(_update(address, bool(payload.get("verified")), verified_at))
+        if previous:
+            old = _address(previous, "previous_email")
+            if old.key != address.key:
+                command.remove.append(old.key)
+        else:
+            # Without the old address, the new one is now the account's address.
+            command.replace = True
+    return command
+
+
+def parse_login_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
+                      max_bytes: int) -> AccountCommand:
+    payload = decode_payload(value, max_bytes)
+    _check("login-event", payload)
+    account = payload["account_id"]
+    _check_key(key, account)
+    parse_timestamp(payload.get("occurred_at"), "occurred_at")
+    command = AccountCommand(event_id=payload["event_id"], account_id=account, login=True)
+    snapshot = payload.get("emails")
+    if snapshot is None:
+        return command
+    command.replace = True
+    for index, entry in enumerate(snapshot):
+        try:
+            address = _address(entry["email"], f"emails/{index}/email")
+            verified_at = parse_timestamp(entry.get("verified_at"), f"emails/{index}/verified_at")
+        except Rejected as exc:
+            # One bad entry must not block reconciling the rest; it is reported, not dropped.
+            command.warnings.append(exc.message)
+            continue
+        if address.domain not in public:
+            command.upsert.append(_update(address, bool(entry.get("verified")), verified_at))
+    if command.warnings:
+        # Without every entry the snapshot is not complete, so it must not remove anything.
+        command.replace = False
+    return command

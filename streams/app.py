@@ -1,0 +1,50 @@
+"""The Faust application: settings, broker, and autodiscovered agents.
+
+`faust -A streams.app worker` and `lapsewatch worker` both start here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+
+import faust
+
+from streams.settings import SettingsError, load_settings
+
+log = logging.getLogger("lapsewatch")
+
+try:
+    settings = load_settings()
+except SettingsError as exc:
+    raise SystemExit(f"lapsewatch: {exc}") from None
+
+if settings.broker:
+    broker_url = settings.broker
+else:
+    from streams.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker().start()
+    broker_url = embedded.url
+    # The broker keeps nothing across runs, so table state must not either.
+    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")))
+    log.warning("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
+                "(in memory: everything is lost when the worker stops)", broker_url)
+
+app = faust.App(
+    settings.app_id,
+    broker=broker_url,
+    store="rocksdb://",
+    datadir=str(settings.data_dir),
+    web_port=settings.web_port,
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    broker_session_timeout=settings.session_timeout,
+    broker_rebalance_timeout=settings.rebalance_timeout,
+    broker_heartbeat_interval=settings.heartbeat_interval,
+    consumer_auto_offset_reset="earliest",
+    autodiscover=["streams.accounts", "streams.domains"],
+    origin="streams",
+)

@@ -1,0 +1,88 @@
+"""Domain commands → domain table → outbound events; the timer that starts due checks."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from streams import topics
+from streams.app import app, settings
+from streams.domains.checker import Checker
+from streams.domains.lifecycle import CheckResult, Policy, apply_check, apply_login, apply_member, apply_unmember
+from streams.domains.outbound import Outbound
+from streams.domains.state import DomainState
+from streams.providers import provider_from_settings
+
+log = logging.getLogger("lapsewatch.domains")
+POLICY = Policy.from_settings(settings)
+CHANNELS = {"unverified": topics.email_unverified, "status": topics.domain_status}
+
+
+async def publish_result(result: CheckResult) -> None:
+    await topics.domain_commands.send(key=result.domain.encode(), value=result.to_dict())
+
+
+checker = Checker(provider_from_settings(settings), publish_result, concurrency=settings.check_concurrency,
+                  in_flight_ttl=2 * settings.provider_timeout + 60)
+
+
+def decide(state: DomainState | None, command: dict, now: float):
+    kind = command["kind"]
+    if kind == "member":
+        return apply_member(state, command, now)
+    if kind == "unmember":
+        return apply_unmember(state, command, now)
+    if kind == "login":
+        return apply_login(state, now, POLICY)
+    if kind == "check":
+        return apply_check(state, CheckResult.from_dict(command), now, POLICY)
+    raise ValueError(f"unknown domain command {kind!r}")
+
+
+async def send(event: Outbound) -> None:
+    if event.channel == "unverified":
+        data = event.value["data"]
+        log.info("email-unverified: account %s on %s (%s)", data["account_id"], data["domain"], data["reason"])
+    elif event.value["data"]["transition"] in ("lapsed", "recovered"):
+        log.info("domain %s: %s", event.key, event.value["data"]["transition"])
+    await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
+
+
+@app.agent(topics.domain_commands)
+async def apply_domain_commands(stream):
+    async for command in stream:
+        domain = command["domain"]
+        before = topics.domains.get(domain)
+        state, events = decide(DomainState.from_dict(before) if before else None, command, time.time())
+        if command["kind"] == "check":
+            checker.done(domain)
+        if state is None:
+            if before is not None:
+                del topics.domains[domain]
+        else:
+            after = state.to_dict()
+            if after != before:
+                topics.domains[domain] = after
+        for event in events:
+            await send(event)
+
+
+def _ready() -> bool:
+    recovery = getattr(app.tables, "recovery", None)
+    completed = getattr(recovery, "completed", None)
+    return not app.rebalancing and (completed is None or completed.is_set())
+
+
+@app.timer(settings.tick)
+async def dispatch_due_checks():
+    if not _ready():
+        return
+    now = time.time()
+    checker.dispatch(((domain, value["next_check_at"]) for domain, value in topics.domains.items()), now)
+
+
+@app.on_before_shutdown.connect
+def _stop_checks(app, **kwargs) -> None:
+    app.loop.create_task(checker.close())

@@ -1,0 +1,64 @@
+"""The events lapsewatch publishes, built as CloudEvents 1.0 structured JSON."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from streams.accounts.events import iso_utc
+from streams.domains.state import DomainState
+
+SOURCE = "lapsewatch"
+# Fixed namespace: event ids are uuid5 names under it, so they are stable across replays.
+ID_NAMESPACE = uuid.UUID("6f1c2a52-7f0e-4d6b-9a55-5d2f0c8e9b31")
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    channel: str  # "unverified" | "status"
+    key: str
+    value: dict
+
+
+def _envelope(event_id: str, kind: str, subject: str, time: float, data: dict) -> dict:
+    return {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": kind, "subject": subject,
+            "time": iso_utc(time), "datacontenttype": "application/json", "data": data}
+
+
+def unverified_id(account_id: str, key: str, domain: str, episode: float) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"unverified\n{account_id}\n{key}\n{domain}\n{iso_utc(episode)}"))
+
+
+def email_unverified(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
+    assert state.lapse_seen_at is not None and state.confirmed_at is not None
+    data = {
+        "account_id": account_id,
+        "email": member["email"],
+        "domain": state.domain,
+        "reason": "domain_expired",
+        "domain_status": list(state.flags),
+        "provider": state.provider or "unknown",
+        "checked_at": iso_utc(state.last_success_at or state.confirmed_at),
+        "confirmed_at": iso_utc(state.confirmed_at),
+        "lapse_first_seen_at": iso_utc(state.lapse_seen_at),
+    }
+    event_id = unverified_id(account_id, key, state.domain, state.lapse_seen_at)
+    return Outbound("unverified", account_id, _envelope(event_id, "lapsewatch.email.unverified", account_id, now, data))
+
+
+def domain_status(state: DomainState, transition: str, previous: str | None, now: float) -> Outbound:
+    status = "removed" if transition == "removed" else state.status
+    data = {
+        "domain": state.domain,
+        "transition": transition,
+        "status": status,
+        "previous_status": previous,
+        "flags": list(state.flags),
+        "provider": state.provider,
+        "checked_at": iso_utc(state.last_success_at) if state.last_success_at else None,
+        "detail": state.detail,
+        "members": state.member_count(),
+        "verified_members": state.verified_count(),
+    }
+    event_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{state.domain}\n{transition}\n{now!r}"))
+    return Outbound("status", state.domain, _envelope(event_id, "lapsewatch.domain.status", state.domain, now, data))

@@ -1,0 +1,22 @@
+"""When to check a domain next. Pure arithmetic on epoch seconds."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _unit(seed: str) -> float:
+    """A stable number in [0, 1) from a string: the same domain spreads the same way on every replay."""
+    digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def recheck_at(domain: str, now: float, interval: float, jitter: float) -> float:
+    """Next routine check: within (1 - jitter) × interval and interval from now, never later."""
+    return now + interval * (1.0 - jitter * _unit(f"{domain}|{int(now)}"))
+
+
+def backoff_at(now: float, attempt: int, first: float, cap: float) -> float:
+    """Exponential backoff: `first` after the first failure, doubling, at most `cap`."""
+    exponent = min(max(attempt, 1) - 1, 60)
+    return now + min(cap, first * (2.0**exponent))

@@ -1,0 +1,47 @@
+"""The domain table's value: one registrable domain, its members and its verdict history."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("new", "active", "inconclusive", "lapse_suspected", "lapsed")
+
+
+@dataclass(slots=True)
+class DomainState:
+    domain: str
+    status: str = "new"
+    flags: list[str] = field(default_factory=list)
+    provider: str | None = None
+    detail: str | None = None  # why the last verdict was inconclusive, or the last error
+    first_seen_at: float = 0.0
+    last_check_at: float | None = None  # last attempt, successful or not
+    last_success_at: float | None = None  # last attempt that gave a verdict
+    next_check_at: float = 0.0
+    errors: int = 0  # consecutive failed checks
+    inconclusive: int = 0  # consecutive inconclusive verdicts
+    lapse_seen_at: float | None = None  # first lapsed verdict of the current episode
+    confirmed_at: float | None = None  # when that lapse was confirmed
+    # account id -> address key -> {"email", "verified", "verified_at"}
+    members: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # "account id\naddress key" -> CloudEvents id already emitted in this lapse episode
+    emitted: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DomainState":
+        """A state that shares nothing mutable with `data`, so `data` can still be compared against."""
+        state = cls(**data)
+        state.flags = list(state.flags)
+        state.members = {account: {key: dict(member) for key, member in addresses.items()}
+                         for account, addresses in state.members.items()}
+        state.emitted = dict(state.emitted)
+        return state
+
+    def member_count(self) -> int:
+        return sum(len(addresses) for addresses in self.members.values())
+
+    def verified_count(self) -> int:
+        return sum(1 for addresses in self.members.values() for m in addresses.values() if m["verified"])

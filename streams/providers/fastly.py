@@ -1,0 +1,62 @@
+"""Fastly Domain Research API, Status endpoint (precise variant)."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from streams.providers.base import ProviderError, Verdict
+from streams.providers.fastly_policy import classify_fastly
+
+STATUS_PATH = "/domain-management/v1/tools/status"
+MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
+
+
+class FastlyProvider:
+    name = "fastly"
+
+    def __init__(self, base_url: str, api_key: str, timeout: float, *,
+                 transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 32):
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"Fastly-Key": api_key, "Accept": "application/json", "User-Agent": "lapsewatch"},
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+            follow_redirects=False,
+        )
+
+    async def check(self, domain: str) -> Verdict:
+        try:
+            async with self._client.stream("GET", STATUS_PATH, params={"domain": domain}) as response:
+                if response.status_code != 200:
+                    raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        raise ProviderError(f"fastly answer for {domain} is larger than {MAX_BODY} bytes")
+        except httpx.TimeoutException:
+            raise ProviderError(f"fastly timed out for {domain}") from None
+        except httpx.HTTPError as exc:
+            # The exception text names only the URL, never the request headers.
+            raise ProviderError(f"fastly request for {domain} failed: {type(exc).__name__}") from None
+        return parse_status_body(bytes(body), domain)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def parse_status_body(body: bytes, domain: str) -> Verdict:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProviderError(f"fastly answer for {domain} is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("status"), str):
+        raise ProviderError(f"fastly answer for {domain} has no status string")
+    answered = document.get("domain")
+    if isinstance(answered, str) and answered.lower().rstrip(".") != domain:
+        raise ProviderError(f"fastly answered about {answered!r} when asked about {domain}")
+    if not document["status"].strip():
+        raise ProviderError(f"fastly answer for {domain} has an empty status")
+    return classify_fastly(document["status"])

@@ -1,0 +1,32 @@
+"""Every topic lapsewatch reads or writes, and the two tables."""
+
+from __future__ import annotations
+
+from streams.app import app, settings
+
+RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+# Inputs belong to the platform: any partition count, values parsed by us so bad ones reach the dead-letter topic.
+email_events = app.topic(settings.topics.email_events, allow_empty=True, **RAW)
+logins = app.topic(settings.topics.logins, allow_empty=True, **RAW)
+
+# Outputs: JSON we serialise ourselves, so the bytes are exactly the contract.
+email_unverified = app.topic(settings.topics.email_unverified, partitions=settings.partitions, **RAW)
+domain_status = app.topic(settings.topics.domain_status, partitions=settings.partitions, **RAW)
+dead_letter = app.topic(settings.topics.dead_letter, partitions=settings.partitions, **RAW)
+OUTPUTS = (email_unverified, domain_status, dead_letter)
+
+# Internal repartition topics: account-keyed, then domain-keyed.
+account_commands = app.topic(f"{settings.app_id}-account-commands", partitions=settings.partitions,
+                             internal=True, key_serializer="raw", value_serializer="json")
+domain_commands = app.topic(f"{settings.app_id}-domain-commands", partitions=settings.partitions,
+                            internal=True, key_serializer="raw", value_serializer="json")
+
+accounts = app.Table("accounts", partitions=settings.partitions, help="account id → its custom-domain addresses")
+domains = app.Table("domains", partitions=settings.partitions, help="registrable domain → status and members")
+
+
+@app.task
+async def declare_outputs() -> None:
+    for topic in OUTPUTS:
+        await topic.maybe_declare()
