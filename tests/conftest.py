@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+from tests.harness import Bus, FastlyServer, Worker, WorkerConfig
+
+
+@pytest.fixture(scope="session")
+def broker_url():
+    """LAPSEWATCH_TEST_BROKER (e.g. an Apache Kafka) or an embedded Tansu broker."""
+    url = os.environ.get("LAPSEWATCH_TEST_BROKER")
+    if url:
+        yield url if "://" in url else f"kafka://{url}"
+        return
+    broker = EmbeddedBroker().start()
+    yield broker.url
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def fastly():
+    server = FastlyServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Pipeline:
+    """A running worker with its own topics and a bus that reads all of its outputs."""
+
+    config: WorkerConfig
+    worker: Worker
+    bus: Bus
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return self.config.topics
+
+    async def email(self, event: dict, key: str | None = None) -> None:
+        await self.bus.send(self.topics["email_events"], key or event["account_id"], event)
+
+    async def login(self, event: dict) -> None:
+        await self.bus.send(self.topics["logins"], event["account_id"], event)
+
+    def unverified(self, account: str | None = None, domain: str | None = None) -> list[dict]:
+        return self.bus.values(self.topics["email_unverified"], lambda v: (
+            (account is None or v["data"]["account_id"] == account)
+            and (domain is None or v["data"]["domain"] == domain)))
+
+    def transitions(self, domain: str) -> list[str]:
+        return [v["data"]["transition"] for v in self.bus.values(self.topics["domain_status"],
+                                                                  lambda v: v["subject"] == domain)]
+
+    def dead_letters(self) -> list[dict]:
+        return self.bus.values(self.topics["dead_letter"])
+
+
+@pytest.fixture
+async def start_pipeline(broker_url, fastly, tmp_path_factory):
+    """Factory: start a worker (settings overridable) and follow its output topics."""
+    started: list[Pipeline] = []
+
+    async def start(overrides: dict[str, str] | None = None, config: WorkerConfig | None = None) -> Pipeline:
+        config = config or WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("worker"), overrides or {})
+        worker = await Worker(config).start()
+        bus = await Bus(broker_url.split("://", 1)[1]).start()
+        await bus.follow(config.topics["email_unverified"], config.topics["domain_status"],
+                         config.topics["dead_letter"])
+        pipeline = Pipeline(config, worker, bus)
+        started.append(pipeline)
+        return pipeline
+
+    yield start
+    for pipeline in started:
+        pipeline.worker.stop()
+        await pipeline.bus.close()
+
+
+@pytest.fixture(scope="session")
+async def shared(broker_url, fastly, tmp_path_factory):
+    """One worker shared by the tests that need no special settings (each uses its own domains)."""
+    config = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("shared"))
+    worker = await Worker(config).start()
+    bus = await Bus(broker_url.split("://", 1)[1]).start()
+    await bus.follow(config.topics["email_unverified"], config.topics["domain_status"], config.topics["dead_letter"])
+    yield Pipeline(config, worker, bus)
+    worker.stop()
+    await bus.close()
