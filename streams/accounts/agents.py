@@ -5,26 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-import orjson
-
 from streams import topics
 from streams.accounts.addresses import PublicMailboxes
 from streams.accounts.book import apply_command
 from streams.accounts.events import AccountCommand, Rejected, parse_email_event, parse_login_event
 from streams.app import app, settings
-from streams.ops.deadletter import dead_letter_record
+from streams.ops.failures import guarded, send_dead_letter
 
 log = logging.getLogger("lapsewatch.accounts")
 PUBLIC = PublicMailboxes(settings.public_domains_extra)
 Parser = Callable[..., AccountCommand]
-
-
-async def send_dead_letter(message, reason: str, error: str) -> None:
-    record = dead_letter_record(reason=reason, error=error, topic=message.topic, partition=message.partition,
-                                offset=message.offset, timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-                                key=message.key, value=message.value)
-    log.info("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-    await topics.dead_letter.send(key=message.key, value=orjson.dumps(record))
 
 
 async def ingest(stream, parse: Parser) -> None:
@@ -55,13 +45,16 @@ async def ingest_logins(stream):
     await ingest(stream, parse_login_event)
 
 
+async def apply_account_command(value: dict) -> None:
+    command = AccountCommand.from_dict(value)
+    before = topics.accounts.get(command.account_id)
+    state, domain_commands = apply_command(before, command)
+    if state is not None and state is not before:
+        topics.accounts[command.account_id] = state
+    for domain_command in domain_commands:
+        await topics.domain_commands.send(key=domain_command["domain"].encode(), value=domain_command)
+
+
 @app.agent(topics.account_commands)
 async def apply_account_commands(stream):
-    async for value in stream:
-        command = AccountCommand.from_dict(value)
-        before = topics.accounts.get(command.account_id)
-        state, domain_commands = apply_command(before, command)
-        if state is not None and state is not before:
-            topics.accounts[command.account_id] = state
-        for domain_command in domain_commands:
-            await topics.domain_commands.send(key=domain_command["domain"].encode(), value=domain_command)
+    await guarded(stream, apply_account_command)

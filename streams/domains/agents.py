@@ -8,6 +8,7 @@ import time
 import orjson
 
 from streams import topics
+from streams.ops.failures import guarded
 from streams.app import app, settings
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult, Policy, apply_check, apply_login, apply_member, apply_unmember
@@ -50,23 +51,26 @@ async def send(event: Outbound) -> None:
     await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
 
 
+async def apply_domain_command(command: dict) -> None:
+    domain = command["domain"]
+    if command["kind"] == "check":
+        checker.done(domain)
+    before = topics.domains.get(domain)
+    state, events = decide(DomainState.from_dict(before) if before else None, command, time.time())
+    if state is None:
+        if before is not None:
+            del topics.domains[domain]
+    else:
+        after = state.to_dict()
+        if after != before:
+            topics.domains[domain] = after
+    for event in events:
+        await send(event)
+
+
 @app.agent(topics.domain_commands)
 async def apply_domain_commands(stream):
-    async for command in stream:
-        domain = command["domain"]
-        before = topics.domains.get(domain)
-        state, events = decide(DomainState.from_dict(before) if before else None, command, time.time())
-        if command["kind"] == "check":
-            checker.done(domain)
-        if state is None:
-            if before is not None:
-                del topics.domains[domain]
-        else:
-            after = state.to_dict()
-            if after != before:
-                topics.domains[domain] = after
-        for event in events:
-            await send(event)
+    await guarded(stream, apply_domain_command)
 
 
 def _ready() -> bool:
