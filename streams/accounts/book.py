@@ -2,6 +2,12 @@
 
 Pure: `apply_command(state, command)` returns the new state and the commands
 for the domain stage. Only custom-domain addresses are ever stored.
+
+Email events and logins arrive on different topics, so Kafka gives no order
+between them. Each address therefore remembers when it last changed (the
+event's `occurred_at`), removed addresses leave a short-lived tombstone, and
+an older event never overrides a newer one: an old login snapshot cannot drop
+an address added since, nor bring back one removed since.
 """
 
 from __future__ import annotations
@@ -9,6 +15,12 @@ from __future__ import annotations
 from streams.accounts.events import AccountCommand
 
 RECENT_EVENT_IDS = 64  # duplicates arrive close together; older ids age out
+TOMBSTONES = 32  # removed addresses remembered per account, newest kept
+
+
+def _newer(at: str | None, last: str | None) -> bool:
+    """Whether a change made `at` may override one made `last` (unknown times always may)."""
+    return at is None or last is None or at >= last
 
 
 def apply_command(state: dict | None, command: AccountCommand) -> tuple[dict | None, list[dict]]:
@@ -17,25 +29,44 @@ def apply_command(state: dict | None, command: AccountCommand) -> tuple[dict | N
         if not command.upsert and not command.warnings:
             # Nothing custom to remember (public mailboxes only, or unknown removals).
             return None, []
-        state = {"addresses": {}, "recent": []}
+        state = {"addresses": {}, "removed": {}, "recent": []}
     if command.event_id in state["recent"]:
         return state, []
 
+    at = command.occurred_at
     before: dict[str, dict] = state["addresses"]
     after = dict(before)
+    removed = dict(state.get("removed", {}))
+
+    def last_change(key: str) -> str | None:
+        entry = after.get(key)
+        return entry["updated_at"] if entry else removed.get(key)
+
+    def drop(key: str) -> None:
+        if key in after and _newer(at, last_change(key)):
+            del after[key]
+            if at is not None:
+                removed[key] = at
+
     for update in command.upsert:
-        after[update.key] = {"email": update.email, "domain": update.domain,
-                             "verified": update.verified, "verified_at": update.verified_at}
+        if _newer(at, last_change(update.key)):
+            after[update.key] = {"email": update.email, "domain": update.domain, "verified": update.verified,
+                                 "verified_at": update.verified_at, "updated_at": at}
+            removed.pop(update.key, None)
     for key in command.remove:
-        after.pop(key, None)
+        drop(key)
     if command.replace:
         keep = {update.key for update in command.upsert}
-        after = {key: entry for key, entry in after.items() if key in keep}
+        for key in [key for key in after if key not in keep]:
+            drop(key)
+    if len(removed) > TOMBSTONES:
+        removed = dict(sorted(removed.items(), key=lambda item: item[1])[-TOMBSTONES:])
 
     out: list[dict] = []
     account = command.account_id
     for key, entry in after.items():
-        if before.get(key) != entry:
+        old = before.get(key)
+        if old is None or any(old[field] != entry[field] for field in ("email", "verified", "verified_at")):
             out.append({"kind": "member", "domain": entry["domain"], "account_id": account, "key": key,
                         "email": entry["email"], "verified": entry["verified"],
                         "verified_at": entry["verified_at"]})
@@ -47,4 +78,4 @@ def apply_command(state: dict | None, command: AccountCommand) -> tuple[dict | N
             out.append({"kind": "login", "domain": domain, "account_id": account})
 
     recent = (state["recent"] + [command.event_id])[-RECENT_EVENT_IDS:]
-    return {"addresses": after, "recent": recent}, out
+    return {"addresses": after, "removed": removed, "recent": recent}, out

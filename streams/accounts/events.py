@@ -50,19 +50,20 @@ class AccountCommand:
     remove: list[str] = field(default_factory=list)
     replace: bool = False
     login: bool = False
+    occurred_at: str | None = None  # canonical UTC; orders this command against others on the same address
     # Problems that did not stop the event (an invalid entry in a login snapshot).
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"event_id": self.event_id, "account_id": self.account_id,
                 "upsert": [a.to_dict() for a in self.upsert], "remove": self.remove,
-                "replace": self.replace, "login": self.login}
+                "replace": self.replace, "login": self.login, "occurred_at": self.occurred_at}
 
     @classmethod
     def from_dict(cls, data: dict) -> "AccountCommand":
         return cls(event_id=data["event_id"], account_id=data["account_id"],
                    upsert=[AddressUpdate(**a) for a in data["upsert"]], remove=list(data["remove"]),
-                   replace=data["replace"], login=data["login"])
+                   replace=data["replace"], login=data["login"], occurred_at=data.get("occurred_at"))
 
 
 def iso_utc(moment: datetime | float) -> str:
@@ -149,7 +150,7 @@ def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicM
     address = _address(payload["email"], "email")
     occurred_at = parse_timestamp(payload.get("occurred_at"), "occurred_at")
     verified_at = parse_timestamp(payload.get("verified_at"), "verified_at")
-    command = AccountCommand(event_id=payload["event_id"], account_id=account)
+    command = AccountCommand(event_id=payload["event_id"], account_id=account, occurred_at=occurred_at)
     custom = address.domain not in public
 
     if kind == "email_removed":
@@ -184,8 +185,8 @@ def parse_login_event(key: bytes | None, value: bytes | None, *, public: PublicM
     _check("login-event", payload)
     account = payload["account_id"]
     _check_key(key, account)
-    parse_timestamp(payload.get("occurred_at"), "occurred_at")
-    command = AccountCommand(event_id=payload["event_id"], account_id=account, login=True)
+    command = AccountCommand(event_id=payload["event_id"], account_id=account, login=True,
+                             occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"))
     snapshot = payload.get("emails")
     if snapshot is None:
         return command
