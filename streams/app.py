@@ -29,7 +29,8 @@ else:
     embedded = EmbeddedBroker().start()
     broker_url = embedded.url
     # The broker keeps nothing across runs, so table state must not either.
-    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")))
+    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")),
+                                   producer_max_batch_bytes=1)  # see TANSU_SAFE_ENV
     log.warning("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
                 "(in memory: everything is lost when the worker stops)", broker_url)
 
@@ -44,6 +45,7 @@ app = faust.App(
     broker_session_timeout=settings.session_timeout,
     broker_rebalance_timeout=settings.rebalance_timeout,
     broker_heartbeat_interval=settings.heartbeat_interval,
+    producer_max_batch_size=settings.producer_max_batch_bytes,
     consumer_auto_offset_reset="earliest",
     autodiscover=["streams.accounts", "streams.domains"],
     origin="streams",
