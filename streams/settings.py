@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from streams.domains.policy import Policy
+
 PREFIX = "LAPSEWATCH_"
 
 # Public topic names (the event contract) and their override variables.
@@ -72,14 +74,7 @@ class Settings:
     provider_timeout: float
     check_concurrency: int
 
-    recheck_interval: float
-    recheck_jitter: float
-    retry_min: float
-    retry_max: float
-    inconclusive_retry_min: float
-    inconclusive_retry_max: float
-    confirm_after: float
-    login_freshness: float
+    policy: Policy
     tick: float
 
     public_domains_extra: frozenset[str]
@@ -271,14 +266,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         simulated_scenario=scenario,
         provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01),
         check_concurrency=reader.integer("CHECK_CONCURRENCY", 16, minimum=1, maximum=10000),
-        recheck_interval=reader.duration("RECHECK_INTERVAL", "30d", minimum=1),
-        recheck_jitter=reader.fraction("RECHECK_JITTER", 0.1),
-        retry_min=reader.duration("RETRY_MIN", "5m", minimum=0.01),
-        retry_max=reader.duration("RETRY_MAX", "1d", minimum=0.01),
-        inconclusive_retry_min=reader.duration("INCONCLUSIVE_RETRY_MIN", "15m", minimum=0.01),
-        inconclusive_retry_max=reader.duration("INCONCLUSIVE_RETRY_MAX", "6h", minimum=0.01),
-        confirm_after=reader.duration("CONFIRM_AFTER", "1h"),
-        login_freshness=reader.duration("LOGIN_FRESHNESS", "7d"),
+        policy=Policy(
+            recheck_interval=reader.duration("RECHECK_INTERVAL", "30d", minimum=1),
+            recheck_jitter=reader.fraction("RECHECK_JITTER", 0.1),
+            retry_min=reader.duration("RETRY_MIN", "5m", minimum=0.01),
+            retry_max=reader.duration("RETRY_MAX", "1d", minimum=0.01),
+            inconclusive_retry_min=reader.duration("INCONCLUSIVE_RETRY_MIN", "15m", minimum=0.01),
+            inconclusive_retry_max=reader.duration("INCONCLUSIVE_RETRY_MAX", "6h", minimum=0.01),
+            confirm_after=reader.duration("CONFIRM_AFTER", "1h"),
+            login_freshness=reader.duration("LOGIN_FRESHNESS", "7d"),
+        ),
         tick=reader.duration("TICK", "1s", minimum=0.01),
         public_domains_extra=_public_domains(reader),
         max_event_bytes=reader.integer("MAX_EVENT_BYTES", 256 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
@@ -289,7 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                 maximum=64 * 1024 * 1024),
     )
     for low, high in (("RETRY_MIN", "RETRY_MAX"), ("INCONCLUSIVE_RETRY_MIN", "INCONCLUSIVE_RETRY_MAX")):
-        if getattr(settings, low.lower()) > getattr(settings, high.lower()):
+        if getattr(settings.policy, low.lower()) > getattr(settings.policy, high.lower()):
             raise SettingsError(f"{PREFIX}{low}: must not exceed {PREFIX}{high}")
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError(f"{PREFIX}BROKER_HEARTBEAT_INTERVAL: must be shorter than {PREFIX}BROKER_SESSION_TIMEOUT")

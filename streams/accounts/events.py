@@ -140,12 +140,17 @@ def _update(address: Address, verified: bool, verified_at: str | None) -> Addres
     return AddressUpdate(address.key, address.original, address.domain, verified, verified_at if verified else None)
 
 
+def _valid_payload(schema: str, key: bytes | None, value: bytes | None, max_bytes: int) -> dict:
+    payload = decode_payload(value, max_bytes)
+    _check(schema, payload)
+    _check_key(key, payload["account_id"])
+    return payload
+
+
 def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
                       max_bytes: int) -> AccountCommand:
-    payload = decode_payload(value, max_bytes)
-    _check("email-event", payload)
+    payload = _valid_payload("email-event", key, value, max_bytes)
     account = payload["account_id"]
-    _check_key(key, account)
     kind = payload["type"]
     address = _address(payload["email"], "email")
     occurred_at = parse_timestamp(payload.get("occurred_at"), "occurred_at")
@@ -181,11 +186,8 @@ def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicM
 
 def parse_login_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
                       max_bytes: int) -> AccountCommand:
-    payload = decode_payload(value, max_bytes)
-    _check("login-event", payload)
-    account = payload["account_id"]
-    _check_key(key, account)
-    command = AccountCommand(event_id=payload["event_id"], account_id=account, login=True,
+    payload = _valid_payload("login-event", key, value, max_bytes)
+    command = AccountCommand(event_id=payload["event_id"], account_id=payload["account_id"], login=True,
                              occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"))
     snapshot = payload.get("emails")
     if snapshot is None:

@@ -11,13 +11,13 @@ from streams import topics
 from streams.ops.failures import guarded
 from streams.app import app, settings
 from streams.domains.checker import Checker
-from streams.domains.lifecycle import CheckResult, Policy, apply_check, apply_login, apply_member, apply_unmember
+from streams.domains.lifecycle import CheckResult, apply_check, apply_login, apply_member, apply_unmember
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
 from streams.providers import provider_from_settings
 
 log = logging.getLogger("lapsewatch.domains")
-POLICY = Policy.from_settings(settings)
+POLICY = settings.policy
 CHANNELS = {"unverified": topics.email_unverified, "status": topics.domain_status}
 
 

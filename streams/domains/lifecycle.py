@@ -7,31 +7,15 @@ domain agent only reads, calls one of these, writes and sends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
+from streams.domains.policy import Policy
 from streams.domains.schedule import backoff_at, recheck_at
 from streams.domains.state import DomainState
-from streams.settings import Settings
 
 Decision = tuple["DomainState | None", list[Outbound]]
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    recheck_interval: float
-    recheck_jitter: float
-    retry_min: float
-    retry_max: float
-    inconclusive_retry_min: float
-    inconclusive_retry_max: float
-    confirm_after: float
-    login_freshness: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Policy":
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)

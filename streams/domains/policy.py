@@ -1,0 +1,17 @@
+"""The timing policy of checks: how often, how soon after trouble, how long to confirm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    recheck_interval: float  # between routine checks
+    recheck_jitter: float  # fraction of the interval rechecks spread over
+    retry_min: float  # first delay after a failed check, doubling...
+    retry_max: float  # ...up to this
+    inconclusive_retry_min: float  # same, after an inconclusive verdict
+    inconclusive_retry_max: float
+    confirm_after: float  # delay before the check that confirms a lapse; 0 = none
+    login_freshness: float  # a login rechecks domains whose last verdict is older
