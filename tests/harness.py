@@ -70,7 +70,9 @@ class FastlyServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._runner = self._loop.run_until_complete(serve(self.scenario, "127.0.0.1", self.port, self.api_key))
+        # A "timeout" answer hangs past the workers' 1 s provider timeout, not longer: shutdown waits for it.
+        self._runner = self._loop.run_until_complete(
+            serve(self.scenario, "127.0.0.1", self.port, self.api_key, hang_seconds=3))
         self._ready.set()
         self._loop.run_forever()
 
@@ -84,7 +86,7 @@ class FastlyServer:
         async def shutdown():
             await self._runner.cleanup()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
