@@ -25,7 +25,8 @@ DEFAULT_TOPICS = {
     "DEAD_LETTER": "lapsewatch.dead-letter",
 }
 
-PROVIDERS = ("fastly", "simulated")
+PROVIDERS = ("rdap", "fastly", "dns", "simulated")
+IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
 
 # Tansu 0.6.0 reports an end offset one short after a batch of several records,
 # which breaks Faust's changelog recovery; one record per batch avoids it.
@@ -68,11 +69,22 @@ class Settings:
     topics: Topics
 
     provider: str
+    confirm_provider: str | None
     fastly_api_url: str
     fastly_api_key: str | None = field(repr=False)
     simulated_scenario: Path | None
+    rdap_bootstrap_url: str | None
+    rdap_bootstrap_refresh: float
+    rdap_servers: dict[str, str]
+    dns_resolvers: tuple[tuple[str, int], ...]  # empty: the system's resolvers
+    ca_bundle: Path | None
     provider_timeout: float
     check_concurrency: int
+    provider_rate: float
+    server_rate: float
+    breaker_failures: int
+    breaker_cooldown: float
+    breaker_max_cooldown: float
 
     policy: Policy
     tick: float
@@ -130,6 +142,19 @@ class _Reader:
             raise self._fail(name, f"must be between {minimum} and {maximum}, got {value}")
         return value
 
+    def number(self, name: str, default: float) -> float:
+        """A positive number, such as a rate per second."""
+        text = self.raw(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise self._fail(name, f"expected a positive number, got {text!r}") from None
+        if not 0.0 < value < float("inf"):
+            raise self._fail(name, f"must be a positive number, got {text!r}")
+        return value
+
     def fraction(self, name: str, default: float) -> float:
         text = self.raw(name)
         if text is None:
@@ -142,19 +167,21 @@ class _Reader:
             raise self._fail(name, f"must be at least 0 and below 1, got {value}")
         return value
 
-    def path(self, name: str, *, must_exist: bool) -> Path | None:
+    def path(self, name: str, *, must_exist: bool, secret: bool = False) -> Path | None:
         text = self.raw(name)
         if text is None:
             return None
         path = Path(text)
         if must_exist and not path.is_file():
-            raise self._fail(name, f"file {text!r} does not exist")
+            # A secret pasted where its file's path belongs must not be echoed.
+            shown = "the file it names" if secret else f"file {text!r}"
+            raise self._fail(name, f"{shown} does not exist")
         return path
 
     def secret(self, name: str) -> str | None:
         """A secret from `NAME` or from the file named by `NAME_FILE`; never echoed."""
         value = self.raw(name)
-        file_path = self.path(name + "_FILE", must_exist=True)
+        file_path = self.path(name + "_FILE", must_exist=True, secret=True)
         if value and file_path:
             raise self._fail(name, f"set either {PREFIX}{name} or {PREFIX}{name}_FILE, not both")
         if file_path:
@@ -196,32 +223,83 @@ def _topic_name(reader: _Reader, key: str) -> str:
     return name
 
 
-def _provider(reader: _Reader) -> tuple[str, str | None, Path | None]:
-    name = reader.raw("STATUS_PROVIDER")
+def _provider_name(reader: _Reader, name: str, default: str | None) -> str | None:
+    value = (reader.raw(name) or default or "").lower() or None
+    if value is not None and value not in PROVIDERS:
+        raise SettingsError(f"{PREFIX}{name}: expected one of {', '.join(PROVIDERS)}, got {value!r}")
+    return value
+
+
+def _providers(reader: _Reader) -> tuple[str, str | None, str | None, Path | None]:
+    """The primary and confirming providers, with what each needs."""
+    name = _provider_name(reader, "STATUS_PROVIDER", "rdap")
+    confirm = _provider_name(reader, "CONFIRM_PROVIDER", None)
+    if confirm == name:
+        raise SettingsError(f"{PREFIX}CONFIRM_PROVIDER: must differ from {PREFIX}STATUS_PROVIDER ({name}); "
+                            "leave it unset to confirm with the same provider")
     key = reader.secret("FASTLY_API_KEY")
     scenario = reader.path("SIMULATED_SCENARIO", must_exist=True)
-    if name is None:
-        if key:
-            name = "fastly"
-        elif scenario:
-            name = "simulated"
-        else:
-            raise SettingsError(
-                f"{PREFIX}STATUS_PROVIDER: no domain status provider is configured. Set "
-                f"{PREFIX}STATUS_PROVIDER=fastly with {PREFIX}FASTLY_API_KEY (or {PREFIX}FASTLY_API_KEY_FILE), "
-                f"or {PREFIX}STATUS_PROVIDER=simulated with {PREFIX}SIMULATED_SCENARIO"
-            )
-    name = name.lower()
-    if name not in PROVIDERS:
-        raise SettingsError(f"{PREFIX}STATUS_PROVIDER: expected one of {', '.join(PROVIDERS)}, got {name!r}")
-    if name == "fastly" and not key:
+    chosen = {name, confirm}
+    if "fastly" in chosen and not key:
         raise SettingsError(
             f"{PREFIX}FASTLY_API_KEY: the fastly provider needs an API key "
             f"(set {PREFIX}FASTLY_API_KEY or {PREFIX}FASTLY_API_KEY_FILE)"
         )
-    if name == "simulated" and scenario is None:
+    if "simulated" in chosen and scenario is None:
         raise SettingsError(f"{PREFIX}SIMULATED_SCENARIO: the simulated provider needs a scenario file")
-    return name, key, scenario
+    return name, confirm, key, scenario
+
+
+def _https_or_http_url(reader: _Reader, name: str, default: str) -> str | None:
+    url = reader.text(name, default)
+    if url.lower() in ("off", "none"):
+        return None
+    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/%]*)?$", url):
+        raise SettingsError(f"{PREFIX}{name}: expected an http(s) URL, got {url!r}")
+    return url
+
+
+def _rdap_servers(reader: _Reader) -> dict[str, str]:
+    """`com=https://rdap.example/,org=...`: explicit RDAP servers, ahead of the bootstrap."""
+    text = reader.raw("RDAP_SERVERS")
+    servers: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        suffix, _, url = part.partition("=")
+        suffix, url = suffix.strip().lower().strip("."), url.strip()
+        if not re.match(r"^[a-z0-9\-.]+$", suffix) or not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/\S*)?$", url):
+            raise SettingsError(f"{PREFIX}RDAP_SERVERS: expected tld=https://server/path/ pairs, got {part.strip()!r}")
+        servers[suffix] = url if url.endswith("/") else url + "/"
+    return servers
+
+
+def _dns_resolvers(reader: _Reader) -> tuple[tuple[str, int], ...]:
+    """`127.0.0.1:5353,9.9.9.9`: resolver addresses, port 53 unless given."""
+    import ipaddress
+
+    resolvers = []
+    for part in (reader.raw("DNS_RESOLVERS") or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        host, port = part, 53
+        if part.count(":") == 1:
+            host, _, port_text = part.partition(":")
+            port = int(port_text) if port_text.isdigit() else -1
+        elif part.startswith("[") and "]:" in part:
+            host, _, port_text = part[1:].partition("]:")
+            port = int(port_text) if port_text.isdigit() else -1
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            port = -1
+        if not 0 < port < 65536:
+            raise SettingsError(f"{PREFIX}DNS_RESOLVERS: expected IP[:port] addresses, got {part!r}")
+        resolvers.append((host.strip("[]"), port))
+    if len({port for _, port in resolvers}) > 1:
+        raise SettingsError(f"{PREFIX}DNS_RESOLVERS: every resolver must use the same port")
+    return tuple(resolvers)
 
 
 def _api_url(reader: _Reader) -> str:
@@ -248,7 +326,7 @@ def _public_domains(reader: _Reader) -> frozenset[str]:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment)."""
     reader = _Reader(os.environ if env is None else env)
-    provider, key, scenario = _provider(reader)
+    provider, confirm_provider, key, scenario = _providers(reader)
     app_id = reader.text("APP_ID", "lapsewatch")
     if not re.match(r"^[A-Za-z0-9._\-]{1,100}$", app_id):
         raise SettingsError(f"{PREFIX}APP_ID: use letters, digits, '.', '_' or '-', got {app_id!r}")
@@ -261,11 +339,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replication_factor=reader.integer("REPLICATION_FACTOR", 1, minimum=1, maximum=100),
         topics=Topics(**{key.lower(): _topic_name(reader, key) for key in DEFAULT_TOPICS}),
         provider=provider,
+        confirm_provider=confirm_provider,
         fastly_api_url=_api_url(reader),
         fastly_api_key=key,
         simulated_scenario=scenario,
+        rdap_bootstrap_url=_https_or_http_url(reader, "RDAP_BOOTSTRAP_URL", IANA_RDAP_BOOTSTRAP),
+        rdap_bootstrap_refresh=reader.duration("RDAP_BOOTSTRAP_REFRESH", "1d", minimum=60),
+        rdap_servers=_rdap_servers(reader),
+        dns_resolvers=_dns_resolvers(reader),
+        ca_bundle=reader.path("CA_BUNDLE", must_exist=True),
         provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01),
         check_concurrency=reader.integer("CHECK_CONCURRENCY", 16, minimum=1, maximum=10000),
+        provider_rate=reader.number("PROVIDER_RATE", 20.0),
+        server_rate=reader.number("SERVER_RATE", 2.0),
+        breaker_failures=reader.integer("BREAKER_FAILURES", 5, minimum=1, maximum=1000),
+        breaker_cooldown=reader.duration("BREAKER_COOLDOWN", "1m", minimum=0.01),
+        breaker_max_cooldown=reader.duration("BREAKER_MAX_COOLDOWN", "15m", minimum=0.01),
         policy=Policy(
             recheck_interval=reader.duration("RECHECK_INTERVAL", "30d", minimum=1),
             recheck_jitter=reader.fraction("RECHECK_JITTER", 0.1),
@@ -274,6 +363,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             inconclusive_retry_min=reader.duration("INCONCLUSIVE_RETRY_MIN", "15m", minimum=0.01),
             inconclusive_retry_max=reader.duration("INCONCLUSIVE_RETRY_MAX", "6h", minimum=0.01),
             confirm_after=reader.duration("CONFIRM_AFTER", "1h"),
+            confirm_elsewhere=confirm_provider is not None,
+            inconclusive_limit=reader.duration("INCONCLUSIVE_LIMIT", "7d", minimum=1),
             login_freshness=reader.duration("LOGIN_FRESHNESS", "7d"),
         ),
         tick=reader.duration("TICK", "1s", minimum=0.01),
@@ -285,6 +376,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1,
                                                 maximum=64 * 1024 * 1024),
     )
+    if settings.breaker_cooldown > settings.breaker_max_cooldown:
+        raise SettingsError(f"{PREFIX}BREAKER_COOLDOWN: must not exceed {PREFIX}BREAKER_MAX_COOLDOWN")
     for low, high in (("RETRY_MIN", "RETRY_MAX"), ("INCONCLUSIVE_RETRY_MIN", "INCONCLUSIVE_RETRY_MAX")):
         if getattr(settings.policy, low.lower()) > getattr(settings.policy, high.lower()):
             raise SettingsError(f"{PREFIX}{low}: must not exceed {PREFIX}{high}")

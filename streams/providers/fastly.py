@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 import orjson
 
-from streams.providers.base import ProviderError, Verdict
-from streams.providers.fastly_policy import classify_fastly
+from urllib.parse import urlsplit
+
+from streams.providers.base import ProviderError, Verdict, report_unknown
+from streams.providers.fastly_policy import classify_fastly, unknown_flags
+from streams.providers.hostname import safe_hostname
+from streams.providers.httpio import read_capped, retry_after
 
 STATUS_PATH = "/domain-management/v1/tools/status"
 MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
@@ -15,33 +21,38 @@ MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
 class FastlyProvider:
     name = "fastly"
 
-    def __init__(self, base_url: str, api_key: str, timeout: float, *,
+    def __init__(self, base_url: str, api_key: str, timeout: float, *, verify: ssl.SSLContext | bool = True,
                  transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 32):
+        self._server = urlsplit(base_url).netloc
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Fastly-Key": api_key, "Accept": "application/json", "User-Agent": "lapsewatch"},
             timeout=timeout,
+            verify=verify,
             transport=transport,
             limits=httpx.Limits(max_connections=max_connections),
             follow_redirects=False,
         )
 
+    def route(self, domain: str) -> str:
+        return self._server
+
     async def check(self, domain: str) -> Verdict:
+        safe_hostname(domain)
         try:
             async with self._client.stream("GET", STATUS_PATH, params={"domain": domain}) as response:
                 if response.status_code != 200:
-                    raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BODY:
-                        raise ProviderError(f"fastly answer for {domain} is larger than {MAX_BODY} bytes")
+                    raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}",
+                                        retry_after=retry_after(response))
+                body = await read_capped(response, MAX_BODY, f"fastly answer for {domain}")
         except httpx.TimeoutException:
             raise ProviderError(f"fastly timed out for {domain}") from None
         except httpx.HTTPError as exc:
             # The exception text names only the URL, never the request headers.
             raise ProviderError(f"fastly request for {domain} failed: {type(exc).__name__}") from None
-        return parse_status_body(bytes(body), domain)
+        verdict = parse_status_body(body, domain)
+        report_unknown(self.name, unknown_flags(verdict.flags))
+        return verdict
 
     async def aclose(self) -> None:
         await self._client.aclose()

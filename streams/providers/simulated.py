@@ -16,6 +16,9 @@ class SimulatedProvider:
         self.scenario = scenario
         self.timeout = timeout
 
+    def route(self, domain: str) -> str:
+        return "simulated"
+
     async def check(self, domain: str) -> Verdict:
         if self.scenario.latency:
             await asyncio.sleep(self.scenario.latency)

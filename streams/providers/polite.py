@@ -1,0 +1,135 @@
+"""Talking to providers politely: token buckets, Retry-After holds, circuit breakers.
+
+The bucket and breaker are pure state machines over a clock value passed in,
+so their arithmetic is tested without waiting; `Gate` is the thin async part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+
+class TokenBucket:
+    """`rate` requests per second on average, bursts of up to `burst`.
+
+    `take` reserves a token and returns how long to wait for it; tokens may go
+    negative, so concurrent callers queue in order instead of polling.
+    """
+
+    def __init__(self, rate: float, burst: float):
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self.tokens = self.burst
+        self.updated: float | None = None
+
+    def take(self, now: float) -> float:
+        if self.updated is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitChange:
+    """A breaker changed state: logged, and published on domains.status."""
+
+    server: str
+    state: str  # "open" | "half_open" | "closed"
+    failures: int
+    reason: str | None
+    retry_at: float | None
+
+
+@dataclass(slots=True)
+class _Circuit:
+    state: str = "closed"
+    failures: int = 0
+    trips: int = 0
+    opened_at: float = 0.0
+    cooldown: float = 0.0
+    probing: bool = False
+
+
+class Breakers:
+    """One circuit per server: `threshold` failures in a row open it for a cooldown
+    that doubles with each trip up to `max_cooldown`; then a single probe decides."""
+
+    def __init__(self, threshold: int, cooldown: float, max_cooldown: float):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.max_cooldown = max(cooldown, max_cooldown)
+        self._circuits: dict[str, _Circuit] = {}
+
+    def state(self, server: str) -> str:
+        circuit = self._circuits.get(server)
+        return circuit.state if circuit else "closed"
+
+    def open_servers(self) -> list[str]:
+        return sorted(s for s, c in self._circuits.items() if c.state != "closed")
+
+    def allow(self, server: str, now: float) -> tuple[bool, CircuitChange | None]:
+        """May a request go to `server` now? Half-opens an open circuit whose cooldown ran out."""
+        circuit = self._circuits.get(server)
+        if circuit is None or circuit.state == "closed":
+            return True, None
+        if circuit.state == "open":
+            if now < circuit.opened_at + circuit.cooldown:
+                return False, None
+            circuit.state, circuit.probing = "half_open", True
+            return True, CircuitChange(server, "half_open", circuit.failures, None, None)
+        if circuit.probing:
+            return False, None  # one probe at a time
+        circuit.probing = True
+        return True, None
+
+    def success(self, server: str) -> CircuitChange | None:
+        circuit = self._circuits.pop(server, None)
+        if circuit is None or circuit.state == "closed":
+            return None
+        return CircuitChange(server, "closed", 0, None, None)
+
+    def failure(self, server: str, now: float, reason: str) -> CircuitChange | None:
+        circuit = self._circuits.setdefault(server, _Circuit())
+        circuit.failures += 1
+        circuit.probing = False
+        if circuit.state == "half_open" or (circuit.state == "closed" and circuit.failures >= self.threshold):
+            circuit.trips += 1
+            circuit.state, circuit.opened_at = "open", now
+            circuit.cooldown = min(self.max_cooldown, self.cooldown * 2 ** (circuit.trips - 1))
+            return CircuitChange(server, "open", circuit.failures, reason, now + circuit.cooldown)
+        return None
+
+
+class Gate:
+    """Waits for a provider-wide token, a per-server token and any Retry-After hold."""
+
+    def __init__(self, provider_rate: float, server_rate: float):
+        self.provider_rate = provider_rate
+        self.server_rate = server_rate
+        self._buckets: dict[str, TokenBucket] = {}
+        self._held_until: dict[str, float] = {}
+
+    def _bucket(self, key: str, rate: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, rate)
+        return bucket
+
+    def hold(self, server: str, seconds: float) -> None:
+        """The server asked us to wait (Retry-After): nothing goes there before then."""
+        until = time.monotonic() + seconds
+        self._held_until[server] = max(until, self._held_until.get(server, 0.0))
+
+    def held(self, server: str) -> bool:
+        return self._held_until.get(server, 0.0) > time.monotonic()
+
+    async def enter(self, provider: str, server: str) -> None:
+        now = time.monotonic()
+        wait = max(self._bucket("provider " + provider, self.provider_rate).take(now),
+                   self._bucket("server " + server, self.server_rate).take(now),
+                   self._held_until.get(server, 0.0) - now)
+        if wait > 0:
+            await asyncio.sleep(wait)

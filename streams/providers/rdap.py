@@ -1,0 +1,178 @@
+"""RDAP (RFC 7480-7484, RFC 9083): the registry's own answer, free and keyless.
+
+The registry's server comes from the bootstrap (RFC 9224). A 404 there means
+the name is not registered. A thin registry answers with fewer facts and a
+`related` link to the registrar's server, which is asked only for the dates
+the registry left out; the registry's statuses always decide.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import logging
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import orjson
+
+from streams.providers.base import ProviderError, Verdict, report_unknown
+from streams.providers.bootstrap import BootstrapSource
+from streams.providers.hostname import safe_hostname
+from streams.providers.httpio import read_capped, retry_after
+from streams.providers.polite import Gate
+from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
+                                          unknown_statuses)
+
+log = logging.getLogger("lapsewatch.rdap")
+
+MAX_BODY = 1024 * 1024  # a domain object is a few kilobytes
+MAX_REDIRECTS = 3
+RDAP_JSON = "application/rdap+json"
+NO_SERVICE = "none"
+
+
+def parse_date(value: object) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _events(document: dict) -> dict[str, float]:
+    dates: dict[str, float] = {}
+    for event in document.get("events") or []:
+        if isinstance(event, dict) and isinstance(event.get("eventAction"), str):
+            moment = parse_date(event.get("eventDate"))
+            if moment is not None:
+                action = event["eventAction"].strip().lower()
+                dates[action] = max(moment, dates.get(action, moment))
+    return dates
+
+
+def domain_facts(document: dict) -> DomainFacts:
+    statuses = tuple(normalise_status(s) for s in document.get("status") or [] if isinstance(s, str))
+    dates = _events(document)
+    # A re-registration event dates the current registration when a registry reports one.
+    registered = max((dates[a] for a in ("registration", "reregistration") if a in dates), default=None)
+    expires = dates.get("expiration", dates.get("registrar expiration"))
+    nameservers = tuple(sorted(ns["ldhName"].lower().rstrip(".") for ns in document.get("nameservers") or []
+                               if isinstance(ns, dict) and isinstance(ns.get("ldhName"), str)))
+    return DomainFacts(statuses, registered, expires, nameservers)
+
+
+def related_link(document: dict, domain: str) -> str | None:
+    """The registrar's copy of this domain, as a thin registry links to it."""
+    for link in document.get("links") or []:
+        if not isinstance(link, dict) or link.get("rel") != "related":
+            continue
+        href, kind = link.get("href"), str(link.get("type") or "")
+        if isinstance(href, str) and RDAP_JSON in kind and href.startswith("https://") \
+                and urlsplit(href).path.rstrip("/").lower().endswith("/domain/" + domain):
+            return href
+    return None
+
+
+class RdapProvider:
+    name = "rdap"
+
+    def __init__(self, bootstrap: BootstrapSource, timeout: float, *, verify: ssl.SSLContext | bool = True,
+                 gate: Gate | None = None, max_connections: int = 32,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self.bootstrap = bootstrap
+        self.gate = gate
+        self._client = httpx.AsyncClient(
+            headers={"Accept": f"{RDAP_JSON}, application/json", "User-Agent": "lapsewatch"},
+            timeout=timeout, verify=verify, transport=transport, follow_redirects=False,
+            limits=httpx.Limits(max_connections=max_connections))
+
+    def route(self, domain: str) -> str:
+        base = self.bootstrap.base_for(domain)
+        return urlsplit(base).netloc if base else NO_SERVICE
+
+    async def refresh_bootstrap(self) -> bool:
+        return await self.bootstrap.refresh(self._client)
+
+    async def check(self, domain: str) -> Verdict:
+        safe_hostname(domain)
+        base = self.bootstrap.base_for(domain)
+        if base is None:
+            return no_service(domain.rsplit(".", 1)[-1])
+        status, document = await self._fetch(urljoin(base, "domain/" + domain), domain)
+        if status == 404:
+            return not_registered()
+        facts = domain_facts(document)
+        link = related_link(document, domain)
+        if link and (facts.registered_at is None or facts.expires_at is None):
+            facts = await self._with_registrar_dates(facts, link, domain)
+        report_unknown(self.name, unknown_statuses(facts.statuses))
+        return classify_rdap(facts, _now())
+
+    async def _with_registrar_dates(self, facts: DomainFacts, link: str, domain: str) -> DomainFacts:
+        """Fill the dates a thin registry left out; the registrar failing costs only those dates."""
+        if self.gate is not None:
+            await self.gate.enter(self.name, urlsplit(link).netloc)
+        try:
+            status, document = await self._fetch(link, domain)
+        except ProviderError as exc:
+            log.info("registrar RDAP for %s gave nothing: %s", domain, exc)
+            return facts
+        if status == 404:
+            return facts
+        extra = domain_facts(document)
+        return DomainFacts(facts.statuses, facts.registered_at or extra.registered_at,
+                           facts.expires_at or extra.expires_at, facts.nameservers or extra.nameservers)
+
+    async def _fetch(self, url: str, domain: str) -> tuple[int, dict]:
+        """GET an RDAP domain object, following https redirects; (404, {}) when absent."""
+        for _ in range(MAX_REDIRECTS + 1):
+            host = urlsplit(url).netloc
+            try:
+                async with self._client.stream("GET", url) as response:
+                    if response.status_code in (301, 302, 303, 307, 308):
+                        target = urljoin(url, response.headers.get("Location", ""))
+                        if not target.startswith("https://"):
+                            raise ProviderError(f"rdap server {host} redirected {domain} to a non-https URL")
+                        url = target
+                        continue
+                    if response.status_code == 404:
+                        return 404, {}
+                    if response.status_code != 200:
+                        raise ProviderError(f"rdap server {host} answered HTTP {response.status_code} for {domain}",
+                                            retry_after=retry_after(response))
+                    body = await read_capped(response, MAX_BODY, f"rdap answer from {host} for {domain}")
+            except httpx.TimeoutException:
+                raise ProviderError(f"rdap server {host} timed out for {domain}") from None
+            except httpx.HTTPError as exc:
+                raise ProviderError(f"rdap request to {host} for {domain} failed: {type(exc).__name__}") from None
+            return 200, _domain_object(body, host, domain)
+        raise ProviderError(f"rdap servers redirected {domain} more than {MAX_REDIRECTS} times")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _domain_object(body: bytes, host: str, domain: str) -> dict:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProviderError(f"rdap answer from {host} for {domain} is not JSON") from None
+    if not isinstance(document, dict):
+        raise ProviderError(f"rdap answer from {host} for {domain} is not an object")
+    kind = document.get("objectClassName")
+    if kind is not None and kind != "domain":
+        raise ProviderError(f"rdap answer from {host} for {domain} is a {kind!r}, not a domain")
+    named = document.get("ldhName")
+    if isinstance(named, str) and named.lower().rstrip(".") != domain:
+        raise ProviderError(f"rdap server {host} answered about {named!r} when asked about {domain}")
+    return document
+
+
+def _now() -> float:
+    return datetime.now(timezone.utc).timestamp()

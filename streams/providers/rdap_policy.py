@@ -1,0 +1,104 @@
+"""RDAP domain facts → verdict. Pure.
+
+The status values are RFC 9083 §10.2.2's and the EPP statuses RFC 8056 maps
+onto them. Registries also send EPP's camelCase spelling (`clientHold`), so
+values are normalised to the spaced lowercase form first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from streams.providers.base import Verdict
+
+DAY = 86400.0
+
+# The registration is ending: the name is, or soon will be, free for anyone.
+LAPSED = {
+    "redemption period": "deleted by the registrar, restorable only by the old registrant",
+    "pending delete": "about to be deleted by the registry",
+    "pending restore": "in redemption, a restore requested but not completed",
+}
+# Registered, but not served: a lapse only when the registration has also run out.
+HOLD = {
+    "client hold": "held by the registrar",
+    "server hold": "held by the registry",
+}
+# The grace after expiry during which the registrar may still delete the name.
+GRACE = {"auto renew period": "in the grace period after an automatic renewal"}
+# A registered name (locks, pending changes, privacy, ordinary grace periods after purchase).
+REGISTERED = frozenset({
+    "active", "inactive", "validated", "locked", "associated", "removed", "obscured", "private", "proxy",
+    "renew prohibited", "update prohibited", "transfer prohibited", "delete prohibited",
+    "pending create", "pending renew", "pending transfer", "pending update",
+    "add period", "renew period", "transfer period",
+    "client delete prohibited", "client renew prohibited", "client transfer prohibited", "client update prohibited",
+    "server delete prohibited", "server renew prohibited", "server transfer prohibited", "server update prohibited",
+})
+KNOWN_STATUSES = frozenset(LAPSED) | frozenset(HOLD) | frozenset(GRACE) | REGISTERED
+# EPP's "ok" is RDAP's "active" (RFC 8056 §2).
+ALIASES = {"ok": "active"}
+
+NOT_FOUND_FLAG = "not found"
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def normalise_status(value: str) -> str:
+    """`clientHold`, `client_hold`, `Client Hold` → `client hold`."""
+    spaced = _CAMEL.sub(" ", value.strip()).replace("_", " ").replace("-", " ").lower()
+    spaced = " ".join(spaced.split())
+    return ALIASES.get(spaced, spaced)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainFacts:
+    """What an RDAP domain object says, reduced to what the policy needs."""
+
+    statuses: tuple[str, ...]  # normalised
+    registered_at: float | None = None
+    expires_at: float | None = None
+    nameservers: tuple[str, ...] = ()
+
+
+def not_registered() -> Verdict:
+    return Verdict("lapsed", (NOT_FOUND_FLAG,), "the registry has no such domain (RDAP 404)")
+
+
+def no_service(tld: str) -> Verdict:
+    return Verdict("inconclusive", ("no rdap service",), f"no RDAP service is known for .{tld}")
+
+
+def unknown_statuses(statuses: tuple[str, ...]) -> list[str]:
+    return sorted(set(statuses) - KNOWN_STATUSES)
+
+
+def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
+    """The verdict for one registry answer at time `now`."""
+    present = set(facts.statuses)
+    expired = facts.expires_at is not None and facts.expires_at <= now
+
+    def verdict(kind: str, detail: str, *, grace: bool = False) -> Verdict:
+        return Verdict(kind, facts.statuses, detail, facts.registered_at, facts.expires_at, grace, facts.nameservers)
+
+    lapsed = sorted(present & LAPSED.keys())
+    if lapsed:
+        return verdict("lapsed", "; ".join(f"{s}: {LAPSED[s]}" for s in lapsed), grace=True)
+    strange = unknown_statuses(facts.statuses)
+    if strange:
+        return verdict("inconclusive", "unrecognised RDAP statuses: " + ", ".join(strange))
+    held = sorted(present & HOLD.keys())
+    in_grace = bool(present & GRACE.keys())
+    if held and (expired or in_grace):
+        why = "expired and " if expired else "in auto-renew grace and "
+        return verdict("lapsed", why + "; ".join(f"{s}: {HOLD[s]}" for s in held), grace=True)
+    if expired:
+        return verdict("lapsed", "the registration expired and was not renewed", grace=True)
+    if not present:
+        return verdict("inconclusive", "the registry answer has no status")
+    if held:
+        return verdict("active", "registered and not expired; " + "; ".join(f"{s}: {HOLD[s]}" for s in held))
+    if in_grace:
+        return verdict("active", "registered; " + GRACE["auto renew period"], grace=True)
+    return verdict("active", "registered")
