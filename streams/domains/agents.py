@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -12,9 +13,11 @@ from streams.ops.failures import guarded
 from streams.app import app, settings
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult, apply_check, apply_login, apply_member, apply_unmember
+from streams.domains import outbound
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
-from streams.providers import provider_from_settings
+from streams.providers import build_provider
+from streams.providers.polite import Breakers, CircuitChange, Gate
 
 log = logging.getLogger("lapsewatch.domains")
 POLICY = settings.policy
@@ -25,8 +28,18 @@ async def publish_result(result: CheckResult) -> None:
     await topics.domain_commands.send(key=result.domain.encode(), value=result.to_dict())
 
 
-checker = Checker(provider_from_settings(settings), publish_result, concurrency=settings.check_concurrency,
-                  in_flight_ttl=2 * settings.provider_timeout + 60)
+async def announce_circuit(provider: str, change: CircuitChange) -> None:
+    await send(outbound.circuit_status(provider, change.server, change.state, change.failures, change.reason,
+                                       change.retry_at, time.time()))
+
+
+gate = Gate(settings.provider_rate, settings.server_rate)
+checker = Checker(
+    build_provider(settings.provider, settings, gate), publish_result,
+    confirm=build_provider(settings.confirm_provider, settings, gate) if settings.confirm_provider else None,
+    concurrency=settings.check_concurrency, in_flight_ttl=2 * settings.provider_timeout + 60, gate=gate,
+    breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown),
+    announce=announce_circuit)
 
 
 def decide(state: DomainState | None, command: dict, now: float):
@@ -46,7 +59,7 @@ async def send(event: Outbound) -> None:
     if event.channel == "unverified":
         data = event.value["data"]
         log.info("email-unverified: account %s on %s (%s)", data["account_id"], data["domain"], data["reason"])
-    elif event.value["data"]["transition"] in ("lapsed", "recovered"):
+    elif event.value["data"].get("transition") in ("lapsed", "recovered", "reregistered"):
         log.info("domain %s: %s", event.key, event.value["data"]["transition"])
     await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
 
@@ -84,7 +97,18 @@ async def dispatch_due_checks():
     if not _ready():
         return
     now = time.time()
-    checker.dispatch(((domain, value["next_check_at"]) for domain, value in topics.domains.items()), now)
+    checker.dispatch(((domain, value["next_check_at"], value["status"]) for domain, value in topics.domains.items()),
+                     now)
+
+
+@app.task
+async def refresh_rdap_bootstrap():
+    """Keep the RDAP bootstrap current; a failed refresh keeps the newest copy we have."""
+    refreshers = [p for p in checker.providers if hasattr(p, "refresh_bootstrap")]
+    while refreshers:
+        for provider in refreshers:
+            await provider.refresh_bootstrap()
+        await asyncio.sleep(settings.rdap_bootstrap_refresh)
 
 
 @app.on_before_shutdown.connect

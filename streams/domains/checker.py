@@ -1,7 +1,10 @@
 """Runs provider checks for due domains and feeds the results back as domain commands.
 
 Checks never write the table themselves: a result goes through the domain
-topic, so one agent applies every change to a domain, in order.
+topic, so one agent applies every change to a domain, in order. Here live the
+manners: a confirmation goes to the confirming provider, every request waits
+for its rate limit, and a server whose circuit is open gets no requests; its
+domains simply stay due.
 """
 
 from __future__ import annotations
@@ -13,20 +16,38 @@ from typing import Awaitable, Callable, Iterable
 
 from streams.domains.lifecycle import CheckResult
 from streams.providers import ProviderError, StatusProvider
+from streams.providers.polite import Breakers, CircuitChange, Gate
 
 log = logging.getLogger("lapsewatch.checks")
 
 Publish = Callable[[CheckResult], Awaitable[None]]
+Announce = Callable[[str, CircuitChange], Awaitable[None]]
+Due = tuple[str, float, str]  # domain, next check time, status
 
 
 class Checker:
-    def __init__(self, provider: StatusProvider, publish: Publish, *, concurrency: int, in_flight_ttl: float):
-        self.provider = provider
+    def __init__(self, primary: StatusProvider, publish: Publish, *, concurrency: int, in_flight_ttl: float,
+                 gate: Gate, breakers: Breakers, confirm: StatusProvider | None = None,
+                 announce: Announce | None = None):
+        self.primary = primary
+        self.confirm = confirm
         self.publish = publish
+        self.announce = announce
+        self.gate = gate
+        self.breakers = breakers
         self.in_flight_ttl = in_flight_ttl
+        self.max_pending = concurrency * 4
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def providers(self) -> list[StatusProvider]:
+        return [self.primary] + ([self.confirm] if self.confirm else [])
+
+    def provider_for(self, status: str) -> StatusProvider:
+        """A suspected lapse is confirmed by the second provider when there is one."""
+        return self.confirm if self.confirm is not None and status == "lapse_suspected" else self.primary
 
     def busy(self, domain: str, now: float) -> bool:
         started = self._in_flight.get(domain)
@@ -37,37 +58,69 @@ class Checker:
         """The domain agent applied a result for this domain."""
         self._in_flight.pop(domain, None)
 
-    def dispatch(self, due: Iterable[tuple[str, float]], now: float) -> int:
+    def dispatch(self, due: Iterable[Due], now: float) -> int:
         started = 0
-        for domain, next_check_at in due:
-            if next_check_at <= now and not self.busy(domain, now):
-                self._in_flight[domain] = now
-                task = asyncio.ensure_future(self._check(domain))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                started += 1
+        for domain, next_check_at, status in due:
+            if len(self._tasks) >= self.max_pending:
+                break  # the rest stay due for the next tick; no unbounded queue of waiting tasks
+            if next_check_at > now or self.busy(domain, now):
+                continue
+            provider = self.provider_for(status)
+            server = f"{provider.name} {provider.route(domain)}"
+            allowed, change = self.breakers.allow(server, now)
+            if change is not None:
+                self._announce(provider.name, change)
+            if not allowed:
+                continue
+            self._in_flight[domain] = now
+            task = asyncio.ensure_future(self._check(domain, provider, server))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
         return started
 
-    async def check_once(self, domain: str) -> CheckResult:
+    async def check_once(self, domain: str, provider: StatusProvider | None = None) -> CheckResult:
+        provider = provider or self.primary
         started = time.time()
         try:
-            verdict = await self.provider.check(domain)
+            verdict = await provider.check(domain)
         except ProviderError as exc:
-            return CheckResult(domain, started, self.provider.name, None, detail=str(exc))
+            return CheckResult(domain, started, provider.name, None, detail=str(exc), retry_after=exc.retry_after)
         except Exception as exc:  # a provider bug is a failed check, never a verdict
-            log.exception("provider %s raised for %s", self.provider.name, domain)
-            return CheckResult(domain, started, self.provider.name, None, detail=f"{type(exc).__name__}")
-        return CheckResult(domain, started, self.provider.name, verdict.verdict, verdict.flags, verdict.detail)
+            log.exception("provider %s raised for %s", provider.name, domain)
+            return CheckResult(domain, started, provider.name, None, detail=f"{type(exc).__name__}")
+        return CheckResult.from_verdict(domain, started, provider.name, verdict)
 
-    async def _check(self, domain: str) -> None:
+    async def _check(self, domain: str, provider: StatusProvider, server: str) -> None:
         async with self._semaphore:
-            result = await self.check_once(domain)
+            await self.gate.enter(provider.name, server)
+            result = await self.check_once(domain, provider)
         if result.verdict is None:
             log.warning("check of %s failed: %s", domain, result.detail)
+            if result.retry_after:
+                self.gate.hold(server, result.retry_after)
+            change = self.breakers.failure(server, time.time(), result.detail or "failed")
+        else:
+            change = self.breakers.success(server)
+        if change is not None:
+            self._announce(provider.name, change)
         await self.publish(result)
+
+    def _announce(self, provider: str, change: CircuitChange) -> None:
+        if change.state == "open":
+            log.error("circuit OPEN for %s after %d failures in a row (%s): no requests until %s",
+                      change.server, change.failures, change.reason, time.strftime("%H:%M:%S",
+                                                                                   time.gmtime(change.retry_at)))
+        else:
+            log.warning("circuit %s for %s", change.state.upper().replace("_", "-"), change.server)
+        if self.announce is not None:
+            task = asyncio.ensure_future(self.announce(provider, change))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.provider.aclose()
+        for provider in self.providers:
+            await provider.aclose()

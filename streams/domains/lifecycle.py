@@ -8,19 +8,22 @@ domain agent only reads, calls one of these, writes and sends.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
+from streams.accounts.events import iso_utc
 from streams.domains.policy import Policy
-from streams.domains.schedule import backoff_at, recheck_at
+from streams.domains.schedule import backoff_at, routine_at
 from streams.domains.state import DomainState
+from streams.providers.base import Verdict
 
 Decision = tuple["DomainState | None", list[Outbound]]
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One provider answer, or the failure to get one. `verdict` is None on error."""
+    """One provider answer with its evidence, or the failure to get one (`verdict` None)."""
 
     domain: str
     checked_at: float
@@ -28,15 +31,28 @@ class CheckResult:
     verdict: str | None  # "active" | "lapsed" | "inconclusive"
     flags: tuple[str, ...] = ()
     detail: str | None = None
+    registered_at: float | None = None
+    expires_at: float | None = None
+    grace: bool = False
+    retry_after: float | None = None  # the server's Retry-After, on a failure
+
+    @classmethod
+    def from_verdict(cls, domain: str, checked_at: float, provider: str, verdict: Verdict) -> "CheckResult":
+        return cls(domain, checked_at, provider, verdict.verdict, verdict.flags, verdict.detail,
+                   verdict.registered_at, verdict.expires_at, verdict.grace)
 
     def to_dict(self) -> dict:
         return {"kind": "check", "domain": self.domain, "checked_at": self.checked_at, "provider": self.provider,
-                "verdict": self.verdict, "flags": list(self.flags), "detail": self.detail}
+                "verdict": self.verdict, "flags": list(self.flags), "detail": self.detail,
+                "registered_at": self.registered_at, "expires_at": self.expires_at, "grace": self.grace,
+                "retry_after": self.retry_after}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CheckResult":
         return cls(domain=data["domain"], checked_at=data["checked_at"], provider=data["provider"],
-                   verdict=data["verdict"], flags=tuple(data["flags"]), detail=data.get("detail"))
+                   verdict=data["verdict"], flags=tuple(data["flags"]), detail=data.get("detail"),
+                   registered_at=data.get("registered_at"), expires_at=data.get("expires_at"),
+                   grace=bool(data.get("grace")), retry_after=data.get("retry_after"))
 
 
 def _member_id(account_id: str, key: str) -> str:
@@ -56,6 +72,27 @@ def _unverify_pending(state: DomainState, now: float) -> list[Outbound]:
     return events
 
 
+def _epoch(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
+
+
+def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
+    """One event per member verified before the domain's current registration, once per registration."""
+    registered = state.registered_at
+    if registered is None:
+        return []
+    events = []
+    for account_id, addresses in state.members.items():
+        for key, member in addresses.items():
+            member_id = _member_id(account_id, key)
+            verified_at = _epoch(member["verified_at"])
+            if (member["verified"] and verified_at is not None and verified_at < registered
+                    and state.reregistered.get(member_id) != registered):
+                state.reregistered[member_id] = registered
+                events.append(outbound.email_reregistered(state, account_id, key, member, now))
+    return events
+
+
 def apply_member(state: DomainState | None, command: dict, now: float) -> Decision:
     events: list[Outbound] = []
     if state is None:
@@ -70,6 +107,8 @@ def apply_member(state: DomainState | None, command: dict, now: float) -> Decisi
     if state.status == "lapsed":
         # An address verified on a domain already known to be lapsed is unverified at once.
         events.extend(_unverify_pending(state, now))
+    # So is one verified before the domain last changed hands.
+    events.extend(_unverify_reregistered(state, now))
     return state, events
 
 
@@ -79,6 +118,7 @@ def apply_unmember(state: DomainState | None, command: dict, now: float) -> Deci
     addresses = state.members.get(command["account_id"])
     if addresses is None or addresses.pop(command["key"], None) is None:
         return state, []
+    state.reregistered.pop(_member_id(command["account_id"], command["key"]), None)
     if not addresses:
         del state.members[command["account_id"]]
     if state.members:
@@ -97,6 +137,11 @@ def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decisi
     return state, []
 
 
+def _routine(state: DomainState, now: float, policy: Policy) -> float:
+    return routine_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter,
+                      expires_at=state.expires_at, grace=state.grace)
+
+
 def apply_check(state: DomainState | None, result: CheckResult, now: float, policy: Policy) -> Decision:
     if state is None:
         return None, []  # every member left while the check was in flight
@@ -104,7 +149,8 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     if result.verdict is None:
         state.errors += 1
         state.detail = result.detail
-        state.next_check_at = backoff_at(now, state.errors, policy.retry_min, policy.retry_max)
+        state.next_check_at = max(backoff_at(now, state.errors, policy.retry_min, policy.retry_max),
+                                  now + (result.retry_after or 0.0))
         return state, []
 
     state.errors = 0
@@ -112,48 +158,80 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     state.flags = list(result.flags)
     state.provider = result.provider
     state.detail = result.detail
+    state.grace = result.grace
+    if result.expires_at is not None:  # a provider that knows no dates (DNS) keeps the registry's
+        state.expires_at = result.expires_at
     previous = state.status
     events: list[Outbound] = []
+    if result.registered_at is not None and result.registered_at != state.registered_at:
+        changed_hands = state.registered_at is not None and result.registered_at > state.registered_at
+        state.registered_at = result.registered_at
+        reregistered = _unverify_reregistered(state, now)
+        if changed_hands or reregistered:
+            events.append(outbound.domain_status(state, "reregistered", previous, now))
+        events.extend(reregistered)
 
     if result.verdict == "inconclusive":
-        state.inconclusive += 1
-        state.next_check_at = backoff_at(now, state.inconclusive, policy.inconclusive_retry_min,
-                                         policy.inconclusive_retry_max)
-        # Inconclusive says nothing about a lapse already under way: keep its episode.
-        if previous in ("new", "active"):
-            state.status = "inconclusive"
-            events.append(outbound.domain_status(state, "inconclusive", previous, now))
-        return state, events
-
-    state.inconclusive = 0
-    if result.verdict == "active":
-        state.status = "active"
-        state.lapse_seen_at = state.confirmed_at = None
-        state.emitted = {}
-        state.next_check_at = recheck_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter)
-        if previous == "lapsed":
-            events.append(outbound.domain_status(state, "recovered", previous, now))
-        elif previous != "active":
-            events.append(outbound.domain_status(state, "active", previous, now))
-        return state, events
-
-    if result.verdict != "lapsed":
-        raise ValueError(f"unknown verdict {result.verdict!r}")
-    if previous == "lapsed":
-        state.next_check_at = recheck_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter)
-        return state, events
-    if state.lapse_seen_at is None:
-        state.lapse_seen_at = result.checked_at
-    confirm_due = state.lapse_seen_at + policy.confirm_after
-    if result.checked_at >= confirm_due:
-        state.status = "lapsed"
-        state.confirmed_at = result.checked_at
-        state.next_check_at = recheck_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter)
-        events.append(outbound.domain_status(state, "lapsed", previous, now))
-        events.extend(_unverify_pending(state, now))
+        events.extend(_inconclusive(state, previous, now, policy))
+    elif result.verdict == "active":
+        events.extend(_active(state, previous, now, policy))
+    elif result.verdict == "lapsed":
+        events.extend(_lapsed(state, previous, result.checked_at, now, policy))
     else:
-        state.status = "lapse_suspected"
-        state.next_check_at = confirm_due
-        if previous != "lapse_suspected":
-            events.append(outbound.domain_status(state, "lapse_suspected", previous, now))
+        raise ValueError(f"unknown verdict {result.verdict!r}")
     return state, events
+
+
+def _inconclusive(state: DomainState, previous: str, now: float, policy: Policy) -> list[Outbound]:
+    state.inconclusive += 1
+    if state.inconclusive_since is None:
+        state.inconclusive_since = now
+    state.next_check_at = backoff_at(now, state.inconclusive, policy.inconclusive_retry_min,
+                                     policy.inconclusive_retry_max)
+    if previous in ("new", "active"):
+        state.status = "inconclusive"
+        return [outbound.domain_status(state, "inconclusive", previous, now)]
+    if previous == "inconclusive" and now - state.inconclusive_since >= policy.inconclusive_limit:
+        # Silence this long is suspicious, never proof: a lapsed answer must still confirm it.
+        state.status = "lapse_suspected"
+        state.lapse_seen_at = now
+        state.next_check_at = now + policy.confirm_after
+        state.detail = f"inconclusive since {iso_utc(state.inconclusive_since)}: {state.detail}"
+        return [outbound.domain_status(state, "lapse_suspected", previous, now)]
+    # Inconclusive says nothing about a lapse already under way: keep its episode.
+    return []
+
+
+def _active(state: DomainState, previous: str, now: float, policy: Policy) -> list[Outbound]:
+    state.inconclusive = 0
+    state.inconclusive_since = None
+    state.status = "active"
+    state.lapse_seen_at = state.confirmed_at = None
+    state.emitted = {}
+    state.next_check_at = _routine(state, now, policy)
+    if previous == "lapsed":
+        return [outbound.domain_status(state, "recovered", previous, now)]
+    if previous != "active":
+        return [outbound.domain_status(state, "active", previous, now)]
+    return []
+
+
+def _lapsed(state: DomainState, previous: str, checked_at: float, now: float, policy: Policy) -> list[Outbound]:
+    state.inconclusive = 0
+    state.inconclusive_since = None
+    if previous == "lapsed":
+        state.next_check_at = _routine(state, now, policy)
+        return []
+    if state.lapse_seen_at is None:
+        state.lapse_seen_at = checked_at
+    confirm_due = state.lapse_seen_at + policy.confirm_after
+    first_sight = previous != "lapse_suspected"
+    if (first_sight and policy.confirms) or checked_at < confirm_due:
+        state.status = "lapse_suspected"
+        state.next_check_at = max(confirm_due, now)
+        return [] if previous == "lapse_suspected" else [
+            outbound.domain_status(state, "lapse_suspected", previous, now)]
+    state.status = "lapsed"
+    state.confirmed_at = checked_at
+    state.next_check_at = _routine(state, now, policy)
+    return [outbound.domain_status(state, "lapsed", previous, now), *_unverify_pending(state, now)]

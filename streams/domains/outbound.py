@@ -29,21 +29,57 @@ def unverified_id(account_id: str, key: str, domain: str, episode: float) -> str
     return str(uuid.uuid5(ID_NAMESPACE, f"unverified\n{account_id}\n{key}\n{domain}\n{iso_utc(episode)}"))
 
 
-def email_unverified(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
-    assert state.lapse_seen_at is not None and state.confirmed_at is not None
+def reregistered_id(account_id: str, key: str, domain: str, registered_at: float) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"reregistered\n{account_id}\n{key}\n{domain}\n{iso_utc(registered_at)}"))
+
+
+def _optional_time(moment: float | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def _unverified(state: DomainState, account_id: str, member: dict, now: float, reason: str, event_id: str,
+                confirmed_at: float) -> Outbound:
+    """The evidence travels with the event, so the account service can show and audit why."""
     data = {
         "account_id": account_id,
         "email": member["email"],
         "domain": state.domain,
-        "reason": "domain_expired",
+        "reason": reason,
         "domain_status": list(state.flags),
         "provider": state.provider or "unknown",
-        "checked_at": iso_utc(state.last_success_at or state.confirmed_at),
-        "confirmed_at": iso_utc(state.confirmed_at),
-        "lapse_first_seen_at": iso_utc(state.lapse_seen_at),
+        "checked_at": iso_utc(state.last_success_at or confirmed_at),
+        "confirmed_at": iso_utc(confirmed_at),
+        "lapse_first_seen_at": _optional_time(state.lapse_seen_at),
+        "registered_at": _optional_time(state.registered_at),
+        "expires_at": _optional_time(state.expires_at),
+        "verified_at": member["verified_at"],
+        "detail": state.detail,
     }
-    event_id = unverified_id(account_id, key, state.domain, state.lapse_seen_at)
     return Outbound("unverified", account_id, _envelope(event_id, "lapsewatch.email.unverified", account_id, now, data))
+
+
+def email_unverified(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
+    assert state.lapse_seen_at is not None and state.confirmed_at is not None
+    event_id = unverified_id(account_id, key, state.domain, state.lapse_seen_at)
+    return _unverified(state, account_id, member, now, "domain_expired", event_id, state.confirmed_at)
+
+
+def email_reregistered(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
+    """The domain was registered again after this address was verified: someone else may own it."""
+    assert state.registered_at is not None
+    event_id = reregistered_id(account_id, key, state.domain, state.registered_at)
+    return _unverified(state, account_id, member, now, "domain_reregistered", event_id,
+                       state.last_success_at or now)
+
+
+def circuit_status(provider: str, server: str, state: str, failures: int, reason: str | None,
+                   retry_at: float | None, now: float) -> Outbound:
+    """A provider server's circuit breaker changed state: domains it serves wait meanwhile."""
+    data = {"provider": provider, "server": server, "state": state, "failures": failures, "reason": reason,
+            "retry_at": _optional_time(retry_at)}
+    key = f"provider:{server}"
+    event_id = str(uuid.uuid5(ID_NAMESPACE, f"circuit\n{server}\n{state}\n{now!r}"))
+    return Outbound("status", key, _envelope(event_id, "lapsewatch.provider.circuit", key, now, data))
 
 
 def domain_status(state: DomainState, transition: str, previous: str | None, now: float) -> Outbound:
@@ -55,8 +91,10 @@ def domain_status(state: DomainState, transition: str, previous: str | None, now
         "previous_status": previous,
         "flags": list(state.flags),
         "provider": state.provider,
-        "checked_at": iso_utc(state.last_success_at) if state.last_success_at else None,
+        "checked_at": _optional_time(state.last_success_at),
         "detail": state.detail,
+        "registered_at": _optional_time(state.registered_at),
+        "expires_at": _optional_time(state.expires_at),
         "members": state.member_count(),
         "verified_members": state.verified_count(),
     }

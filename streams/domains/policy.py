@@ -13,5 +13,11 @@ class Policy:
     retry_max: float  # ...up to this
     inconclusive_retry_min: float  # same, after an inconclusive verdict
     inconclusive_retry_max: float
-    confirm_after: float  # delay before the check that confirms a lapse; 0 = none
+    confirm_after: float  # delay before the check that confirms a lapse; 0 = none...
+    confirm_elsewhere: bool  # ...unless a second provider is to confirm it
+    inconclusive_limit: float  # inconclusive this long: a lapse candidate, still to be confirmed
     login_freshness: float  # a login rechecks domains whose last verdict is older
+
+    @property
+    def confirms(self) -> bool:
+        return self.confirm_after > 0 or self.confirm_elsewhere

@@ -20,3 +20,21 @@ def backoff_at(now: float, attempt: int, first: float, cap: float) -> float:
     """Exponential backoff: `first` after the first failure, doubling, at most `cap`."""
     exponent = min(max(attempt, 1) - 1, 60)
     return now + min(cap, first * (2.0**exponent))
+
+
+DAY = 86400.0
+
+
+def routine_at(domain: str, now: float, interval: float, jitter: float, *,
+               expires_at: float | None = None, grace: bool = False) -> float:
+    """The next routine check, pulled earlier by what the registry said about expiry.
+
+    A known expiry brings the check to a day after it, so a lapse is seen within
+    a day of happening; a domain in its grace period is looked at daily.
+    """
+    at = recheck_at(domain, now, interval, jitter)
+    if grace:
+        at = min(at, now + DAY)
+    if expires_at is not None and expires_at + DAY > now:
+        at = min(at, expires_at + DAY)
+    return at

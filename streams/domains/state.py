@@ -20,12 +20,18 @@ class DomainState:
     next_check_at: float = 0.0
     errors: int = 0  # consecutive failed checks
     inconclusive: int = 0  # consecutive inconclusive verdicts
-    lapse_seen_at: float | None = None  # first lapsed verdict of the current episode
+    inconclusive_since: float | None = None  # first of the current run of inconclusive verdicts
+    lapse_seen_at: float | None = None  # first lapsed verdict (or lapse candidacy) of the current episode
     confirmed_at: float | None = None  # when that lapse was confirmed
+    registered_at: float | None = None  # the current registration's date, when a provider gives it
+    expires_at: float | None = None
+    grace: bool = False  # in a grace period after expiry: checked daily
     # account id -> address key -> {"email", "verified", "verified_at"}
     members: dict[str, dict[str, dict]] = field(default_factory=dict)
     # "account id\naddress key" -> CloudEvents id already emitted in this lapse episode
     emitted: dict[str, str] = field(default_factory=dict)
+    # "account id\naddress key" -> the registration date its domain_reregistered event was for
+    reregistered: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,6 +44,7 @@ class DomainState:
         state.members = {account: {key: dict(member) for key, member in addresses.items()}
                          for account, addresses in state.members.items()}
         state.emitted = dict(state.emitted)
+        state.reregistered = dict(state.reregistered)
         return state
 
     def member_count(self) -> int:
