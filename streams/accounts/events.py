@@ -78,11 +78,11 @@ def parse_timestamp(text: str | None, field_name: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return iso_utc(moment)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
         raise Rejected("invalid_timestamp", f"{field_name}: {text!r} is not an ISO 8601 timestamp") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return iso_utc(moment)
 
 
 def decode_payload(value: bytes | None, max_bytes: int) -> dict:
