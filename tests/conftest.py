@@ -6,7 +6,9 @@ from dataclasses import dataclass
 import pytest
 
 from streams.broker import EmbeddedBroker
+from tests.dns_server import DnsServer
 from tests.harness import Bus, FastlyServer, Worker, WorkerConfig
+from tests.rdap_server import RdapServer
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,22 @@ def broker_url():
 @pytest.fixture(scope="session")
 def fastly():
     server = FastlyServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rdap():
+    """An HTTPS RDAP server on loopback, trusted through tests/tls.py's CA."""
+    server = RdapServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dns():
+    """A DNS server on loopback (UDP and TCP)."""
+    server = DnsServer().start()
     yield server
     server.stop()
 
@@ -59,6 +77,19 @@ class Pipeline:
         return self.bus.values(self.topics["dead_letter"])
 
 
+async def open_pipeline(broker_url: str, config: WorkerConfig) -> Pipeline:
+    """Start a worker with `config` and a bus that follows its output topics."""
+    worker = await Worker(config).start()
+    bus = await Bus(broker_url.split("://", 1)[1]).start()
+    await bus.follow(config.topics["email_unverified"], config.topics["domain_status"], config.topics["dead_letter"])
+    return Pipeline(config, worker, bus)
+
+
+async def close_pipeline(pipeline: Pipeline) -> None:
+    pipeline.worker.stop()
+    await pipeline.bus.close()
+
+
 @pytest.fixture
 async def start_pipeline(broker_url, fastly, tmp_path_factory):
     """Factory: start a worker (settings overridable) and follow its output topics."""
@@ -66,27 +97,17 @@ async def start_pipeline(broker_url, fastly, tmp_path_factory):
 
     async def start(overrides: dict[str, str] | None = None, config: WorkerConfig | None = None) -> Pipeline:
         config = config or WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("worker"), overrides or {})
-        worker = await Worker(config).start()
-        bus = await Bus(broker_url.split("://", 1)[1]).start()
-        await bus.follow(config.topics["email_unverified"], config.topics["domain_status"],
-                         config.topics["dead_letter"])
-        pipeline = Pipeline(config, worker, bus)
-        started.append(pipeline)
-        return pipeline
+        started.append(await open_pipeline(broker_url, config))
+        return started[-1]
 
     yield start
     for pipeline in started:
-        pipeline.worker.stop()
-        await pipeline.bus.close()
+        await close_pipeline(pipeline)
 
 
 @pytest.fixture(scope="session")
 async def shared(broker_url, fastly, tmp_path_factory):
     """One worker shared by the tests that need no special settings (each uses its own domains)."""
-    config = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("shared"))
-    worker = await Worker(config).start()
-    bus = await Bus(broker_url.split("://", 1)[1]).start()
-    await bus.follow(config.topics["email_unverified"], config.topics["domain_status"], config.topics["dead_letter"])
-    yield Pipeline(config, worker, bus)
-    worker.stop()
-    await bus.close()
+    pipeline = await open_pipeline(broker_url, WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("shared")))
+    yield pipeline
+    await close_pipeline(pipeline)

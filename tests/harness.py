@@ -132,6 +132,11 @@ class WorkerConfig:
             "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "0.5s",
             "LAPSEWATCH_INCONCLUSIVE_RETRY_MAX": "1s",
             "LAPSEWATCH_LOGIN_FRESHNESS": "1s",
+            # One loopback server plays each provider for every test: no politeness limits by default.
+            "LAPSEWATCH_PROVIDER_RATE": "100000",
+            "LAPSEWATCH_SERVER_RATE": "100000",
+            "LAPSEWATCH_BREAKER_FAILURES": "1000",
+            "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
             "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s",
             "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
             "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",

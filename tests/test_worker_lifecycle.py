@@ -74,11 +74,15 @@ def _run_worker(env_updates: dict[str, str], tmp_path) -> subprocess.CompletedPr
                           timeout=60, stdin=subprocess.DEVNULL)
 
 
-def test_no_provider_refuses_to_start_and_names_the_variables(tmp_path):
-    result = _run_worker({}, tmp_path)
-    assert result.returncode != 0
-    assert "LAPSEWATCH_STATUS_PROVIDER" in result.stderr and "LAPSEWATCH_FASTLY_API_KEY" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_a_provider_without_what_it_needs_refuses_to_start_and_names_the_variables(tmp_path):
+    for env, names in [({"LAPSEWATCH_STATUS_PROVIDER": "fastly"}, ["LAPSEWATCH_FASTLY_API_KEY"]),
+                       ({"LAPSEWATCH_CONFIRM_PROVIDER": "simulated"}, ["LAPSEWATCH_SIMULATED_SCENARIO"]),
+                       ({"LAPSEWATCH_STATUS_PROVIDER": "whois"}, ["LAPSEWATCH_STATUS_PROVIDER"]),
+                       ({"LAPSEWATCH_CONFIRM_PROVIDER": "rdap"}, ["LAPSEWATCH_CONFIRM_PROVIDER"])]:
+        result = _run_worker(env, tmp_path)
+        assert result.returncode != 0, env
+        assert all(name in result.stderr for name in names), (env, result.stderr)
+        assert "Traceback" not in result.stderr
 
 
 def test_a_bad_setting_stops_the_worker_naming_the_variable(tmp_path):

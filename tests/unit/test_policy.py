@@ -1,0 +1,173 @@
+"""The whole decision policy, as a table: a domain with members, a run of check
+results, and what must come out. Pure: no broker, no clock, no network."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from streams.accounts.events import iso_utc
+from streams.domains.lifecycle import CheckResult, apply_check, apply_member
+from streams.domains.policy import Policy
+from streams.domains.schedule import DAY
+
+H = 3600.0
+T0 = 1_790_000_000.0  # 2026-09-21
+VERIFIED_LONG_AGO = "2020-01-01T00:00:00Z"  # before every registration date below
+VERIFIED_RECENTLY = "2026-09-01T00:00:00Z"
+
+POLICY = Policy(recheck_interval=30 * DAY, recheck_jitter=0.1, retry_min=300, retry_max=DAY,
+                inconclusive_retry_min=900, inconclusive_retry_max=6 * H, confirm_after=H,
+                confirm_elsewhere=False, inconclusive_limit=7 * DAY, login_freshness=7 * DAY)
+
+
+def _members(state=None):
+    decisions = []
+    for account, email, verified, verified_at in [("1", "a@shop.com", True, VERIFIED_LONG_AGO),
+                                                  ("2", "b@shop.com", True, VERIFIED_RECENTLY),
+                                                  ("3", "c@shop.com", False, None)]:
+        state, events = apply_member(state, {"domain": "shop.com", "account_id": account, "key": email,
+                                             "email": email, "verified": verified, "verified_at": verified_at}, T0)
+        decisions.extend(events)
+    return state, decisions
+
+
+def run(steps, policy=POLICY):
+    """Apply (hours after T0, verdict, evidence) results in order; return the state and every event."""
+    state, events = _members()
+    for hours, verdict, evidence in steps:
+        now = T0 + hours * H
+        result = CheckResult("shop.com", now, "rdap", verdict, tuple(evidence.pop("flags", ())), None, **evidence)
+        state, produced = apply_check(state, result, now, policy)
+        events.extend(produced)
+    return state, events
+
+
+def unverified(events):
+    return [(e.value["data"]["account_id"], e.value["data"]["reason"]) for e in events if e.channel == "unverified"]
+
+
+def transitions(events):
+    return [e.value["data"]["transition"] for e in events if e.channel == "status"]
+
+
+LAPSED = ("lapsed", {"flags": ["pending delete"]})
+ACTIVE = ("active", {"flags": ["active"]})
+INCONCLUSIVE = ("inconclusive", {"flags": ["unknown"]})
+FAILED = (None, {})
+
+
+def at(hours, verdict):
+    return (hours, verdict[0], dict(verdict[1]))
+
+
+def registered(hours, iso):
+    from streams.providers.rdap import parse_date
+
+    return (hours, "active", {"flags": ["active"], "registered_at": parse_date(iso)})
+
+
+CASES = [
+    # name, steps, policy changes, final status, unverified (account, reason), transitions
+    ("active stays quiet", [at(0, ACTIVE)], {}, "active", [], ["first_seen", "active"]),
+    ("a lapse is confirmed after the delay, verified members only",
+     [at(0, LAPSED), at(1, LAPSED)], {}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("a lapse that the confirmation does not see is no lapse",
+     [at(0, LAPSED), at(1, ACTIVE)], {}, "active", [], ["first_seen", "lapse_suspected", "active"]),
+    ("an early second opinion does not confirm", [at(0, LAPSED), at(0.5, LAPSED)], {}, "lapse_suspected", [],
+     ["first_seen", "lapse_suspected"]),
+    ("no confirmation configured: the first lapse emits", [at(0, LAPSED)], {"confirm_after": 0}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapsed"]),
+    ("a confirming provider confirms even with no delay", [at(0, LAPSED), at(0, LAPSED)],
+     {"confirm_after": 0, "confirm_elsewhere": True}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("rechecks of a lapsed domain emit nothing new", [at(0, LAPSED), at(1, LAPSED), at(24, LAPSED)], {}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("recovery, then a new lapse is a new episode",
+     [at(0, LAPSED), at(1, LAPSED), at(24, ACTIVE), at(48, LAPSED), at(49, LAPSED)], {}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")] * 2,
+     ["first_seen", "lapse_suspected", "lapsed", "recovered", "lapse_suspected", "lapsed"]),
+    ("inconclusive is never a lapse on its own", [at(h, INCONCLUSIVE) for h in range(0, 24 * 6, 6)], {},
+     "inconclusive", [], ["first_seen", "inconclusive"]),
+    ("inconclusive past the limit is a candidate, still unconfirmed",
+     [at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)], {}, "lapse_suspected", [],
+     ["first_seen", "inconclusive", "lapse_suspected"]),
+    ("a candidate is confirmed only by a lapsed answer",
+     [*[at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)], at(24 * 8 + 2, LAPSED)], {}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "inconclusive", "lapse_suspected", "lapsed"]),
+    ("inconclusive during a lapse keeps the episode", [at(0, LAPSED), at(0.5, INCONCLUSIVE), at(1, LAPSED)], {},
+     "lapsed", [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("failures are never verdicts", [at(h, FAILED) for h in range(10)], {}, "new", [], ["first_seen"]),
+    ("failures between a lapse and its confirmation change nothing",
+     [at(0, LAPSED), at(1, FAILED), at(2, LAPSED)], {}, "lapsed",
+     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("a registration after an address was verified unverifies it, once",
+     [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-06-01T00:00:00Z")], {}, "active",
+     [("1", "domain_reregistered")], ["first_seen", "reregistered", "active"]),
+    ("a later re-registration is a new event, also for those verified in between",
+     [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-10-01T00:00:00Z")], {}, "active",
+     [("1", "domain_reregistered"), ("1", "domain_reregistered"), ("2", "domain_reregistered")],
+     ["first_seen", "reregistered", "active", "reregistered"]),
+    ("a registration older than every verification is no event", [registered(0, "2019-01-01T00:00:00Z")], {},
+     "active", [], ["first_seen", "active"]),
+]
+
+
+@pytest.mark.parametrize("name, steps, changes, status, expected_unverified, expected_transitions", CASES,
+                         ids=[case[0] for case in CASES])
+def test_policy_table(name, steps, changes, status, expected_unverified, expected_transitions):
+    state, events = run(steps, dataclasses.replace(POLICY, **changes))
+    assert state.status == status
+    assert sorted(unverified(events)) == sorted(expected_unverified)
+    assert transitions(events) == expected_transitions
+
+
+def test_event_ids_are_one_per_account_address_and_episode():
+    _, first = run([at(0, LAPSED), at(1, LAPSED)])
+    _, replay = run([at(0, LAPSED), at(1, LAPSED)])
+    _, two = run([at(0, LAPSED), at(1, LAPSED), at(24, ACTIVE), at(48, LAPSED), at(49, LAPSED)])
+    ids = lambda events: [e.value["id"] for e in events if e.channel == "unverified"]  # noqa: E731
+    assert ids(first) == ids(replay)
+    assert len(set(ids(two))) == 4 and set(ids(first)) < set(ids(two))
+
+
+def test_a_member_verified_before_a_known_reregistration_is_unverified_on_arrival():
+    state, _ = run([registered(0, "2026-06-01T00:00:00Z")])
+    state, events = apply_member(state, {"domain": "shop.com", "account_id": "9", "key": "z@shop.com",
+                                         "email": "Z@shop.com", "verified": True,
+                                         "verified_at": "2025-01-01T00:00:00Z"}, T0 + 48 * H)
+    assert unverified(events) == [("9", "domain_reregistered")]
+    assert events[0].value["data"]["registered_at"] == "2026-06-01T00:00:00Z"
+    assert events[0].value["data"]["email"] == "Z@shop.com"
+
+
+def test_the_unverified_event_carries_its_evidence():
+    _, events = run([(0, "lapsed", {"flags": ["redemption period"], "expires_at": T0 - 40 * DAY}),
+                     (1, "lapsed", {"flags": ["pending delete"], "expires_at": T0 - 40 * DAY})])
+    data = next(e.value["data"] for e in events if e.channel == "unverified")
+    assert data["provider"] == "rdap" and data["domain_status"] == ["pending delete"]
+    assert data["expires_at"] == iso_utc(T0 - 40 * DAY)
+    assert data["lapse_first_seen_at"] == iso_utc(T0)
+    assert data["confirmed_at"] == iso_utc(T0 + H)
+
+
+def test_retry_after_is_honoured_and_backoff_grows():
+    state, _ = _members()
+    state, _ = apply_check(state, CheckResult("shop.com", T0, "rdap", None, retry_after=7200.0), T0, POLICY)
+    assert state.next_check_at == T0 + 7200
+    delays = []
+    for attempt in range(12):
+        state, _ = apply_check(state, CheckResult("shop.com", T0, "rdap", None), T0, POLICY)
+        delays.append(state.next_check_at - T0)
+    assert delays[0] == 600 and delays == sorted(delays) and delays[-1] == DAY
+
+
+def test_expiry_brings_the_next_check_forward():
+    state, _ = run([(0, "active", {"flags": ["active"], "expires_at": T0 + 10 * DAY})])
+    assert state.next_check_at == T0 + 11 * DAY
+    state, _ = run([(0, "active", {"flags": ["auto renew period"], "grace": True, "expires_at": T0 + 300 * DAY})])
+    assert state.next_check_at == T0 + DAY
+    state, _ = run([(0, "active", {"flags": ["active"], "expires_at": T0 + 300 * DAY})])
+    assert T0 + 27 * DAY <= state.next_check_at <= T0 + 30 * DAY
