@@ -12,6 +12,7 @@ from streams import topics
 from streams.ops.failures import guarded
 from streams.app import app, settings
 from streams.domains.checker import Checker
+from streams.domains.due import CONFIRM, DueIndex, priority_of
 from streams.domains.lifecycle import CheckResult, apply_check, apply_login, apply_member, apply_unmember
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
@@ -71,10 +72,12 @@ async def apply_domain_command(command: dict) -> None:
     before = topics.domains.get(domain)
     state, events = decide(DomainState.from_dict(before) if before else None, command, time.time())
     if state is None:
+        due.discard(domain)
         if before is not None:
             del topics.domains[domain]
     else:
         after = state.to_dict()
+        due.set(domain, state.next_check_at, priority_of(after))
         if after != before:
             topics.domains[domain] = after
     for event in events:
@@ -92,13 +95,50 @@ def _ready() -> bool:
     return not app.rebalancing and (completed is None or completed.is_set())
 
 
+# Due times of the domains in this worker's partitions. Rebuilt once per
+# rebalance from the recovered table, then kept current by every table write.
+due = DueIndex()
+_due_stale = True
+
+
+@app.on_partitions_assigned.connect
+async def _partitions_assigned(app, assigned, **kwargs) -> None:
+    global _due_stale
+    _due_stale = True
+
+
+@app.on_partitions_revoked.connect
+async def _partitions_revoked(app, revoked, **kwargs) -> None:
+    global _due_stale
+    _due_stale = True
+
+
+def _rebuild_due() -> None:
+    due.clear()
+    for domain, value in topics.domains.items():
+        due.set(domain, value["next_check_at"], priority_of(value))
+    log.info("due index rebuilt: %d domains", len(due))
+
+
 @app.timer(settings.tick)
 async def dispatch_due_checks():
+    global _due_stale
     if not _ready():
         return
+    if _due_stale:
+        _due_stale = False
+        _rebuild_due()
     now = time.time()
-    checker.dispatch(((domain, value["next_check_at"], value["status"]) for domain, value in topics.domains.items()),
-                     now)
+    taken = due.take_due(now, checker.room())
+    if not taken:
+        return
+    started, deferred = checker.dispatch(((domain, priority == CONFIRM) for domain, priority in taken), now)
+    priorities = dict(taken)
+    for domain in started:
+        # A lease: if the result is lost to a rebalance, the domain comes due again.
+        due.set(domain, now + checker.in_flight_ttl, priorities[domain])
+    for domain in deferred:
+        due.set(domain, now + max(settings.tick, 1.0), priorities[domain])
 
 
 @app.task

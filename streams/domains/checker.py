@@ -22,7 +22,6 @@ log = logging.getLogger("lapsewatch.checks")
 
 Publish = Callable[[CheckResult], Awaitable[None]]
 Announce = Callable[[str, CircuitChange], Awaitable[None]]
-Due = tuple[str, float, str]  # domain, next check time, status
 
 
 class Checker:
@@ -45,9 +44,9 @@ class Checker:
     def providers(self) -> list[StatusProvider]:
         return [self.primary] + ([self.confirm] if self.confirm else [])
 
-    def provider_for(self, status: str) -> StatusProvider:
+    def provider_for(self, confirming: bool) -> StatusProvider:
         """A suspected lapse is confirmed by the second provider when there is one."""
-        return self.confirm if self.confirm is not None and status == "lapse_suspected" else self.primary
+        return self.confirm if confirming and self.confirm is not None else self.primary
 
     def busy(self, domain: str, now: float) -> bool:
         started = self._in_flight.get(domain)
@@ -58,26 +57,32 @@ class Checker:
         """The domain agent applied a result for this domain."""
         self._in_flight.pop(domain, None)
 
-    def dispatch(self, due: Iterable[Due], now: float) -> int:
-        started = 0
-        for domain, next_check_at, status in due:
-            if len(self._tasks) >= self.max_pending:
-                break  # the rest stay due for the next tick; no unbounded queue of waiting tasks
-            if next_check_at > now or self.busy(domain, now):
+    def room(self) -> int:
+        """How many more checks may start now: no unbounded queue of waiting tasks."""
+        return max(0, self.max_pending - len(self._tasks))
+
+    def dispatch(self, due: Iterable[tuple[str, bool]], now: float) -> tuple[list[str], list[str]]:
+        """Start a check for each (domain, confirming); returns the started and the deferred domains."""
+        started: list[str] = []
+        deferred: list[str] = []
+        for domain, confirming in due:
+            if self.busy(domain, now):
+                deferred.append(domain)
                 continue
-            provider = self.provider_for(status)
+            provider = self.provider_for(confirming)
             server = f"{provider.name} {provider.route(domain)}"
             allowed, change = self.breakers.allow(server, now)
             if change is not None:
                 self._announce(provider.name, change)
             if not allowed:
+                deferred.append(domain)  # its server's circuit is open: the domain waits
                 continue
             self._in_flight[domain] = now
             task = asyncio.ensure_future(self._check(domain, provider, server))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+            started.append(domain)
+        return started, deferred
 
     async def check_once(self, domain: str, provider: StatusProvider | None = None) -> CheckResult:
         provider = provider or self.primary

@@ -134,6 +134,7 @@ def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decisi
     rested = state.last_check_at is None or now - state.last_check_at >= policy.retry_min
     if stale and rested and state.next_check_at > now:
         state.next_check_at = now
+        state.urgent = True
     return state, []
 
 
@@ -146,6 +147,7 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     if state is None:
         return None, []  # every member left while the check was in flight
     state.last_check_at = result.checked_at
+    state.urgent = False
     if result.verdict is None:
         state.errors += 1
         state.detail = result.detail

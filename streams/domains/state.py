@@ -18,6 +18,7 @@ class DomainState:
     last_check_at: float | None = None  # last attempt, successful or not
     last_success_at: float | None = None  # last attempt that gave a verdict
     next_check_at: float = 0.0
+    urgent: bool = False  # a login pulled the next check forward: it goes ahead of routine rechecks
     errors: int = 0  # consecutive failed checks
     inconclusive: int = 0  # consecutive inconclusive verdicts
     inconclusive_since: float | None = None  # first of the current run of inconclusive verdicts

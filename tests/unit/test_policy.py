@@ -171,3 +171,17 @@ def test_expiry_brings_the_next_check_forward():
     assert state.next_check_at == T0 + DAY
     state, _ = run([(0, "active", {"flags": ["active"], "expires_at": T0 + 300 * DAY})])
     assert T0 + 27 * DAY <= state.next_check_at <= T0 + 30 * DAY
+
+
+def test_a_login_hurries_a_stale_domain_and_the_check_calms_it():
+    from streams.domains.lifecycle import apply_login
+
+    state, _ = run([at(0, ACTIVE)])
+    later = T0 + 8 * DAY
+    state, _ = apply_login(state, later, POLICY)
+    assert (state.next_check_at, state.urgent) == (later, True)
+    state, _ = apply_check(state, CheckResult("shop.com", later, "rdap", "active", ("active",)), later, POLICY)
+    assert state.urgent is False and state.next_check_at > later + 20 * DAY
+    fresh, _ = run([at(0, ACTIVE)])
+    fresh, _ = apply_login(fresh, T0 + H, POLICY)  # checked an hour ago: nothing to hurry
+    assert fresh.urgent is False and fresh.next_check_at > T0 + 20 * DAY

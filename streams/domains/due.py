@@ -1,0 +1,85 @@
+"""Which domains are due, without looking at the ones that are not. Pure.
+
+One min-heap of (due time, domain) per priority, with a map of each domain's
+current entry: changing a domain pushes a fresh entry and the stale one is
+skipped when it surfaces, so every operation is O(log n) and a tick costs
+O(due), never O(table).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+URGENT, CONFIRM, ROUTINE = 0, 1, 2
+PRIORITY_NAMES = ("urgent", "confirm", "routine")
+
+
+def priority_of(state: dict) -> int:
+    """New domains and login-triggered checks first, confirmations next, routine rechecks last.
+
+    A suspected lapse is always a confirmation, even when a login hurries it,
+    so it goes to the confirming provider.
+    """
+    if state["status"] == "lapse_suspected":
+        return CONFIRM
+    if state["status"] == "new" or state.get("urgent"):
+        return URGENT
+    return ROUTINE
+
+
+class DueIndex:
+    def __init__(self) -> None:
+        self._heaps: tuple[list[tuple[float, str]], ...] = ([], [], [])
+        self._entries: dict[str, tuple[float, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, domain: str) -> bool:
+        return domain in self._entries
+
+    def set(self, domain: str, at: float, priority: int) -> None:
+        if self._entries.get(domain) == (at, priority):
+            return
+        self._entries[domain] = (at, priority)
+        heapq.heappush(self._heaps[priority], (at, domain))
+        self._compact(priority)
+
+    def discard(self, domain: str) -> None:
+        self._entries.pop(domain, None)
+
+    def clear(self) -> None:
+        for heap in self._heaps:
+            heap.clear()
+        self._entries.clear()
+
+    def take_due(self, now: float, limit: int) -> list[tuple[str, int]]:
+        """Up to `limit` due domains, most urgent first, removed from the index.
+
+        The caller puts each one back (`set`) with its next time: a lease while
+        its check is in flight, or a short delay when it could not start.
+        """
+        taken: list[tuple[str, int]] = []
+        for priority, heap in enumerate(self._heaps):
+            while heap and heap[0][0] <= now and len(taken) < limit:
+                at, domain = heapq.heappop(heap)
+                if self._entries.get(domain) == (at, priority):
+                    del self._entries[domain]
+                    taken.append((domain, priority))
+        return taken
+
+    def backlog(self, now: float) -> dict[str, int]:
+        """How many domains are due now, by priority (for metrics); O(n), not for every tick."""
+        counts = dict.fromkeys(PRIORITY_NAMES, 0)
+        for at, priority in self._entries.values():
+            if at <= now:
+                counts[PRIORITY_NAMES[priority]] += 1
+        return counts
+
+    def _compact(self, priority: int) -> None:
+        """Drop stale entries once they outnumber live ones, so memory stays O(domains)."""
+        heap = self._heaps[priority]
+        if len(heap) > 64 and len(heap) > 2 * len(self._entries) + 64:
+            live = [(at, d) for at, d in heap if self._entries.get(d) == (at, priority)]
+            heapq.heapify(live)
+            self._heaps[priority][:] = live
