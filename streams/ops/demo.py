@@ -103,6 +103,8 @@ def run_demo(timeout: float) -> int:
         "LAPSEWATCH_DATA_DIR": str(workdir / "data"), "LAPSEWATCH_WEB_PORT": str(free_port()),
         "LAPSEWATCH_STATUS_PROVIDER": "simulated", "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario),
         "LAPSEWATCH_CONFIRM_AFTER": "5s", "LAPSEWATCH_TICK": "0.5s",
+        # The simulated provider is in process: the politeness meant for real registries only slows the show.
+        "LAPSEWATCH_SERVER_RATE": "100",
         "LAPSEWATCH_RETRY_MIN": "2s", "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "2s",
         "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s", "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
         "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s", **TANSU_SAFE_ENV,
