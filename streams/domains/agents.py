@@ -117,7 +117,9 @@ def _rebuild_due() -> None:
     due.clear()
     for domain, value in topics.domains.items():
         due.set(domain, value["next_check_at"], priority_of(value))
-    log.info("due index rebuilt: %d domains", len(due))
+    owned = sorted(tp.partition for tp in app.assignor.assigned_actives()
+                   if tp.topic == topics.domain_commands.get_topic_name())
+    log.info("due index rebuilt: %d domains in domain partitions %s", len(due), owned)
 
 
 @app.timer(settings.tick)
