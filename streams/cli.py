@@ -6,10 +6,15 @@ import asyncio
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.settings import TANSU_SAFE_ENV, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from streams.accounts.addresses import PublicMailboxes
+    from streams.accounts.backfill import Summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,3 +79,82 @@ def demo(timeout: float) -> None:
     from streams.ops.demo import run_demo
 
     sys.exit(run_demo(timeout))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
+              help="default: from the extension (.jsonl/.ndjson/.json or .csv); required for stdin")
+@click.option("--topic", help="default: LAPSEWATCH_TOPIC_EMAIL_EVENTS (accounts.email-events)")
+@click.option("--dry-run", is_flag=True, help="read and validate only; needs no broker")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True),
+              help="write every rejected row here, one 'line N: reason' per line")
+def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejects_path: str | None) -> None:
+    """Produce existing accounts (JSON Lines or CSV: account_id, email, verified, verified_at) to the input topic.
+
+    Exit status: 0 all rows accepted, 2 some rows rejected (the others were
+    produced), 1 nothing could be done (settings, file or broker error).
+    Running it again with the same file changes nothing.
+    """
+    from streams.accounts.addresses import PublicMailboxes
+    from streams.accounts.backfill import BackfillError, bootstrap_servers, detect_format, summary_lines
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.broker is None and not dry_run:
+        raise click.ClickException(
+            "LAPSEWATCH_BROKER is not set: backfill writes to your Kafka cluster's input topic, so it needs its "
+            "address (kafka://host:port). An embedded broker would start empty and vanish with this command, and "
+            "no worker would ever read what it was sent.")
+    try:
+        fmt = fmt or (None if file == "-" else detect_format(file))
+    except BackfillError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt is None:
+        raise click.ClickException("reading stdin: pass --format jsonl or --format csv")
+    bootstrap = None if dry_run else bootstrap_servers(settings.broker)
+    summary = _run_backfill(file, fmt, bootstrap, topic or settings.topics.email_events,
+                            PublicMailboxes(settings.public_domains_extra))
+    for line in summary_lines(summary, dry_run=dry_run):
+        click.echo(line)
+    if rejects_path:
+        with open(rejects_path, "w") as out:
+            out.writelines(f"line {line}: {reason}\n" for line, reason in summary.rejected)
+    sys.exit(2 if summary.rejected else 0)
+
+
+def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public: PublicMailboxes) -> Summary:
+    """Runs the backfill under a progress bar on stderr; file and broker errors exit 1."""
+    import time
+
+    from aiokafka.errors import KafkaError
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from streams.accounts.backfill import BackfillError, run_backfill
+
+    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
+    size = None if file == "-" else os.path.getsize(file)
+    started = time.monotonic()
+    columns = (TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
+               TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
+    try:
+        with stream, Progress(*columns, console=Console(stderr=True)) as bar:
+            task = bar.add_task("backfill", total=size or None, rows=0, rate=0.0)
+
+            def progress(rows: int) -> None:
+                # The bar follows bytes read, which a file's size bounds; stdin has no size.
+                done = stream.tell() if size else None
+                bar.update(task, completed=done, rows=rows, rate=rows / max(time.monotonic() - started, 1e-6))
+
+            return asyncio.run(run_backfill(stream, fmt, bootstrap=bootstrap, topic=topic, public=public,
+                                            progress=progress))
+    except BackfillError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (KafkaError, asyncio.TimeoutError) as exc:
+        raise click.ClickException(f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
+                                   "What reached the broker stays there; running it again is safe.") from None
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
