@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from streams.providers.base import ProviderError, Verdict, report_unknown
 from streams.providers.fastly_policy import classify_fastly, unknown_flags
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import read_capped, retry_after
+from streams.providers.httpio import HEADERS, read_capped, retry_after
 
 STATUS_PATH = "/domain-management/v1/tools/status"
 MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
@@ -26,7 +26,7 @@ class FastlyProvider:
         self._server = urlsplit(base_url).netloc
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            headers={"Fastly-Key": api_key, "Accept": "application/json", "User-Agent": "lapsewatch"},
+            headers={**HEADERS, "Fastly-Key": api_key, "Accept": "application/json"},
             timeout=timeout,
             verify=verify,
             transport=transport,

@@ -12,7 +12,7 @@ import re
 
 from streams.providers.base import ProviderError
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 MAX_NAME = 253
 
 
@@ -21,6 +21,6 @@ def safe_hostname(domain: str) -> str:
     if not isinstance(domain, str) or not domain or len(domain) > MAX_NAME or not domain.isascii():
         raise ProviderError(f"refusing to query {domain!r}: not an ASCII hostname within {MAX_NAME} characters")
     labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ProviderError(f"refusing to query {domain!r}: not a hostname of letters, digits and hyphens")
     return domain

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ssl
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
@@ -20,7 +21,7 @@ import orjson
 from streams.providers.base import ProviderError, Verdict, report_unknown
 from streams.providers.bootstrap import BootstrapSource
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import read_capped, retry_after
+from streams.providers.httpio import HEADERS, read_capped, retry_after
 from streams.providers.polite import Gate
 from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
                                           unknown_statuses)
@@ -33,21 +34,35 @@ RDAP_JSON = "application/rdap+json"
 NO_SERVICE = "none"
 
 
+# Dates a registry could mean: later ones are typos or attacks, and would not print in UTC.
+EARLIEST = 0.0
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
 def parse_date(value: object) -> float | None:
+    """An RFC 3339 date as epoch seconds; None for anything else (it is evidence, never worth a failure)."""
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        moment = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        stamp = moment.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return stamp if EARLIEST <= stamp <= LATEST else None
+
+
+def _list(value: object) -> list:
+    """A JSON array member as a list: a lone string is a list of one, anything else is empty."""
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, str) else []
 
 
 def _events(document: dict) -> dict[str, float]:
     dates: dict[str, float] = {}
-    for event in document.get("events") or []:
+    for event in _list(document.get("events")):
         if isinstance(event, dict) and isinstance(event.get("eventAction"), str):
             moment = parse_date(event.get("eventDate"))
             if moment is not None:
@@ -57,19 +72,19 @@ def _events(document: dict) -> dict[str, float]:
 
 
 def domain_facts(document: dict) -> DomainFacts:
-    statuses = tuple(normalise_status(s) for s in document.get("status") or [] if isinstance(s, str))
+    statuses = tuple(normalise_status(s) for s in _list(document.get("status")) if isinstance(s, str))
     dates = _events(document)
     # A re-registration event dates the current registration when a registry reports one.
     registered = max((dates[a] for a in ("registration", "reregistration") if a in dates), default=None)
     expires = dates.get("expiration", dates.get("registrar expiration"))
-    nameservers = tuple(sorted(ns["ldhName"].lower().rstrip(".") for ns in document.get("nameservers") or []
+    nameservers = tuple(sorted(ns["ldhName"].lower().rstrip(".") for ns in _list(document.get("nameservers"))
                                if isinstance(ns, dict) and isinstance(ns.get("ldhName"), str)))
     return DomainFacts(statuses, registered, expires, nameservers)
 
 
 def related_link(document: dict, domain: str) -> str | None:
     """The registrar's copy of this domain, as a thin registry links to it."""
-    for link in document.get("links") or []:
+    for link in _list(document.get("links")):
         if not isinstance(link, dict) or link.get("rel") != "related":
             continue
         href, kind = link.get("href"), str(link.get("type") or "")
@@ -88,7 +103,7 @@ class RdapProvider:
         self.bootstrap = bootstrap
         self.gate = gate
         self._client = httpx.AsyncClient(
-            headers={"Accept": f"{RDAP_JSON}, application/json", "User-Agent": "lapsewatch"},
+            headers={**HEADERS, "Accept": f"{RDAP_JSON}, application/json"},
             timeout=timeout, verify=verify, transport=transport, follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections))
 
@@ -115,19 +130,23 @@ class RdapProvider:
         return classify_rdap(facts, _now())
 
     async def _with_registrar_dates(self, facts: DomainFacts, link: str, domain: str) -> DomainFacts:
-        """Fill the dates a thin registry left out; the registrar failing costs only those dates."""
-        if self.gate is not None:
-            await self.gate.enter(self.name, urlsplit(link).netloc)
+        """Add the dates a thin registry left out, as evidence only; the registrar failing costs only those."""
+        host = urlsplit(link).netloc
         try:
+            if self.gate is not None:
+                await self.gate.enter(self.name, f"{self.name} {host}")
             status, document = await self._fetch(link, domain)
+            extra = domain_facts(document) if status == 200 else None
         except ProviderError as exc:
             log.info("registrar RDAP for %s gave nothing: %s", domain, exc)
             return facts
-        if status == 404:
+        except Exception:  # whatever the registrar sends, the registry's answer stands
+            log.exception("registrar RDAP answer for %s could not be read", domain)
             return facts
-        extra = domain_facts(document)
-        return DomainFacts(facts.statuses, facts.registered_at or extra.registered_at,
-                           facts.expires_at or extra.expires_at, facts.nameservers or extra.nameservers)
+        if extra is None:
+            return facts
+        return replace(facts, registrar_registered_at=extra.registered_at, registrar_expires_at=extra.expires_at,
+                       nameservers=facts.nameservers or extra.nameservers)
 
     async def _fetch(self, url: str, domain: str) -> tuple[int, dict]:
         """GET an RDAP domain object, following https redirects; (404, {}) when absent."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from streams.providers.base import Verdict
 
@@ -60,6 +61,11 @@ class DomainFacts:
     registered_at: float | None = None
     expires_at: float | None = None
     nameservers: tuple[str, ...] = ()
+    # Dates only the registrar gave, where a thin registry left them out. They schedule
+    # checks and go into the evidence, but never decide a verdict or a re-registration:
+    # a registrar's own dates can differ from the registry's (transfers, its own billing).
+    registrar_registered_at: float | None = None
+    registrar_expires_at: float | None = None
 
 
 def not_registered() -> Verdict:
@@ -80,7 +86,9 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
     expired = facts.expires_at is not None and facts.expires_at <= now
 
     def verdict(kind: str, detail: str, *, grace: bool = False) -> Verdict:
-        return Verdict(kind, facts.statuses, detail, facts.registered_at, facts.expires_at, grace, facts.nameservers)
+        return Verdict(kind, facts.statuses, detail + _registrar_dates(facts), facts.registered_at,
+                       facts.expires_at if facts.expires_at is not None else facts.registrar_expires_at, grace,
+                       facts.nameservers)
 
     lapsed = sorted(present & LAPSED.keys())
     if lapsed:
@@ -102,3 +110,10 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
     if in_grace:
         return verdict("active", "registered; " + GRACE["auto renew period"], grace=True)
     return verdict("active", "registered")
+
+
+def _registrar_dates(facts: DomainFacts) -> str:
+    said = [f"{what} {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%dT%H:%M:%SZ}" for what, when in (("registered", facts.registrar_registered_at),
+                                                          ("expires", facts.registrar_expires_at))
+            if when is not None]
+    return f" (the registrar says: {', '.join(said)})" if said else ""

@@ -45,6 +45,7 @@ async def test_a_thick_active_answer_is_active_with_its_dates(server, provider):
     assert verdict.nameservers == ("ns1.example.net", "ns2.example.net")
     method, path, query, headers = server.requests[-1]
     assert path == f"/registry/domain/{domain}" and "application/rdap+json" in headers.get("Accept", "")
+    assert headers.get("Accept-Encoding") == "identity"  # no compressed body can expand past the cap
 
 
 async def test_not_found_at_the_registry_is_a_lapse(server, provider):
@@ -66,26 +67,53 @@ async def test_registry_statuses_decide(server, provider, statuses, expires, exp
     assert (await provider.check(domain)).verdict == expected
 
 
-async def test_a_thin_registry_answer_borrows_the_registrars_dates(server, provider):
+def thin(server, registrar_answer: dict, registered: str | None = None) -> str:
+    """A thin registry's answer (statuses, maybe a registration date, a link to the registrar) and the registrar's."""
     domain = name("thin")
     registrar = server.base_url("registrar") + f"domain/{domain}"
-    server.set(domain, {"json": docs.domain_object(domain, ["active"], None, None, related=registrar)},
+    server.set(domain, {"json": docs.domain_object(domain, ["active"], registered, None, related=registrar)},
                prefix="registry")
-    server.set(domain, {"json": docs.domain_object(domain, ["client hold"], "2026-06-01T00:00:00Z",
-                                                   "2027-06-01T00:00:00Z")}, prefix="registrar")
+    server.set(domain, registrar_answer(domain) if callable(registrar_answer) else registrar_answer,
+               prefix="registrar")
+    return domain
+
+
+def registrar_says(statuses: list[str], registered: str, expires: str):
+    return lambda domain: {"json": docs.domain_object(domain, statuses, registered, expires)}
+
+
+async def test_a_thin_registry_answer_borrows_the_registrars_dates(server, provider):
+    domain = thin(server, registrar_says(["client hold"], "2026-06-01T00:00:00Z", "2027-06-01T00:00:00Z"))
     verdict = await provider.check(domain)
     assert verdict.verdict == "active" and verdict.flags == ("active",)  # the registry's statuses decide
-    assert time.gmtime(verdict.registered_at)[:3] == (2026, 6, 1)
+    assert time.gmtime(verdict.expires_at)[:3] == (2027, 6, 1)  # schedules the next check
+    # The registrar's registration date is evidence, never a re-registration signal.
+    assert verdict.registered_at is None and "registered 2026-06-01T00:00:00Z" in verdict.detail
     assert any(path.startswith("/registrar/") for _, path, _, _ in server.requests)
 
 
-async def test_a_failing_registrar_costs_only_the_dates(server, provider):
-    domain = name("thin")
-    registrar = server.base_url("registrar") + f"domain/{domain}"
-    server.set(domain, {"json": docs.domain_object(domain, ["active"], None, None, related=registrar)},
-               prefix="registry")
-    server.set(domain, {"status": 500}, prefix="registrar")
+async def test_a_registrars_past_expiry_alone_is_no_lapse(server, provider):
+    """Registrars keep their own billing dates; only the registry's expiry can make a lapse."""
+    domain = thin(server, registrar_says(["active"], "2010-06-01T00:00:00Z", "2020-06-01T00:00:00Z"))
     verdict = await provider.check(domain)
+    assert verdict.verdict == "active" and "expires 2020-06-01T00:00:00Z" in verdict.detail
+
+
+@pytest.mark.parametrize("garbage", [
+    {"objectClassName": "domain", "events": {"eventAction": "expiration"}, "status": 7, "nameservers": "x"},
+    {"objectClassName": "domain", "events": [{"eventAction": 3, "eventDate": "2020-01-01T00:00:00Z"}],
+     "links": "https://elsewhere"},
+    {"objectClassName": "domain", "events": [{"eventAction": "expiration", "eventDate": "10000-01-01T00:00:00Z"},
+                                             {"eventAction": "registration", "eventDate": ["2020"]}]},
+])
+async def test_whatever_the_registrar_sends_the_registry_answer_stands(server, provider, garbage):
+    domain = thin(server, lambda domain: {"json": {**garbage, "ldhName": domain}}, registered="2015-04-01T00:00:00Z")
+    verdict = await provider.check(domain)
+    assert verdict.verdict == "active" and time.gmtime(verdict.registered_at)[:3] == (2015, 4, 1)
+
+
+async def test_a_failing_registrar_costs_only_the_dates(server, provider):
+    verdict = await provider.check(thin(server, {"status": 500}))
     assert verdict.verdict == "active" and verdict.registered_at is None
 
 
@@ -161,7 +189,7 @@ async def test_a_tld_without_rdap_is_inconclusive_without_a_request(server, prov
 @pytest.mark.parametrize("crafted", [
     "evil.test/../../admin", "evil.test?x=1", "evil.test#frag", "user@evil.test", "evil.test%2f..",
     "evil .test", "evil.test\r\nHost: x", "EVIL.test", "-evil.test", "evil..test", "a" * 64 + ".test",
-    "évil.test", "evil.test:8080", "127.0.0.1/x",
+    "évil.test", "evil.test:8080", "127.0.0.1/x", "evil.test\n", "evil\n.test",
 ])
 async def test_a_crafted_name_never_reaches_the_server(server, provider, crafted):
     before = len(server.requests)
@@ -174,7 +202,7 @@ async def test_the_bootstrap_refreshes_from_the_network_and_keeps_the_newest(ser
     source = BootstrapSource(server.bootstrap_url, tmp_path)
     provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())
     try:
-        server.serve_bootstrap({"version": "1.0", "publication": "2099-01-01T00:00:00Z",
+        server.serve_bootstrap({"version": "1.0", "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
                                 "services": [[["test"], [server.base_url("refreshed")]]]})
         assert await provider.refresh_bootstrap()
         assert provider.route("x.test") == server.base_url("refreshed").split("/")[2]
@@ -186,6 +214,25 @@ async def test_the_bootstrap_refreshes_from_the_network_and_keeps_the_newest(ser
                                 "services": [[["test"], [server.base_url("stale")]]]})
         await provider.refresh_bootstrap()
         assert source.base_for("x.test") == server.base_url("refreshed")  # an older file never replaces
+        server.serve_bootstrap({"version": "1.0", "publication": "2999-01-01T00:00:00Z",
+                                "services": [[["test"], [server.base_url("future")]]]})
+        assert not await provider.refresh_bootstrap()  # it would outrank every later file for ever
+        assert source.base_for("x.test") == server.base_url("refreshed")
+    finally:
+        await provider.aclose()
+
+
+async def test_a_bootstrap_that_cannot_be_cached_is_still_used(server, tmp_path):
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the data directory should be")
+    source = BootstrapSource(server.bootstrap_url, blocked)
+    provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())
+    try:
+        server.serve_bootstrap({"version": "1.0", "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
+                                "services": [[["test"], "https://not-a-list.example/"],
+                                             [["test"], [server.base_url("refreshed")]]]})
+        assert await provider.refresh_bootstrap()
+        assert source.base_for("x.test") == server.base_url("refreshed")
     finally:
         await provider.aclose()
 
