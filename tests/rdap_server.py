@@ -21,6 +21,7 @@ Answers (dicts):
     {"raw": "<text>", "content_type": ...} 200 with that body (text/plain if not given)
     {"truncated": {...}}                   200 with the first half of the dict's JSON
     {"huge": n}                            200 application/rdap+json, n bytes, chunked (no Content-Length)
+    {"trickle": seconds}                   200, one byte every `seconds` for ever (every read is quick)
 
 Any answer may also carry "headers": {...} (added to the response), a "json"
 or "raw" answer a "status", and a "json" answer a "content_type". A list of
@@ -85,7 +86,7 @@ def _prefix_key(prefix: str | None) -> str | None:
 def _validate(answer: object) -> None:
     if not isinstance(answer, dict):
         raise ValueError(f"an RDAP answer is a dict, not {answer!r}")
-    forms = [form for form in ("json", "redirect", "hang", "raw", "truncated", "huge") if form in answer]
+    forms = [form for form in ("json", "redirect", "hang", "raw", "truncated", "huge", "trickle") if form in answer]
     if len(forms) > 1:
         raise ValueError(f"an answer has one form, not {forms}: {answer!r}")
     status = answer.get("status")
@@ -255,6 +256,8 @@ class RdapServer:
             return _error_response(504, "The server took too long (a planned hang).", headers)
         if "huge" in answer:
             return await self._huge(request, int(answer["huge"]), headers)
+        if "trickle" in answer:
+            return await self._trickle(request, float(answer["trickle"]), headers)
         return _error_response(answer["status"], f"A planned HTTP {answer['status']}.", headers)
 
     async def _huge(self, request: web.Request, size: int, headers: dict[str, str]) -> web.StreamResponse:
@@ -280,6 +283,23 @@ class RdapServer:
             await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             pass  # the client stopped reading: what a size limit does
+        return response
+
+    async def _trickle(self, request: web.Request, every: float, headers: dict[str, str]) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_type = RDAP_CONTENT_TYPE
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            await response.write(b'{"objectClassName":"domain","padding":"')
+            while not self._stopping.is_set():
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    return response
+                await response.write(b"x")
+                await asyncio.sleep(every)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
         return response
 
     async def _bootstrap_file(self, request: web.Request) -> web.Response:

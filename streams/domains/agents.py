@@ -11,8 +11,8 @@ import orjson
 from streams import topics
 from streams.ops.failures import guarded
 from streams.app import app, settings
-from streams.domains.checker import Checker
-from streams.domains.due import CONFIRM, DueIndex, priority_of
+from streams.domains.checker import Checker, start_due_checks
+from streams.domains.due import URGENT, DueIndex, priority_of
 from streams.domains.lifecycle import CheckResult, apply_check, apply_login, apply_member, apply_unmember
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
@@ -34,13 +34,20 @@ async def announce_circuit(provider: str, change: CircuitChange) -> None:
                                        change.retry_at, time.time()))
 
 
+def requeue(domain: str, at: float) -> None:
+    """A check that was not sent after all (its circuit opened meanwhile) comes due again at `at`."""
+    value = topics.domains.get(domain)
+    if value is not None:
+        due.set(domain, at, priority_of(value))
+
+
 gate = Gate(settings.provider_rate, settings.server_rate)
 checker = Checker(
     build_provider(settings.provider, settings, gate), publish_result,
     confirm=build_provider(settings.confirm_provider, settings, gate) if settings.confirm_provider else None,
-    concurrency=settings.check_concurrency, in_flight_ttl=2 * settings.provider_timeout + 60, gate=gate,
+    concurrency=settings.check_concurrency, deadline=settings.check_deadline, gate=gate,
     breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown),
-    announce=announce_circuit)
+    announce=announce_circuit, requeue=requeue)
 
 
 def decide(state: DomainState | None, command: dict, now: float):
@@ -113,10 +120,15 @@ async def _partitions_revoked(app, revoked, **kwargs) -> None:
     _due_stale = True
 
 
-def _rebuild_due() -> None:
+def _rebuild_due(now: float) -> None:
     due.clear()
     for domain, value in topics.domains.items():
-        due.set(domain, value["next_check_at"], priority_of(value))
+        try:
+            due.set(domain, value["next_check_at"], priority_of(value))
+        except (KeyError, TypeError, ValueError):  # one bad row must not stop every domain's checks
+            log.error("domain %s has no valid next check time (%r): checking it now", domain,
+                      value.get("next_check_at") if isinstance(value, dict) else value)
+            due.set(domain, now, URGENT)
     owned = sorted(tp.partition for tp in app.assignor.assigned_actives()
                    if tp.topic == topics.domain_commands.get_topic_name())
     log.info("due index rebuilt: %d domains in domain partitions %s", len(due), owned)
@@ -127,20 +139,11 @@ async def dispatch_due_checks():
     global _due_stale
     if not _ready():
         return
+    now = time.time()
     if _due_stale:
         _due_stale = False
-        _rebuild_due()
-    now = time.time()
-    taken = due.take_due(now, checker.room())
-    if not taken:
-        return
-    started, deferred = checker.dispatch(((domain, priority == CONFIRM) for domain, priority in taken), now)
-    priorities = dict(taken)
-    for domain in started:
-        # A lease: if the result is lost to a rebalance, the domain comes due again.
-        due.set(domain, now + checker.in_flight_ttl, priorities[domain])
-    for domain in deferred:
-        due.set(domain, now + max(settings.tick, 1.0), priorities[domain])
+        _rebuild_due(now)
+    start_due_checks(due, checker, now)
 
 
 @app.task
@@ -149,7 +152,10 @@ async def refresh_rdap_bootstrap():
     refreshers = [p for p in checker.providers if hasattr(p, "refresh_bootstrap")]
     while refreshers:
         for provider in refreshers:
-            await provider.refresh_bootstrap()
+            try:
+                await provider.refresh_bootstrap()
+            except Exception:  # the next refresh may do better; this task must outlive any one
+                log.exception("RDAP bootstrap refresh failed; keeping the copy in use")
         await asyncio.sleep(settings.rdap_bootstrap_refresh)
 
 

@@ -3,8 +3,9 @@
 Checks never write the table themselves: a result goes through the domain
 topic, so one agent applies every change to a domain, in order. Here live the
 manners: a confirmation goes to the confirming provider, every request waits
-for its rate limit, and a server whose circuit is open gets no requests; its
-domains simply stay due.
+for its rate limit, a check has a deadline, and a server whose circuit is open
+or that asked us to wait gets no requests; its domains wait until then, out of
+the way of the others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Iterable
 
+from streams.domains.due import CONFIRM, DueIndex
 from streams.domains.lifecycle import CheckResult
 from streams.providers import ProviderError, StatusProvider
 from streams.providers.polite import Breakers, CircuitChange, Gate
@@ -22,20 +24,27 @@ log = logging.getLogger("lapsewatch.checks")
 
 Publish = Callable[[CheckResult], Awaitable[None]]
 Announce = Callable[[str, CircuitChange], Awaitable[None]]
+Requeue = Callable[[str, float], None]
 
 
 class Checker:
-    def __init__(self, primary: StatusProvider, publish: Publish, *, concurrency: int, in_flight_ttl: float,
+    def __init__(self, primary: StatusProvider, publish: Publish, *, concurrency: int, deadline: float,
                  gate: Gate, breakers: Breakers, confirm: StatusProvider | None = None,
-                 announce: Announce | None = None):
+                 announce: Announce | None = None, requeue: Requeue | None = None,
+                 in_flight_ttl: float | None = None):
         self.primary = primary
         self.confirm = confirm
         self.publish = publish
         self.announce = announce
+        self.requeue = requeue
         self.gate = gate
         self.breakers = breakers
-        self.in_flight_ttl = in_flight_ttl
+        self.deadline = deadline
         self.max_pending = concurrency * 4
+        # A check may wait for its turn behind every pending one at the slowest rate, then run to its
+        # deadline; past that its result is taken as lost (a rebalance) and the domain comes due again.
+        slowest = max(min(gate.provider_rate, gate.server_rate), 1e-3)
+        self.in_flight_ttl = in_flight_ttl or deadline + self.max_pending / slowest + 60.0
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -61,21 +70,29 @@ class Checker:
         """How many more checks may start now: no unbounded queue of waiting tasks."""
         return max(0, self.max_pending - len(self._tasks))
 
-    def dispatch(self, due: Iterable[tuple[str, bool]], now: float) -> tuple[list[str], list[str]]:
-        """Start a check for each (domain, confirming); returns the started and the deferred domains."""
+    def dispatch(self, due: Iterable[tuple[str, bool]], now: float) -> tuple[list[str], list[tuple[str, float]]]:
+        """Start a check for each (domain, confirming).
+
+        Returns the started domains, and the deferred ones with the time worth
+        trying again: the end of a Retry-After or of an open circuit's cooldown.
+        """
         started: list[str] = []
-        deferred: list[str] = []
+        deferred: list[tuple[str, float]] = []
         for domain, confirming in due:
             if self.busy(domain, now):
-                deferred.append(domain)
+                deferred.append((domain, self._in_flight[domain] + self.in_flight_ttl))
                 continue
             provider = self.provider_for(confirming)
             server = f"{provider.name} {provider.route(domain)}"
+            hold = self.gate.held_for(server)
+            if hold > 0:
+                deferred.append((domain, now + hold))  # the server asked us to wait (Retry-After)
+                continue
             allowed, change = self.breakers.allow(server, now)
             if change is not None:
                 self._announce(provider.name, change)
             if not allowed:
-                deferred.append(domain)  # its server's circuit is open: the domain waits
+                deferred.append((domain, self.breakers.reopens_at(server, now)))  # its circuit is open
                 continue
             self._in_flight[domain] = now
             task = asyncio.ensure_future(self._check(domain, provider, server))
@@ -85,20 +102,33 @@ class Checker:
         return started, deferred
 
     async def check_once(self, domain: str, provider: StatusProvider | None = None) -> CheckResult:
+        """Ask `provider` once, within the deadline; a failure is a result with no verdict."""
         provider = provider or self.primary
         started = time.time()
         try:
-            verdict = await provider.check(domain)
+            async with asyncio.timeout(self.deadline):
+                verdict = await provider.check(domain)
         except ProviderError as exc:
             return CheckResult(domain, started, provider.name, None, detail=str(exc), retry_after=exc.retry_after)
+        except TimeoutError:  # a server that trickles its answer must not hold a slot for ever
+            return CheckResult(domain, started, provider.name, None,
+                               detail=f"{provider.name} gave no answer for {domain} within {self.deadline:g} s")
         except Exception as exc:  # a provider bug is a failed check, never a verdict
             log.exception("provider %s raised for %s", provider.name, domain)
             return CheckResult(domain, started, provider.name, None, detail=f"{type(exc).__name__}")
         return CheckResult.from_verdict(domain, started, provider.name, verdict)
 
     async def _check(self, domain: str, provider: StatusProvider, server: str) -> None:
+        # The rate wait comes before the concurrency slot: a held server must not idle the slots.
+        await self.gate.enter(provider.name, server)
+        now = time.time()
+        if self.breakers.state(server) == "open":
+            # The circuit opened while this check waited its turn: it is not sent, and not a failure.
+            self.done(domain)
+            if self.requeue is not None:
+                self.requeue(domain, self.breakers.reopens_at(server, now))
+            return
         async with self._semaphore:
-            await self.gate.enter(provider.name, server)
             result = await self.check_once(domain, provider)
         if result.verdict is None:
             log.warning("check of %s failed: %s", domain, result.detail)
@@ -129,3 +159,26 @@ class Checker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for provider in self.providers:
             await provider.aclose()
+
+
+def start_due_checks(due: DueIndex, checker: Checker, now: float) -> int:
+    """Start checks for due domains while there is room; returns how many started.
+
+    Each started domain is leased (it comes due again if its result is lost to
+    a rebalance); each deferred one goes back with a later time, so the loop
+    moves on to the next: a server that asked us to wait never keeps the
+    others from their turn.
+    """
+    count = 0
+    while checker.room():
+        taken = due.take_due(now, checker.room())
+        if not taken:
+            break
+        started, deferred = checker.dispatch(((domain, priority == CONFIRM) for domain, priority in taken), now)
+        priorities = dict(taken)
+        for domain in started:
+            due.set(domain, now + checker.in_flight_ttl, priorities[domain])
+        for domain, until in deferred:
+            due.set(domain, max(until, now + 1.0), priorities[domain])
+        count += len(started)
+    return count

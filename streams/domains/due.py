@@ -9,6 +9,7 @@ O(due), never O(table).
 from __future__ import annotations
 
 import heapq
+import math
 
 URGENT, CONFIRM, ROUTINE = 0, 1, 2
 PRIORITY_NAMES = ("urgent", "confirm", "routine")
@@ -39,6 +40,8 @@ class DueIndex:
         return domain in self._entries
 
     def set(self, domain: str, at: float, priority: int) -> None:
+        if not isinstance(at, (int, float)) or not math.isfinite(at):
+            raise ValueError(f"due time of {domain} is {at!r}, not a finite time")
         if self._entries.get(domain) == (at, priority):
             return
         self._entries[domain] = (at, priority)

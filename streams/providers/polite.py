@@ -25,9 +25,9 @@ class TokenBucket:
         self.updated: float | None = None
 
     def take(self, now: float) -> float:
-        if self.updated is not None:
+        if self.updated is not None and now > self.updated:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+        self.updated = now if self.updated is None else max(self.updated, now)
         self.tokens -= 1.0
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
@@ -66,6 +66,15 @@ class Breakers:
     def state(self, server: str) -> str:
         circuit = self._circuits.get(server)
         return circuit.state if circuit else "closed"
+
+    def reopens_at(self, server: str, now: float) -> float:
+        """When a request refused now might be allowed: the end of the cooldown, or soon for a probe's result."""
+        circuit = self._circuits.get(server)
+        if circuit is None or circuit.state == "closed":
+            return now
+        if circuit.state == "open" and now < circuit.opened_at + circuit.cooldown:
+            return circuit.opened_at + circuit.cooldown
+        return now + 1.0
 
     def open_servers(self) -> list[str]:
         return sorted(s for s, c in self._circuits.items() if c.state != "closed")
@@ -124,12 +133,27 @@ class Gate:
         self._held_until[server] = max(until, self._held_until.get(server, 0.0))
 
     def held(self, server: str) -> bool:
-        return self._held_until.get(server, 0.0) > time.monotonic()
+        return self.held_for(server) > 0
+
+    def held_for(self, server: str) -> float:
+        """Seconds until the server's Retry-After runs out (0 when it asked for nothing)."""
+        return max(0.0, self._held_until.get(server, 0.0) - time.monotonic())
 
     async def enter(self, provider: str, server: str) -> None:
-        now = time.monotonic()
-        wait = max(self._bucket("provider " + provider, self.provider_rate).take(now),
-                   self._bucket("server " + server, self.server_rate).take(now),
-                   self._held_until.get(server, 0.0) - now)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        """Returns when a request may go: the hold is over and both rates have a token for it.
+
+        Tokens are taken only after a hold: callers that waited it out then
+        leave at the server's rate, not all at once when it ends.
+        """
+        while True:
+            hold = self.held_for(server)
+            if hold > 0:
+                await asyncio.sleep(hold)
+                continue
+            now = time.monotonic()
+            wait = max(self._bucket("provider " + provider, self.provider_rate).take(now),
+                       self._bucket("server " + server, self.server_rate).take(now))
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not self.held(server):  # a hold that began while we waited for the token wins
+                return

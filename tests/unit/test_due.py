@@ -63,3 +63,13 @@ def test_priorities_follow_the_domain_state():
     assert priority_of({"status": "active"}) == ROUTINE
     assert priority_of({"status": "lapsed"}) == ROUTINE
     assert DueIndex().backlog(0.0) == {"urgent": 0, "confirm": 0, "routine": 0}
+
+
+def test_a_time_that_is_no_time_is_refused():
+    import pytest
+
+    index = DueIndex()
+    for bad in (float("inf"), float("nan"), None, "soon"):
+        with pytest.raises(ValueError):
+            index.set("shop.com", bad, ROUTINE)
+    assert len(index) == 0

@@ -1,0 +1,161 @@
+"""The checker's manners against a real HTTPS RDAP server on loopback: deadlines,
+Retry-After holds and open circuits keep one bad server from stalling the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from streams.domains.checker import Checker, start_due_checks
+from streams.domains.due import CONFIRM, URGENT, DueIndex
+from streams.domains.lifecycle import CheckResult
+from streams.providers.bootstrap import BootstrapSource
+from streams.providers.polite import Breakers, Gate
+from streams.providers.rdap import RdapProvider
+from tests import rdap_documents as docs
+from tests.tls import certificate_authority
+
+
+class Harness:
+    """A checker whose `.test` names go to 127.0.0.1 and `.example` names to localhost: two servers."""
+
+    def __init__(self, server, tmp_path, *, concurrency=4, deadline=5.0, server_rate=1000.0, threshold=5):
+        self.server = server
+        registry = server.base_url("registry")
+        bootstrap = BootstrapSource(None, tmp_path, {"test": registry,
+                                                     "example": registry.replace("127.0.0.1", "localhost")})
+        self.gate = Gate(1000.0, server_rate)
+        self.provider = RdapProvider(bootstrap, timeout=0.5, verify=certificate_authority().client_ssl_context(),
+                                     gate=self.gate)
+        self.results: list[CheckResult] = []
+        self.requeued: dict[str, float] = {}
+        self.checker = Checker(self.provider, self.publish, concurrency=concurrency, deadline=deadline,
+                               gate=self.gate, breakers=Breakers(threshold, 60.0, 600.0),
+                               requeue=self.requeued.__setitem__)
+
+    async def publish(self, result: CheckResult) -> None:
+        self.results.append(result)
+        self.checker.done(result.domain)
+
+    def server_of(self, domain: str) -> str:
+        return f"rdap {self.provider.route(domain)}"
+
+    async def result_for(self, domain: str, timeout: float = 10.0) -> CheckResult:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for result in self.results:
+                if result.domain == domain:
+                    return result
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no result for {domain} within {timeout} s; have {self.results}")
+
+
+@pytest.fixture
+async def harness(rdap, tmp_path, request):
+    made = []
+
+    def make(**options):
+        made.append(Harness(rdap, tmp_path, **options))
+        return made[-1]
+
+    yield make
+    for one in made:
+        await one.checker.close()
+
+
+def name(tld: str = "test") -> str:
+    return f"d-{uuid.uuid4().hex[:10]}.{tld}"
+
+
+def active(server, domain):
+    server.set(domain, {"json": docs.domain_object(domain, ["active"], "2015-04-01T00:00:00Z",
+                                                   "2030-04-01T00:00:00Z")})
+
+
+async def test_a_server_that_trickles_its_answer_fails_at_the_deadline(harness):
+    """Every read is quicker than the request timeout, but the answer never ends."""
+    h = harness(deadline=1.5)
+    domain = name()
+    h.server.set(domain, {"trickle": 0.05})
+    started = time.monotonic()
+    h.checker.dispatch([(domain, False)], time.time())
+    result = await h.result_for(domain)
+    assert result.verdict is None and "within 1.5 s" in result.detail
+    assert time.monotonic() - started < 8  # the deadline ended it, not the test's patience
+
+
+async def test_a_held_server_does_not_idle_the_concurrency_slots(harness):
+    h = harness(concurrency=1)
+    waiting, other = name("test"), name("example")
+    active(h.server, waiting), active(h.server, other)
+    started, _ = h.checker.dispatch([(waiting, False)], time.time())
+    assert started == [waiting]
+    h.gate.hold(h.server_of(waiting), 60.0)  # Retry-After arrives before its check could go
+    h.checker.dispatch([(other, False)], time.time())
+    assert (await h.result_for(other)).verdict == "active"
+    assert h.server.count(waiting) == 0
+
+
+async def test_a_held_server_defers_its_domains_until_the_hold_ends(harness):
+    h = harness()
+    held, free = name("test"), name("example")
+    active(h.server, free)
+    h.gate.hold(h.server_of(held), 60.0)
+    now = time.time()
+    started, deferred = h.checker.dispatch([(held, False), (free, False)], now)
+    assert started == [free]
+    [(domain, until)] = deferred
+    assert domain == held and now + 50 < until <= now + 61
+
+
+async def test_checks_queued_behind_an_opening_circuit_are_not_sent(harness):
+    """The first answer opens the circuit; the two queued behind it for tokens stay unsent and come back."""
+    h = harness(server_rate=1.0, threshold=1)  # a burst of one: the others wait their turn
+    domains = [name() for _ in range(3)]
+    for domain in domains:
+        h.server.set(domain, {"status": 500})
+    h.checker.dispatch([(domain, False) for domain in domains], time.time())
+    await h.result_for(domains[0])
+    deadline = time.monotonic() + 10
+    while len(h.requeued) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert set(h.requeued) == set(domains[1:])
+    assert all(until > time.time() + 30 for until in h.requeued.values())  # the cooldown's end
+    assert [h.server.count(d) for d in domains] == [1, 0, 0]
+    assert [r.domain for r in h.results] == domains[:1]  # no failure counted against the others
+
+
+async def test_callers_that_waited_out_a_hold_leave_at_the_servers_rate():
+    gate = Gate(provider_rate=1000.0, server_rate=5.0)
+    gate.hold("rdap s", 0.3)
+    held_until = time.monotonic() + 0.3
+    times = []
+
+    async def enter():
+        await gate.enter("rdap", "rdap s")
+        times.append(time.monotonic())
+
+    await asyncio.wait_for(asyncio.gather(*(enter() for _ in range(10))), timeout=20)
+    assert min(times) >= held_until - 0.01
+    # A burst of 5 at the hold's end, then one every 0.2 s: not all ten at once.
+    assert max(times) - held_until >= 0.9
+
+
+async def test_domains_deferred_by_a_held_server_leave_room_for_the_others(harness):
+    """Forty urgent domains on a server that asked us to wait must not starve one confirmation elsewhere."""
+    h = harness(concurrency=1)  # room for 4 pending checks
+    due = DueIndex()
+    now = time.time()
+    stuck = [name("test") for _ in range(40)]
+    for domain in stuck:
+        due.set(domain, now - 10, URGENT)
+    confirmation = name("example")
+    active(h.server, confirmation)
+    due.set(confirmation, now - 1, CONFIRM)
+    h.gate.hold(h.server_of(stuck[0]), 120.0)
+    assert start_due_checks(due, h.checker, now) == 1
+    assert (await h.result_for(confirmation)).verdict == "active"
+    assert due.take_due(now, 100) == []  # every stuck domain waits for the hold's end, not the next tick
