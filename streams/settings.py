@@ -33,6 +33,10 @@ IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
 TANSU_SAFE_ENV = {"LAPSEWATCH_PRODUCER_MAX_BATCH_BYTES": "1"}
 
 
+# Longer than any sensible interval; a typo of many digits must not become "never".
+MAX_DURATION = 400 * 86400.0
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -79,6 +83,7 @@ class Settings:
     dns_resolvers: tuple[tuple[str, int], ...]  # empty: the system's resolvers
     ca_bundle: Path | None
     provider_timeout: float
+    check_deadline: float
     check_concurrency: int
     provider_rate: float
     server_rate: float
@@ -120,7 +125,7 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         return self.raw(name) or default
 
-    def duration(self, name: str, default: str, *, minimum: float = 0.0) -> float:
+    def duration(self, name: str, default: str, *, minimum: float = 0.0, maximum: float = MAX_DURATION) -> float:
         text = self.raw(name) or default
         try:
             seconds = parse_duration(text)
@@ -128,6 +133,8 @@ class _Reader:
             raise self._fail(name, str(exc)) from None
         if seconds < minimum:
             raise self._fail(name, f"must be at least {minimum:g} seconds, got {text!r}")
+        if seconds > maximum:
+            raise self._fail(name, f"must be at most {maximum:g} seconds, got {text!r}")
         return seconds
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -245,17 +252,61 @@ def _providers(reader: _Reader) -> tuple[str, str | None, str | None, Path | Non
             f"{PREFIX}FASTLY_API_KEY: the fastly provider needs an API key "
             f"(set {PREFIX}FASTLY_API_KEY or {PREFIX}FASTLY_API_KEY_FILE)"
         )
+    if key is not None and not re.fullmatch(r"[\x21-\x7e]+", key):
+        # Never echoed: the message says what is wrong, not what it is.
+        raise SettingsError(f"{PREFIX}FASTLY_API_KEY: must be one line of printable ASCII without spaces "
+                            "(it goes into an HTTP header)")
     if "simulated" in chosen and scenario is None:
         raise SettingsError(f"{PREFIX}SIMULATED_SCENARIO: the simulated provider needs a scenario file")
+    if scenario is not None:
+        from streams.providers.scenario import Scenario
+
+        try:
+            Scenario.load(scenario)
+        except (ValueError, OSError) as exc:
+            raise SettingsError(f"{PREFIX}SIMULATED_SCENARIO: {scenario}: {exc}") from None
+    if "dns" in chosen and not reader.raw("DNS_RESOLVERS"):
+        _system_resolvers_exist()
     return name, confirm, key, scenario
 
 
-def _https_or_http_url(reader: _Reader, name: str, default: str) -> str | None:
+def _system_resolvers_exist(resolv_conf: str = "/etc/resolv.conf") -> None:
+    import dns.resolver
+
+    try:
+        dns.resolver.Resolver(filename=resolv_conf, configure=True)
+    except dns.resolver.NoResolverConfiguration:
+        raise SettingsError(f"{PREFIX}DNS_RESOLVERS: the dns provider needs resolvers and this system has none "
+                            "configured (no nameserver in /etc/resolv.conf); list them, such as 9.9.9.9") from None
+
+
+def _ca_bundle(reader: _Reader) -> Path | None:
+    import ssl
+
+    path = reader.path("CA_BUNDLE", must_exist=True)
+    if path is not None:
+        try:
+            ssl.create_default_context(cafile=str(path))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise SettingsError(f"{PREFIX}CA_BUNDLE: {str(path)!r} is not a PEM file of CA certificates "
+                                f"({exc.__class__.__name__})") from None
+    return path
+
+
+def _data_dir(reader: _Reader) -> Path:
+    path = Path(reader.text("DATA_DIR", "./lapsewatch-data"))
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{PREFIX}DATA_DIR: {str(path)!r} exists and is not a directory")
+    return path
+
+
+def _https_url_or_off(reader: _Reader, name: str, default: str) -> str | None:
     url = reader.text(name, default)
     if url.lower() in ("off", "none"):
         return None
-    if not re.match(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/%]*)?$", url):
-        raise SettingsError(f"{PREFIX}{name}: expected an http(s) URL, got {url!r}")
+    # https only: the file decides where every RDAP query goes.
+    if not re.fullmatch(r"https://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/%]*)?", url):
+        raise SettingsError(f"{PREFIX}{name}: expected an https URL or off, got {url!r}")
     return url
 
 
@@ -333,7 +384,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(
         broker=_broker_urls(reader),
         app_id=app_id,
-        data_dir=Path(reader.text("DATA_DIR", "./lapsewatch-data")),
+        data_dir=_data_dir(reader),
         web_port=reader.integer("WEB_PORT", 6066, minimum=1, maximum=65535),
         partitions=reader.integer("PARTITIONS", 8, minimum=1, maximum=10000),
         replication_factor=reader.integer("REPLICATION_FACTOR", 1, minimum=1, maximum=100),
@@ -343,12 +394,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fastly_api_url=_api_url(reader),
         fastly_api_key=key,
         simulated_scenario=scenario,
-        rdap_bootstrap_url=_https_or_http_url(reader, "RDAP_BOOTSTRAP_URL", IANA_RDAP_BOOTSTRAP),
+        rdap_bootstrap_url=_https_url_or_off(reader, "RDAP_BOOTSTRAP_URL", IANA_RDAP_BOOTSTRAP),
         rdap_bootstrap_refresh=reader.duration("RDAP_BOOTSTRAP_REFRESH", "1d", minimum=60),
         rdap_servers=_rdap_servers(reader),
         dns_resolvers=_dns_resolvers(reader),
-        ca_bundle=reader.path("CA_BUNDLE", must_exist=True),
-        provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01),
+        ca_bundle=_ca_bundle(reader),
+        provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01, maximum=600),
+        check_deadline=reader.duration("CHECK_DEADLINE", "30s", minimum=0.01, maximum=3600),
         check_concurrency=reader.integer("CHECK_CONCURRENCY", 16, minimum=1, maximum=10000),
         provider_rate=reader.number("PROVIDER_RATE", 20.0),
         server_rate=reader.number("SERVER_RATE", 2.0),
@@ -363,7 +415,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             inconclusive_retry_min=reader.duration("INCONCLUSIVE_RETRY_MIN", "15m", minimum=0.01),
             inconclusive_retry_max=reader.duration("INCONCLUSIVE_RETRY_MAX", "6h", minimum=0.01),
             confirm_after=reader.duration("CONFIRM_AFTER", "1h"),
-            confirm_elsewhere=confirm_provider is not None,
+            confirm_provider=confirm_provider,
             inconclusive_limit=reader.duration("INCONCLUSIVE_LIMIT", "7d", minimum=1),
             login_freshness=reader.duration("LOGIN_FRESHNESS", "7d"),
         ),
@@ -381,6 +433,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for low, high in (("RETRY_MIN", "RETRY_MAX"), ("INCONCLUSIVE_RETRY_MIN", "INCONCLUSIVE_RETRY_MAX")):
         if getattr(settings.policy, low.lower()) > getattr(settings.policy, high.lower()):
             raise SettingsError(f"{PREFIX}{low}: must not exceed {PREFIX}{high}")
+    if settings.check_deadline < settings.provider_timeout:
+        raise SettingsError(f"{PREFIX}CHECK_DEADLINE: must be at least {PREFIX}PROVIDER_TIMEOUT "
+                            f"({settings.provider_timeout:g} s): a check makes one request or more")
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError(f"{PREFIX}BROKER_HEARTBEAT_INTERVAL: must be shorter than {PREFIX}BROKER_SESSION_TIMEOUT")
     return settings

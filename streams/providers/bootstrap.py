@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
 import httpx
 import orjson
+
+from streams.providers.base import ProviderError
+from streams.providers.httpio import read_capped
 
 log = logging.getLogger("lapsewatch.rdap")
 
@@ -37,7 +40,8 @@ class Bootstrap:
     origin: str = "shipped"
 
     @classmethod
-    def parse(cls, raw: bytes, origin: str) -> "Bootstrap":
+    def parse(cls, raw: bytes, origin: str, now: datetime | None = None) -> "Bootstrap":
+        """ValueError (BootstrapError) for anything that is not a usable bootstrap file."""
         try:
             document = orjson.loads(raw)
             publication = datetime.fromisoformat(document["publication"].replace("Z", "+00:00"))
@@ -48,9 +52,13 @@ class Bootstrap:
             raise BootstrapError(f"{origin}: not an RDAP bootstrap file ({exc})") from None
         if publication.tzinfo is None:
             publication = publication.replace(tzinfo=timezone.utc)
+        # A file from the future would outrank every later refresh for ever.
+        if publication > (now or datetime.now(timezone.utc)) + timedelta(days=1):
+            raise BootstrapError(f"{origin}: published in the future ({publication.isoformat()})")
         services: dict[str, str] = {}
         for entry in entries:
-            if not (isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[0], list)):
+            if not (isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[0], list)
+                    and isinstance(entry[1], list)):
                 continue
             urls = [u for u in entry[1] if isinstance(u, str) and u.startswith("https://")]
             if not urls:
@@ -84,7 +92,7 @@ def cached(data_dir: Path) -> Bootstrap | None:
         return Bootstrap.parse(path.read_bytes(), str(path))
     except FileNotFoundError:
         return None
-    except BootstrapError as exc:
+    except (BootstrapError, OSError) as exc:
         log.warning("ignoring the cached RDAP bootstrap: %s", exc)
         return None
 
@@ -127,20 +135,22 @@ class BootstrapSource:
         if not self.url:
             return False
         try:
-            response = await client.get(self.url, headers={"Accept": "application/json"})
-            if response.status_code != 200:
-                raise BootstrapError(f"HTTP {response.status_code}")
-            if len(response.content) > MAX_BOOTSTRAP_BYTES:
-                raise BootstrapError("larger than the limit")
-            fetched = Bootstrap.parse(response.content, self.url)
-        except (httpx.HTTPError, BootstrapError) as exc:
+            async with client.stream("GET", self.url, headers={"Accept": "application/json"}) as response:
+                if response.status_code != 200:
+                    raise BootstrapError(f"HTTP {response.status_code}")
+                raw = await read_capped(response, MAX_BOOTSTRAP_BYTES, "the bootstrap file")
+            fetched = Bootstrap.parse(raw, self.url)
+        except (httpx.HTTPError, BootstrapError, ProviderError) as exc:
             reason = type(exc).__name__ if isinstance(exc, httpx.HTTPError) else str(exc)
             log.warning("RDAP bootstrap refresh from %s failed (%s); keeping the %s of %s", self.url, reason,
                         self.current.origin, self.current.publication.date())
             return False
         if fetched.publication > self.current.publication:
-            save(self.data_dir, response.content)
             self.current = fetched
+            try:
+                save(self.data_dir, raw)
+            except OSError as exc:  # the new copy is in use; only the next start loses it
+                log.warning("could not cache the RDAP bootstrap in %s: %s", self.data_dir, exc)
             log.info("RDAP bootstrap refreshed: %d suffixes, published %s", len(fetched.services),
                      fetched.publication.isoformat())
         return True

@@ -30,10 +30,24 @@ class Scenario:
 
     @classmethod
     def load(cls, path: Path | str) -> "Scenario":
-        document = orjson.loads(Path(path).read_bytes())
-        return cls(default=document.get("default", "active"),
-                   latency=float(document.get("latency_ms", 0)) / 1000.0,
-                   domains=dict(document.get("domains", {})))
+        """The scenario in a file; ValueError says what is wrong with it."""
+        try:
+            document = orjson.loads(Path(path).read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ValueError("expected a JSON object with default, latency_ms and domains")
+        default, latency, domains = (document.get("default", "active"), document.get("latency_ms", 0),
+                                     document.get("domains", {}))
+        if not isinstance(default, str):
+            raise ValueError("default: expected a string of status flags")
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= 3_600_000:
+            raise ValueError("latency_ms: expected milliseconds between 0 and 3600000")
+        if not isinstance(domains, dict) or not all(
+                isinstance(answer, str) or (isinstance(answer, list) and all(isinstance(a, str) for a in answer))
+                for answer in domains.values()):
+            raise ValueError("domains: expected an object of domain → answer string or list of answer strings")
+        return cls(default=default, latency=float(latency) / 1000.0, domains=dict(domains))
 
     def set(self, domain: str, answer: str | list[str]) -> None:
         with self._lock:

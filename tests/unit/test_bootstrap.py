@@ -27,7 +27,10 @@ def test_services_map_each_suffix_to_its_first_https_url():
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'{"publication": "yesterday", "services": []}',
-                                 document("2026-01-01T00:00:00Z", []), b'{"publication": "2026-01-01"}'])
+                                 document("2026-01-01T00:00:00Z", []), b'{"publication": "2026-01-01"}',
+                                 document("2999-01-01T00:00:00Z", [[["com"], ["https://rdap.example/"]]]),
+                                 document("2026-01-01T00:00:00Z", [[["com"], "https://rdap.example/"]]),
+                                 b'{"publication": 20260101, "services": []}'])
 def test_a_broken_bootstrap_is_refused(raw):
     with pytest.raises(BootstrapError):
         Bootstrap.parse(raw, "test")
@@ -43,7 +46,7 @@ def test_the_shipped_snapshot_covers_the_largest_tlds_and_dates_itself():
 
 def test_the_newest_copy_wins_and_the_cache_survives_a_restart(tmp_path):
     old = Bootstrap.parse(document("2026-01-01T00:00:00Z", [[["com"], ["https://old.example/"]]]), "old")
-    raw = document("2030-01-01T00:00:00Z", [[["com"], ["https://new.example/"]]])
+    raw = document("2026-10-01T00:00:00Z", [[["com"], ["https://new.example/"]]])
     save(tmp_path, raw)
     assert not list(tmp_path.glob("*.tmp"))
     assert newest(old, cached(tmp_path)).base_for("a.com") == "https://new.example/"

@@ -219,3 +219,62 @@ def test_the_api_key_is_in_no_settings_error(extra):
     message = settings_error({**FASTLY, **extra})
     assert message.startswith("LAPSEWATCH_")
     assert KEY not in message
+
+
+# --- settings that would only fail later, at the first check ---------------------------------
+
+def test_a_ca_bundle_that_is_not_pem_is_refused(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("this is not a certificate\n")
+    assert settings_error({"LAPSEWATCH_CA_BUNDLE": str(bundle)}).startswith("LAPSEWATCH_CA_BUNDLE: ")
+
+
+def test_a_pem_ca_bundle_is_taken():
+    from tests.tls import certificate_authority
+
+    bundle = certificate_authority().ca_pem_path
+    assert str(load_settings({"LAPSEWATCH_CA_BUNDLE": bundle}).ca_bundle) == bundle
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"default": 3}', b'{"latency_ms": "fast"}',
+                                     b'{"latency_ms": -1}', b'{"domains": {"a.com": 7}}', b'{"domains": []}'])
+def test_a_scenario_file_that_cannot_be_played_is_refused(tmp_path, content):
+    scenario = tmp_path / "scenario.json"
+    scenario.write_bytes(content)
+    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "simulated", "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario)})
+    assert message.startswith("LAPSEWATCH_SIMULATED_SCENARIO: ")
+
+
+@pytest.mark.parametrize("bad_key", [KEY + "\nX-Injected: 1", KEY + " with spaces", KEY + "é", "\x00" + KEY])
+def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(bad_key):
+    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "fastly", "LAPSEWATCH_FASTLY_API_KEY": bad_key})
+    assert message.startswith("LAPSEWATCH_FASTLY_API_KEY: ") and KEY not in message
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "data"
+    path.write_text("")
+    assert settings_error({"LAPSEWATCH_DATA_DIR": str(path)}).startswith("LAPSEWATCH_DATA_DIR: ")
+
+
+def test_dns_without_any_resolver_is_refused(tmp_path):
+    from streams.settings import _system_resolvers_exist
+
+    empty = tmp_path / "resolv.conf"
+    empty.write_text("# no nameserver here\n")
+    with pytest.raises(SettingsError, match="^LAPSEWATCH_DNS_RESOLVERS: "):
+        _system_resolvers_exist(str(empty))
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"LAPSEWATCH_RDAP_BOOTSTRAP_URL": "http://data.iana.org/rdap/dns.json"}, "LAPSEWATCH_RDAP_BOOTSTRAP_URL"),
+    ({"LAPSEWATCH_RECHECK_INTERVAL": "9" * 30 + "d"}, "LAPSEWATCH_RECHECK_INTERVAL"),
+    ({"LAPSEWATCH_RETRY_MAX": "1000w"}, "LAPSEWATCH_RETRY_MAX"),
+    ({"LAPSEWATCH_PROVIDER_TIMEOUT": "20s", "LAPSEWATCH_CHECK_DEADLINE": "10s"}, "LAPSEWATCH_CHECK_DEADLINE"),
+])
+def test_values_past_their_bounds_are_refused(env, variable):
+    assert settings_error(env).startswith(variable + ": ")
+
+
+def test_the_bootstrap_refresh_can_be_turned_off():
+    assert load_settings({"LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off"}).rdap_bootstrap_url is None
