@@ -19,6 +19,7 @@ from streams.domains.state import DomainState
 from streams.providers.base import Verdict
 
 Decision = tuple["DomainState | None", list[Outbound]]
+LATEST = 253_402_128_000.0  # 9999-12-30: later times do not print in UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +36,38 @@ class CheckResult:
     expires_at: float | None = None
     grace: bool = False
     retry_after: float | None = None  # the server's Retry-After, on a failure
+    lifecycle: bool = True  # the provider sees the registration (dates, grace), not only delegation
 
     @classmethod
     def from_verdict(cls, domain: str, checked_at: float, provider: str, verdict: Verdict) -> "CheckResult":
         return cls(domain, checked_at, provider, verdict.verdict, verdict.flags, verdict.detail,
-                   verdict.registered_at, verdict.expires_at, verdict.grace)
+                   verdict.registered_at, verdict.expires_at, verdict.grace, lifecycle=verdict.lifecycle)
 
     def to_dict(self) -> dict:
         return {"kind": "check", "domain": self.domain, "checked_at": self.checked_at, "provider": self.provider,
                 "verdict": self.verdict, "flags": list(self.flags), "detail": self.detail,
                 "registered_at": self.registered_at, "expires_at": self.expires_at, "grace": self.grace,
-                "retry_after": self.retry_after}
+                "retry_after": self.retry_after, "lifecycle": self.lifecycle}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CheckResult":
-        return cls(domain=data["domain"], checked_at=data["checked_at"], provider=data["provider"],
-                   verdict=data["verdict"], flags=tuple(data["flags"]), detail=data.get("detail"),
-                   registered_at=data.get("registered_at"), expires_at=data.get("expires_at"),
-                   grace=bool(data.get("grace")), retry_after=data.get("retry_after"))
+        """ValueError for a record no check could have written: times must be real instants."""
+        return cls(domain=data["domain"], checked_at=_instant(data["checked_at"], "checked_at"),
+                   provider=data["provider"], verdict=data["verdict"], flags=tuple(data["flags"]),
+                   detail=data.get("detail"),
+                   registered_at=_instant(data.get("registered_at"), "registered_at", optional=True),
+                   expires_at=_instant(data.get("expires_at"), "expires_at", optional=True),
+                   grace=bool(data.get("grace")),
+                   retry_after=_instant(data.get("retry_after"), "retry_after", optional=True),
+                   lifecycle=bool(data.get("lifecycle", True)))
+
+
+def _instant(value: object, name: str, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
+        raise ValueError(f"{name}: {value!r} is not a time lapsewatch can schedule")
+    return float(value)
 
 
 def _member_id(account_id: str, key: str) -> str:
@@ -138,9 +153,9 @@ def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decisi
     return state, []
 
 
-def _routine(state: DomainState, now: float, policy: Policy) -> float:
+def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = False) -> float:
     return routine_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter,
-                      expires_at=state.expires_at, grace=state.grace)
+                      expires_at=state.expires_at, grace=state.grace, first=first)
 
 
 def apply_check(state: DomainState | None, result: CheckResult, now: float, policy: Policy) -> Decision:
@@ -151,8 +166,9 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     if result.verdict is None:
         state.errors += 1
         state.detail = result.detail
-        state.next_check_at = max(backoff_at(now, state.errors, policy.retry_min, policy.retry_max),
-                                  now + (result.retry_after or 0.0))
+        # However long the server asked for, we look again within the policy's longest retry.
+        asked = min(result.retry_after or 0.0, policy.retry_max)
+        state.next_check_at = max(backoff_at(now, state.errors, policy.retry_min, policy.retry_max), now + asked)
         return state, []
 
     state.errors = 0
@@ -160,9 +176,10 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     state.flags = list(result.flags)
     state.provider = result.provider
     state.detail = result.detail
-    state.grace = result.grace
-    if result.expires_at is not None:  # a provider that knows no dates (DNS) keeps the registry's
-        state.expires_at = result.expires_at
+    if result.lifecycle:  # a provider that sees only delegation (DNS) keeps the registry's dates and grace
+        state.grace = result.grace
+        if result.expires_at is not None:
+            state.expires_at = result.expires_at
     previous = state.status
     events: list[Outbound] = []
     if result.registered_at is not None and result.registered_at != state.registered_at:
@@ -178,7 +195,7 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     elif result.verdict == "active":
         events.extend(_active(state, previous, now, policy))
     elif result.verdict == "lapsed":
-        events.extend(_lapsed(state, previous, result.checked_at, now, policy))
+        events.extend(_lapsed(state, previous, result, now, policy))
     else:
         raise ValueError(f"unknown verdict {result.verdict!r}")
     return state, events
@@ -210,7 +227,7 @@ def _active(state: DomainState, previous: str, now: float, policy: Policy) -> li
     state.status = "active"
     state.lapse_seen_at = state.confirmed_at = None
     state.emitted = {}
-    state.next_check_at = _routine(state, now, policy)
+    state.next_check_at = _routine(state, now, policy, first=previous == "new")
     if previous == "lapsed":
         return [outbound.domain_status(state, "recovered", previous, now)]
     if previous != "active":
@@ -218,17 +235,20 @@ def _active(state: DomainState, previous: str, now: float, policy: Policy) -> li
     return []
 
 
-def _lapsed(state: DomainState, previous: str, checked_at: float, now: float, policy: Policy) -> list[Outbound]:
+def _lapsed(state: DomainState, previous: str, result: CheckResult, now: float, policy: Policy) -> list[Outbound]:
     state.inconclusive = 0
     state.inconclusive_since = None
     if previous == "lapsed":
         state.next_check_at = _routine(state, now, policy)
         return []
+    checked_at = result.checked_at
     if state.lapse_seen_at is None:
         state.lapse_seen_at = checked_at
     confirm_due = state.lapse_seen_at + policy.confirm_after
     first_sight = previous != "lapse_suspected"
-    if (first_sight and policy.confirms) or checked_at < confirm_due:
+    # With a confirming provider, only its answer confirms (a late answer from the first one does not).
+    unconfirmed = first_sight or not policy.may_confirm(result.provider)
+    if (unconfirmed and policy.confirms) or checked_at < confirm_due:
         state.status = "lapse_suspected"
         state.next_check_at = max(confirm_due, now)
         return [] if previous == "lapse_suspected" else [

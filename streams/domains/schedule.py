@@ -25,14 +25,24 @@ def backoff_at(now: float, attempt: int, first: float, cap: float) -> float:
 DAY = 86400.0
 
 
+def spread_at(domain: str, now: float, interval: float, jitter: float) -> float:
+    """The first recheck of a new domain: anywhere from the jitter window's width to a whole interval away.
+
+    Domains imported together are first checked together; this spreads their
+    next checks over the interval, and later rechecks keep that spread.
+    """
+    low = jitter * interval
+    return now + low + (interval - low) * _unit(f"{domain}|first")
+
+
 def routine_at(domain: str, now: float, interval: float, jitter: float, *,
-               expires_at: float | None = None, grace: bool = False) -> float:
+               expires_at: float | None = None, grace: bool = False, first: bool = False) -> float:
     """The next routine check, pulled earlier by what the registry said about expiry.
 
     A known expiry brings the check to a day after it, so a lapse is seen within
     a day of happening; a domain in its grace period is looked at daily.
     """
-    at = recheck_at(domain, now, interval, jitter)
+    at = spread_at(domain, now, interval, jitter) if first else recheck_at(domain, now, interval, jitter)
     if grace:
         at = min(at, now + DAY)
     if expires_at is not None and expires_at + DAY > now:

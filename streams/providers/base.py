@@ -27,6 +27,9 @@ class Verdict:
     expires_at: float | None = None  # epoch seconds the registration expires, when known
     grace: bool = False  # in a grace period after expiry: worth a daily look
     nameservers: tuple[str, ...] = ()
+    # False for a provider that sees delegation, not the registration (DNS): its answer
+    # leaves the registry's dates and grace as they were.
+    lifecycle: bool = True
 
 
 class ProviderError(Exception):

@@ -53,9 +53,10 @@ class DnsProvider:
         try:
             answer = await self._resolver.resolve(qname, dns.rdatatype.NS, search=False)
         except dns.resolver.NXDOMAIN:
-            return Verdict("lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN")
+            return Verdict("lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN",
+                           lifecycle=False)
         except dns.resolver.NoAnswer:
-            return Verdict("inconclusive", ("no-ns",), "the name exists but has no NS records")
+            return Verdict("inconclusive", ("no-ns",), "the name exists but has no NS records", lifecycle=False)
         except dns.exception.Timeout:
             raise ProviderError(f"dns lookup of {domain} timed out") from None
         except dns.resolver.NoNameservers:
@@ -67,7 +68,7 @@ class DnsProvider:
             rdata.target.to_text(omit_final_dot=True).lower() for rdata in answer
         }))
         return Verdict("active", ("delegated",), f"delegated to {', '.join(nameservers)}",
-                       nameservers=nameservers)
+                       nameservers=nameservers, lifecycle=False)
 
     async def aclose(self) -> None:
         # The resolver holds no sockets between queries.

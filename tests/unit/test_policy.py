@@ -19,7 +19,7 @@ VERIFIED_RECENTLY = "2026-09-01T00:00:00Z"
 
 POLICY = Policy(recheck_interval=30 * DAY, recheck_jitter=0.1, retry_min=300, retry_max=DAY,
                 inconclusive_retry_min=900, inconclusive_retry_max=6 * H, confirm_after=H,
-                confirm_elsewhere=False, inconclusive_limit=7 * DAY, login_freshness=7 * DAY)
+                confirm_provider=None, inconclusive_limit=7 * DAY, login_freshness=7 * DAY)
 
 
 def _members(state=None):
@@ -38,7 +38,8 @@ def run(steps, policy=POLICY):
     state, events = _members()
     for hours, verdict, evidence in steps:
         now = T0 + hours * H
-        result = CheckResult("shop.com", now, "rdap", verdict, tuple(evidence.pop("flags", ())), None, **evidence)
+        provider = evidence.pop("provider", "rdap")
+        result = CheckResult("shop.com", now, provider, verdict, tuple(evidence.pop("flags", ())), None, **evidence)
         state, produced = apply_check(state, result, now, policy)
         events.extend(produced)
     return state, events
@@ -58,8 +59,8 @@ INCONCLUSIVE = ("inconclusive", {"flags": ["unknown"]})
 FAILED = (None, {})
 
 
-def at(hours, verdict):
-    return (hours, verdict[0], dict(verdict[1]))
+def at(hours, verdict, provider="rdap"):
+    return (hours, verdict[0], {**verdict[1], "provider": provider})
 
 
 def registered(hours, iso):
@@ -80,9 +81,13 @@ CASES = [
      ["first_seen", "lapse_suspected"]),
     ("no confirmation configured: the first lapse emits", [at(0, LAPSED)], {"confirm_after": 0}, "lapsed",
      [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapsed"]),
-    ("a confirming provider confirms even with no delay", [at(0, LAPSED), at(0, LAPSED)],
-     {"confirm_after": 0, "confirm_elsewhere": True}, "lapsed",
+    ("a confirming provider confirms even with no delay", [at(0, LAPSED), at(0, LAPSED, "dns")],
+     {"confirm_after": 0, "confirm_provider": "dns"}, "lapsed",
      [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    ("with a confirming provider, only its answer confirms", [at(0, LAPSED), at(2, LAPSED), at(3, LAPSED)],
+     {"confirm_provider": "dns"}, "lapse_suspected", [], ["first_seen", "lapse_suspected"]),
+    ("the confirming provider's active answer ends the suspicion", [at(0, LAPSED), at(1, ACTIVE, "dns")],
+     {"confirm_provider": "dns"}, "active", [], ["first_seen", "lapse_suspected", "active"]),
     ("rechecks of a lapsed domain emit nothing new", [at(0, LAPSED), at(1, LAPSED), at(24, LAPSED)], {}, "lapsed",
      [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
     ("recovery, then a new lapse is a new episode",
@@ -164,13 +169,46 @@ def test_retry_after_is_honoured_and_backoff_grows():
     assert delays[0] == 600 and delays == sorted(delays) and delays[-1] == DAY
 
 
+def test_a_server_asking_for_ages_waits_no_longer_than_the_longest_retry():
+    state, _ = _members()
+    state, _ = apply_check(state, CheckResult("shop.com", T0, "rdap", None, retry_after=10 * 365 * DAY), T0, POLICY)
+    assert state.next_check_at == T0 + POLICY.retry_max
+
+
+@pytest.mark.parametrize("field, value", [("retry_after", float("inf")), ("expires_at", float("nan")),
+                                          ("checked_at", None), ("registered_at", 1e300), ("checked_at", True)])
+def test_a_check_record_with_impossible_times_is_refused(field, value):
+    record = CheckResult("shop.com", T0, "rdap", "active", ("active",)).to_dict()
+    with pytest.raises(ValueError, match=field):
+        CheckResult.from_dict({**record, field: value})
+
+
+def test_a_check_record_round_trips():
+    result = CheckResult("shop.com", T0, "dns", "active", ("delegated",), "delegated to ns1", T0 - DAY, T0 + DAY,
+                         True, 30.0, lifecycle=False)
+    assert CheckResult.from_dict(result.to_dict()) == result
+
+
+def test_a_delegation_only_confirmer_keeps_the_registrys_grace_and_dates():
+    """DNS says "delegated" about a domain the registry has in grace: daily checks go on."""
+    expiry = T0 - 5 * DAY
+    policy = dataclasses.replace(POLICY, confirm_provider="dns")
+    state, _ = run([(0, "lapsed", {"flags": ["redemption period"], "grace": True, "expires_at": expiry})], policy)
+    state, _ = apply_check(state, CheckResult("shop.com", T0 + H, "dns", "active", ("delegated",),
+                                              lifecycle=False), T0 + H, policy)
+    assert state.status == "active" and state.grace is True and state.expires_at == expiry
+    assert state.next_check_at <= T0 + H + DAY
+
+
 def test_expiry_brings_the_next_check_forward():
-    state, _ = run([(0, "active", {"flags": ["active"], "expires_at": T0 + 10 * DAY})])
+    state, _ = run([at(0, ACTIVE), (0, "active", {"flags": ["active"], "expires_at": T0 + 10 * DAY})])
     assert state.next_check_at == T0 + 11 * DAY
     state, _ = run([(0, "active", {"flags": ["auto renew period"], "grace": True, "expires_at": T0 + 300 * DAY})])
     assert state.next_check_at == T0 + DAY
     state, _ = run([(0, "active", {"flags": ["active"], "expires_at": T0 + 300 * DAY})])
-    assert T0 + 27 * DAY <= state.next_check_at <= T0 + 30 * DAY
+    assert T0 + 3 * DAY <= state.next_check_at <= T0 + 30 * DAY  # a first check spreads over the interval
+    state, _ = run([(0, "active", {"flags": ["active"]}), (24, "active", {"flags": ["active"]})])
+    assert T0 + DAY + 27 * DAY <= state.next_check_at <= T0 + DAY + 30 * DAY
 
 
 def test_a_login_hurries_a_stale_domain_and_the_check_calms_it():
@@ -184,4 +222,4 @@ def test_a_login_hurries_a_stale_domain_and_the_check_calms_it():
     assert state.urgent is False and state.next_check_at > later + 20 * DAY
     fresh, _ = run([at(0, ACTIVE)])
     fresh, _ = apply_login(fresh, T0 + H, POLICY)  # checked an hour ago: nothing to hurry
-    assert fresh.urgent is False and fresh.next_check_at > T0 + 20 * DAY
+    assert fresh.urgent is False and fresh.next_check_at >= T0 + 3 * DAY

@@ -70,3 +70,23 @@ def test_a_known_expiry_brings_the_routine_check_to_a_day_after_it():
 
 def test_a_domain_in_grace_is_looked_at_daily():
     assert routine_at("shop.com", NOW, INTERVAL, 0.1, grace=True) == NOW + DAY
+
+
+def test_domains_imported_together_spread_over_the_whole_interval_after_their_first_check():
+    from streams.domains.schedule import spread_at
+
+    jitter = 0.1
+    delays = [spread_at(f"tenant-{index}.example.com", NOW, INTERVAL, jitter) - NOW for index in range(3000)]
+    assert all(jitter * INTERVAL <= delay <= INTERVAL for delay in delays)
+    # Each of the ten slices of the possible range holds about a tenth: the load per day is even.
+    low, width = jitter * INTERVAL, (1 - jitter) * INTERVAL
+    tenths = Counter(min(int((delay - low) / width * 10), 9) for delay in delays)
+    assert sorted(tenths) == list(range(10)) and max(tenths.values()) <= 360 and min(tenths.values()) >= 240
+
+
+def test_only_the_first_routine_check_spreads():
+    first = routine_at("shop.com", NOW, INTERVAL, 0.1, first=True)
+    later = routine_at("shop.com", NOW, INTERVAL, 0.1)
+    assert later == recheck_at("shop.com", NOW, INTERVAL, 0.1) and first != later
+    # An expiry still pulls the first check forward.
+    assert routine_at("shop.com", NOW, INTERVAL, 0.1, first=True, expires_at=NOW + DAY) == NOW + 2 * DAY
