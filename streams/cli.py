@@ -158,3 +158,68 @@ def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public
                                    "What reached the broker stays there; running it again is safe.") from None
     except OSError as exc:
         raise click.ClickException(f"{file}: {exc}") from None
+
+
+@main.command()
+@click.option("--watch", "every", type=float, default=None, metavar="SECONDS",
+              help="refresh every SECONDS until interrupted")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document per measurement, for scripts")
+@click.option("--no-age", is_flag=True, help="skip reading the oldest unprocessed record of each lagging partition")
+def lag(every: float | None, as_json: bool, no_age: bool) -> None:
+    """Consumer-group lag of this deployment (LAPSEWATCH_APP_ID) per topic and partition."""
+    import time
+
+    from aiokafka.errors import KafkaError
+    from rich.console import Console
+
+    from streams.accounts.backfill import bootstrap_servers
+    from streams.ops.lag import measure_lag
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.broker is None:
+        raise click.ClickException("LAPSEWATCH_BROKER is not set: lag is read from your Kafka cluster "
+                                   "(kafka://host:port), where the workers commit their offsets")
+    bootstrap = bootstrap_servers(settings.broker)
+    console = Console()
+    while True:
+        try:
+            report = asyncio.run(measure_lag(bootstrap, settings.app_id, settings.consumed_topics, ages=not no_age))
+        except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+            raise click.ClickException(f"cannot reach the broker at {bootstrap}: "
+                                       f"{exc or type(exc).__name__}") from None
+        if as_json:
+            import orjson
+
+            click.echo(orjson.dumps(report.to_dict()).decode())
+        else:
+            if every:
+                console.clear()
+            console.print(_lag_table(report))
+        if not every:
+            return
+        time.sleep(every)
+
+
+def _lag_table(report):
+    import time
+
+    from rich.table import Table
+
+    from streams.ops.lag import humanise_age
+
+    stamp = time.strftime("%H:%M:%S", time.localtime(report.measured_at))
+    table = Table(title=f"consumer group {report.group} at {stamp}: total lag {report.total:,}, "
+                        f"oldest unprocessed {humanise_age(report.oldest_age())}")
+    for column in ("topic", "partition", "committed", "end", "lag", "oldest unprocessed"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for row in report.partitions:
+        table.add_row(row.topic, str(row.partition), "—" if row.committed is None else f"{row.committed:,}",
+                      f"{row.end:,}", f"{row.lag:,}", humanise_age(row.oldest_age))
+    for topic, total in report.by_topic().items():
+        table.add_row(f"[bold]{topic}[/]", "all", "", "", f"[bold]{total:,}[/]", "", end_section=False)
+    for topic in report.missing:
+        table.add_row(topic, "—", "", "", "(no such topic yet)", "")
+    return table

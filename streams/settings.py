@@ -106,6 +106,17 @@ class Settings:
     def internal_prefix(self) -> str:
         return self.app_id
 
+    @property
+    def internal_topics(self) -> dict[str, str]:
+        """The repartition topics lapsewatch's consumer group reads besides the two inputs."""
+        return {"account_commands": f"{self.app_id}-account-commands",
+                "domain_commands": f"{self.app_id}-domain-commands"}
+
+    @property
+    def consumed_topics(self) -> list[str]:
+        """Every topic the consumer group (the app id) commits offsets on."""
+        return [self.topics.email_events, self.topics.logins, *self.internal_topics.values()]
+
 
 class _Reader:
     """Reads typed values from an environment mapping, naming the variable on error."""

@@ -17,9 +17,9 @@ dead_letter = app.topic(settings.topics.dead_letter, partitions=settings.partiti
 OUTPUTS = (email_unverified, domain_status, dead_letter)
 
 # Internal repartition topics: account-keyed, then domain-keyed.
-account_commands = app.topic(f"{settings.app_id}-account-commands", partitions=settings.partitions,
+account_commands = app.topic(settings.internal_topics["account_commands"], partitions=settings.partitions,
                              internal=True, key_serializer="raw", value_serializer="json")
-domain_commands = app.topic(f"{settings.app_id}-domain-commands", partitions=settings.partitions,
+domain_commands = app.topic(settings.internal_topics["domain_commands"], partitions=settings.partitions,
                             internal=True, key_serializer="raw", value_serializer="json")
 
 accounts = app.Table("accounts", partitions=settings.partitions, help="account id → its custom-domain addresses")
