@@ -47,6 +47,6 @@ app = faust.App(
     broker_heartbeat_interval=settings.heartbeat_interval,
     producer_max_batch_size=settings.producer_max_batch_bytes,
     consumer_auto_offset_reset="earliest",
-    autodiscover=["streams.accounts", "streams.domains"],
+    autodiscover=["streams.accounts", "streams.domains", "streams.ops.views"],
     origin="streams",
 )

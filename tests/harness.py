@@ -164,8 +164,10 @@ class Worker:
 
     async def start(self, timeout: float = 60.0) -> "Worker":
         self._log_file = self.log_path.open("ab")
+        env = self.config.env()
+        self.web_url = f"http://127.0.0.1:{env['LAPSEWATCH_WEB_PORT']}"
         self.process = subprocess.Popen([sys.executable, "-m", "streams", "worker", "-l", "info"],
-                                        env=self.config.env(), stdout=self._log_file, stderr=subprocess.STDOUT,
+                                        env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         await wait_for(lambda: "Worker ready" in self.log() or self.process.poll() is not None, timeout,
                        "the worker to be ready", self.log_tail)

@@ -10,6 +10,7 @@ from streams.accounts.addresses import PublicMailboxes
 from streams.accounts.book import apply_command
 from streams.accounts.events import AccountCommand, Rejected, parse_email_event, parse_login_event
 from streams.app import app, settings
+from streams.ops import metrics
 from streams.ops.failures import guarded, send_dead_letter
 
 log = logging.getLogger("lapsewatch.accounts")
@@ -29,6 +30,7 @@ async def ingest(stream, parse: Parser) -> None:
             log.exception("could not parse %s[%s]@%s", message.topic, message.partition, message.offset)
             await send_dead_letter(message, "processing_error", f"{type(exc).__name__}: {exc}")
             continue
+        metrics.events_in.labels(message.topic, command.event_type).inc()
         if command.warnings:
             await send_dead_letter(message, "invalid_address", "; ".join(command.warnings))
         if command.upsert or command.remove or command.replace or command.login:

@@ -53,6 +53,8 @@ class AccountCommand:
     occurred_at: str | None = None  # canonical UTC; orders this command against others on the same address
     # Problems that did not stop the event (an invalid entry in a login snapshot).
     warnings: list[str] = field(default_factory=list)
+    # The input's type ("email_added"... or "login"), for metrics only: not sent on, not compared.
+    event_type: str = field(default="", compare=False)
 
     def to_dict(self) -> dict:
         return {"event_id": self.event_id, "account_id": self.account_id,
@@ -155,7 +157,8 @@ def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicM
     address = _address(payload["email"], "email")
     occurred_at = parse_timestamp(payload.get("occurred_at"), "occurred_at")
     verified_at = parse_timestamp(payload.get("verified_at"), "verified_at")
-    command = AccountCommand(event_id=payload["event_id"], account_id=account, occurred_at=occurred_at)
+    command = AccountCommand(event_id=payload["event_id"], account_id=account, occurred_at=occurred_at,
+                             event_type=kind)
     custom = address.domain not in public
 
     if kind == "email_removed":
@@ -188,7 +191,8 @@ def parse_login_event(key: bytes | None, value: bytes | None, *, public: PublicM
                       max_bytes: int) -> AccountCommand:
     payload = _valid_payload("login-event", key, value, max_bytes)
     command = AccountCommand(event_id=payload["event_id"], account_id=payload["account_id"], login=True,
-                             occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"))
+                             occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"),
+                             event_type="login")
     snapshot = payload.get("emails")
     if snapshot is None:
         return command

@@ -9,6 +9,7 @@ import time
 import orjson
 
 from streams import topics
+from streams.ops import metrics
 from streams.ops.failures import guarded
 from streams.app import app, settings
 from streams.domains.checker import Checker, start_due_checks
@@ -70,6 +71,8 @@ async def send(event: Outbound) -> None:
     elif event.value["data"].get("transition") in ("lapsed", "recovered", "reregistered"):
         log.info("domain %s: %s", event.key, event.value["data"]["transition"])
     await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
+    if event.channel == "unverified":
+        metrics.unverified.labels(event.value["data"]["reason"]).inc()
 
 
 async def apply_domain_command(command: dict) -> None:
@@ -96,7 +99,8 @@ async def apply_domain_commands(stream):
     await guarded(stream, apply_domain_command)
 
 
-def _ready() -> bool:
+def ready() -> bool:
+    """Not rebalancing, and the tables are recovered from their changelogs."""
     recovery = getattr(app.tables, "recovery", None)
     completed = getattr(recovery, "completed", None)
     return not app.rebalancing and (completed is None or completed.is_set())
@@ -137,7 +141,7 @@ def _rebuild_due(now: float) -> None:
 @app.timer(settings.tick)
 async def dispatch_due_checks():
     global _due_stale
-    if not _ready():
+    if not ready():
         return
     now = time.time()
     if _due_stale:

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable, Iterable
 
 from streams.domains.due import CONFIRM, DueIndex
 from streams.domains.lifecycle import CheckResult
+from streams.ops import metrics
 from streams.providers import ProviderError, StatusProvider
 from streams.providers.polite import Breakers, CircuitChange, Gate
 
@@ -105,6 +106,14 @@ class Checker:
         """Ask `provider` once, within the deadline; a failure is a result with no verdict."""
         provider = provider or self.primary
         started = time.time()
+        result = await self._ask(domain, provider, started)
+        metrics.check_seconds.labels(provider.name).observe(max(0.0, time.time() - started))
+        metrics.checks.labels(provider.name, result.verdict or "failed").inc()
+        if result.verdict is None:
+            metrics.provider_errors.labels(provider.name).inc()
+        return result
+
+    async def _ask(self, domain: str, provider: StatusProvider, started: float) -> CheckResult:
         try:
             async with asyncio.timeout(self.deadline):
                 verdict = await provider.check(domain)

@@ -7,6 +7,7 @@ import logging
 import orjson
 
 from streams import topics
+from streams.ops import metrics
 from streams.ops.deadletter import dead_letter_record
 
 log = logging.getLogger("lapsewatch.failures")
@@ -18,6 +19,7 @@ async def send_dead_letter(message, reason: str, error: str) -> None:
                                 key=message.key, value=message.value)
     log.info("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     await topics.dead_letter.send(key=message.key, value=orjson.dumps(record))
+    metrics.dead_lettered.labels(reason).inc()
 
 
 async def guarded(stream, handle) -> None:

@@ -1,0 +1,66 @@
+"""The worker's web endpoints for operators and orchestrators: /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import time
+
+from faust.web import Request, Response, View
+
+from streams.app import app
+from streams.domains.agents import checker, due, ready
+from streams.domains.due import PRIORITY_NAMES
+from streams.ops import metrics
+
+_joined = False
+
+
+@app.on_partitions_assigned.connect
+async def _assigned(app, assigned, **kwargs) -> None:
+    global _joined
+    _joined = True
+
+
+def readiness() -> tuple[bool, dict]:
+    """Ready: joined its group, not rebalancing, tables recovered, and no provider circuit open."""
+    circuits = checker.breakers.open_servers()
+    checks = {"joined_group": _joined, "tables_recovered": ready(), "provider_circuits_closed": not circuits}
+    return all(checks.values()), {**checks, "open_circuits": circuits,
+                                  "partitions": len(app.assignor.assigned_actives())}
+
+
+def refresh_gauges() -> None:
+    now = time.time()
+    backlog = due.backlog(now)
+    metrics.set_gauge_family(metrics.due_backlog, (((name,), backlog[name]) for name in PRIORITY_NAMES))
+    metrics.domains_owned.set(len(due))
+    metrics.set_gauge_family(metrics.circuit_open, (((server,), 1.0) for server in checker.breakers.open_servers()))
+    consumer = app.consumer
+    lags = []
+    for tp in sorted(consumer.assignment()):
+        highwater = consumer.highwater(tp)
+        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
+        if highwater is not None and highwater >= 0:
+            lags.append(((tp.topic, str(tp.partition)), max(0, highwater - (committed or 0))))
+    metrics.set_gauge_family(metrics.consumer_lag, lags)
+
+
+@app.page("/healthz")
+class Healthz(View):
+    """The process is alive and its event loop answers."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "ok"})
+
+
+@app.page("/readyz")
+class Readyz(View):
+    async def get(self, request: Request) -> Response:
+        ok, details = readiness()
+        return self.json({"status": "ready" if ok else "not ready", **details}, status=200 if ok else 503)
+
+
+@app.page("/metrics")
+class Metrics(View):
+    async def get(self, request: Request) -> Response:
+        return self.bytes(metrics.exposition(refresh_gauges), content_type=metrics.CONTENT_TYPE)
+

@@ -1,0 +1,60 @@
+"""The worker's web endpoints, on a real worker: /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import email_event, unique, unique_domain
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+async def metric(client: httpx.AsyncClient, url: str, name: str, **labels: str) -> float:
+    response = await client.get(url + "/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return samples(response.text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
+    url = shared.worker.web_url
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(url + "/healthz")).json() == {"status": "ok"}
+        deadline = time.monotonic() + 30
+        ready = await client.get(url + "/readyz")
+        while ready.status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            await asyncio.sleep(0.2)
+            ready = await client.get(url + "/readyz")
+        body = ready.json()
+        assert body["status"] == "ready" and body["joined_group"] and body["provider_circuits_closed"]
+
+        before = await metric(client, url, "lapsewatch_email_unverified_total", reason="domain_expired")
+        checks_before = await metric(client, url, "lapsewatch_checks_total", provider="fastly", verdict="lapsed")
+        domain = unique_domain("metrics")
+        fastly.scenario.set(domain, "inactive")
+        account = unique("acct")
+        await shared.email(email_event("email_added", account, f"m@{domain}", verified=True))
+        deadline = time.monotonic() + 30
+        while not shared.unverified(account=account):
+            assert time.monotonic() < deadline, "no email-unverified event"
+            await asyncio.sleep(0.1)
+        assert await metric(client, url, "lapsewatch_checks_total", provider="fastly",
+                            verdict="lapsed") > checks_before
+        # Counted after it is sent: wait for the counter, not for a guess.
+        while await metric(client, url, "lapsewatch_email_unverified_total", reason="domain_expired") <= before:
+            assert time.monotonic() < deadline, "email-unverified not counted"
+            await asyncio.sleep(0.1)
+        text = (await client.get(url + "/metrics")).text
+        for name in ("lapsewatch_due_backlog", "lapsewatch_check_duration_seconds_bucket", "lapsewatch_consumer_lag",
+                     "lapsewatch_events_in_total", "lapsewatch_dead_lettered_total"):
+            assert name in text, name
