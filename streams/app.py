@@ -34,6 +34,25 @@ else:
     log.warning("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
                 "(in memory: everything is lost when the worker stops)", broker_url)
 
+def json_logging() -> dict:
+    """dictConfig for one JSON object per log line on stderr (LAPSEWATCH_LOG_FORMAT=json).
+
+    Merged into the worker's own config, so `-l` still sets the level.
+    """
+    return {
+        "merge": True,
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                                "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+                                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "json",
+                                 "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["default"]},
+    }
+
+
 app = faust.App(
     settings.app_id,
     broker=broker_url,
@@ -49,4 +68,5 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     autodiscover=["streams.accounts", "streams.domains", "streams.ops.views"],
     origin="streams",
+    logging_config=json_logging() if settings.log_format == "json" else None,
 )

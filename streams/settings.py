@@ -96,6 +96,7 @@ class Settings:
 
     public_domains_extra: frozenset[str]
     max_event_bytes: int
+    log_format: str
 
     session_timeout: float
     rebalance_timeout: float
@@ -183,6 +184,12 @@ class _Reader:
             raise self._fail(name, f"expected a number between 0 and 1, got {text!r}") from None
         if not 0.0 <= value < 1.0:
             raise self._fail(name, f"must be at least 0 and below 1, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in choices:
+            raise self._fail(name, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
     def path(self, name: str, *, must_exist: bool, secret: bool = False) -> Path | None:
@@ -433,6 +440,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tick=reader.duration("TICK", "1s", minimum=0.01),
         public_domains_extra=_public_domains(reader),
         max_event_bytes=reader.integer("MAX_EVENT_BYTES", 256 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
+        log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
         session_timeout=reader.duration("BROKER_SESSION_TIMEOUT", "60s", minimum=1),
         rebalance_timeout=reader.duration("BROKER_REBALANCE_TIMEOUT", "60s", minimum=1),
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),

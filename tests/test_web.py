@@ -58,3 +58,24 @@ async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
         for name in ("lapsewatch_due_backlog", "lapsewatch_check_duration_seconds_bucket", "lapsewatch_consumer_lag",
                      "lapsewatch_events_in_total", "lapsewatch_dead_lettered_total"):
             assert name in text, name
+
+
+async def test_json_logs_are_one_object_per_line_with_the_decisions_and_no_secrets(start_pipeline, fastly):
+    import json
+
+    from tests.harness import FASTLY_TEST_KEY
+
+    pipeline = await start_pipeline({"LAPSEWATCH_LOG_FORMAT": "json"})
+    domain = unique_domain("jsonlog")
+    fastly.scenario.set(domain, "inactive")
+    account = unique("acct")
+    await pipeline.email(email_event("email_added", account, f"j@{domain}", verified=True))
+    deadline = time.monotonic() + 30
+    while not any(f"account {account}" in line for line in pipeline.worker.log().splitlines()):
+        assert time.monotonic() < deadline, pipeline.worker.log_tail()
+        await asyncio.sleep(0.1)
+    records = [json.loads(line) for line in pipeline.worker.log().splitlines() if line.startswith("{")]
+    assert len(records) > 10 and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    decision = next(r for r in records if f"account {account}" in r["message"])
+    assert decision["logger"] == "lapsewatch.domains" and "email-unverified" in decision["message"]
+    assert FASTLY_TEST_KEY not in pipeline.worker.log() and f"j@{domain}" not in decision["message"]
