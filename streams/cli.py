@@ -223,3 +223,38 @@ def _lag_table(report):
     for topic in report.missing:
         table.add_row(topic, "—", "", "", "(no such topic yet)", "")
     return table
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+@click.option("--confirm", is_flag=True, help="ask the confirming provider (LAPSEWATCH_CONFIRM_PROVIDER) too")
+def check(name: str, as_json: bool, confirm: bool) -> None:
+    """Ask the configured provider about NAME (a domain or an address) now; changes nothing.
+
+    Exit status: 0 a verdict, 1 no verdict (the provider failed) or a bad setting, 2 not a checkable name.
+    """
+    from streams.ops.inspect import check_now, describe_verdict, domain_of
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        domain, public = domain_of(name, settings)
+    except ValueError as exc:
+        click.echo(f"{name!r}: {exc}", err=True)
+        sys.exit(2)
+    if public:
+        click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks it")
+        return
+    providers = [settings.provider] + ([settings.confirm_provider] if confirm and settings.confirm_provider else [])
+    answers = asyncio.run(check_now(domain, providers, settings))
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps({"domain": domain, "answers": answers}).decode())
+    else:
+        for answer in answers:
+            click.echo(describe_verdict(domain, answer))
+    sys.exit(0 if all(answer["verdict"] for answer in answers) else 1)

@@ -1,0 +1,66 @@
+"""On-call look-ups that change nothing: what a provider says about a domain right now."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+from streams.accounts.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
+from streams.providers import ProviderError, build_provider
+from streams.providers.polite import Gate
+from streams.settings import Settings
+
+
+def domain_of(name: str, settings: Settings) -> tuple[str, bool]:
+    """The registrable domain of a domain or an address, and whether it is a public mailbox provider."""
+    try:
+        domain = normalize_address(name).domain if "@" in name else registrable_domain(ascii_host(name))
+    except InvalidAddress as exc:
+        raise ValueError(str(exc)) from None
+    return domain, domain in PublicMailboxes(settings.public_domains_extra)
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else datetime.fromtimestamp(moment, timezone.utc).isoformat(
+        timespec="seconds").replace("+00:00", "Z")
+
+
+async def check_now(domain: str, providers: list[str], settings: Settings) -> list[dict]:
+    """One answer per provider, in order: its verdict and evidence, or why there is none."""
+    gate = Gate(settings.provider_rate, settings.server_rate)
+    answers = []
+    for name in providers:
+        provider = build_provider(name, settings, gate)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(settings.check_deadline):
+                verdict = await provider.check(domain)
+            answers.append({"provider": name, "verdict": verdict.verdict, "flags": list(verdict.flags),
+                            "detail": verdict.detail, "registered_at": _iso(verdict.registered_at),
+                            "expires_at": _iso(verdict.expires_at), "grace": verdict.grace,
+                            "nameservers": list(verdict.nameservers),
+                            "seconds": round(time.monotonic() - started, 3)})
+        except (ProviderError, TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {settings.check_deadline:g} s"
+            answers.append({"provider": name, "verdict": None, "error": reason,
+                            "seconds": round(time.monotonic() - started, 3)})
+        finally:
+            await provider.aclose()
+    return answers
+
+
+def describe_verdict(domain: str, answer: dict) -> str:
+    if answer["verdict"] is None:
+        return f"{domain}: {answer['provider']} gave no verdict: {answer['error']}"
+    lines = [f"{domain}: {answer['verdict'].upper()} according to {answer['provider']} ({answer['seconds']:.2f} s)",
+             f"  status:      {' '.join(answer['flags']) or '—'}",
+             f"  why:         {answer['detail'] or '—'}"]
+    for label, key in (("registered:", "registered_at"), ("expires:", "expires_at")):
+        if answer.get(key):
+            lines.append(f"  {label:<12} {answer[key]}")
+    if answer.get("grace"):
+        lines.append("  in a grace period: checked daily")
+    if answer.get("nameservers"):
+        lines.append(f"  nameservers: {', '.join(answer['nameservers'])}")
+    return "\n".join(lines)
