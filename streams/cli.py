@@ -258,3 +258,46 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
         for answer in answers:
             click.echo(describe_verdict(domain, answer))
     sys.exit(0 if all(answer["verdict"] for answer in answers) else 1)
+
+
+@main.command("replay-dead-letters")
+@click.option("--reason", "reasons", multiple=True, help="only these reasons (repeatable), such as processing_error")
+@click.option("--source-topic", "sources", multiple=True, help="only records that came from this topic (repeatable)")
+@click.option("--since", help="only records whose source timestamp is at or after this ISO 8601 time")
+@click.option("--to", "to", help="produce to this topic instead of each record's source topic")
+@click.option("--dry-run", is_flag=True, help="count what would be replayed; produce nothing")
+def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ...], since: str | None,
+                                to: str | None, dry_run: bool) -> None:
+    """Put dead-lettered inputs back on their source topic (after the cause is fixed).
+
+    Replaying twice changes nothing: the pipeline deduplicates by event id.
+    """
+    from datetime import datetime, timezone
+
+    from aiokafka.errors import KafkaError
+
+    from streams.accounts.backfill import bootstrap_servers
+    from streams.ops.replay import replay_dead_letters
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.broker is None:
+        raise click.ClickException("LAPSEWATCH_BROKER is not set: dead letters live on your Kafka cluster")
+    since_ms = None
+    if since:
+        try:
+            moment = datetime.fromisoformat(since.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is not an ISO 8601 time", param_hint="--since") from None
+        since_ms = int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+    bootstrap = bootstrap_servers(settings.broker)
+    try:
+        summary = asyncio.run(replay_dead_letters(
+            bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),
+            sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run))
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+    for line in summary.lines(dry_run):
+        click.echo(line)
