@@ -24,3 +24,8 @@ demo: install
 
 clean:
 	rm -rf $(VENV) lapsewatch-data .pytest_cache *.egg-info
+
+# Measurements, not tests (see BENCHMARKS.md): about 15 minutes on 2 cores. `make bench ONLY="ingest checks"` picks some.
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench $(ONLY)
