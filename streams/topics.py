@@ -16,11 +16,12 @@ domain_status = app.topic(settings.topics.domain_status, partitions=settings.par
 dead_letter = app.topic(settings.topics.dead_letter, partitions=settings.partitions, **RAW)
 OUTPUTS = (email_unverified, domain_status, dead_letter)
 
-# Internal repartition topics: account-keyed, then domain-keyed.
+# Internal repartition topics: account-partitioned, then domain-partitioned. Values are
+# batches of commands (streams/batches.py), encoded by us.
 account_commands = app.topic(settings.internal_topics["account_commands"], partitions=settings.partitions,
-                             internal=True, key_serializer="raw", value_serializer="json")
+                             internal=True, **RAW)
 domain_commands = app.topic(settings.internal_topics["domain_commands"], partitions=settings.partitions,
-                            internal=True, key_serializer="raw", value_serializer="json")
+                            internal=True, **RAW)
 
 accounts = app.Table("accounts", partitions=settings.partitions, help="account id → its custom-domain addresses")
 domains = app.Table("domains", partitions=settings.partitions, help="registrable domain → status and members")

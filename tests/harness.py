@@ -234,6 +234,14 @@ class Bus:
             value = orjson.dumps(value)
         await self._producer.send_and_wait(topic, key=key, value=value)
 
+    async def send_many(self, topic: str, records: list[tuple[str, dict]]) -> None:
+        """Produces without waiting record by record, so a worker sees them in large batches."""
+        futures = [await self._producer.send(topic, key=key.encode(), value=orjson.dumps(value))
+                   for key, value in records]
+        await self._producer.flush()
+        for future in futures:
+            await future
+
     def values(self, topic: str, where: Callable[[dict], bool] = lambda v: True) -> list[dict]:
         out = []
         for message in self.records[topic]:

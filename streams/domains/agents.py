@@ -8,9 +8,9 @@ import time
 
 import orjson
 
-from streams import topics
+from streams import batches, topics
 from streams.ops import metrics
-from streams.ops.failures import guarded
+from streams.ops.failures import dead_letter_command
 from streams.app import app, settings
 from streams.domains.checker import Checker, start_due_checks
 from streams.domains.due import URGENT, DueIndex, priority_of
@@ -27,7 +27,7 @@ CHANNELS = {"unverified": topics.email_unverified, "status": topics.domain_statu
 
 
 async def publish_result(result: CheckResult) -> None:
-    await topics.domain_commands.send(key=result.domain.encode(), value=result.to_dict())
+    await topics.domain_commands.send(key=result.domain.encode(), value=orjson.dumps(result.to_dict()))
 
 
 async def announce_circuit(provider: str, change: CircuitChange) -> None:
@@ -64,23 +64,32 @@ def decide(state: DomainState | None, command: dict, now: float):
     raise ValueError(f"unknown domain command {kind!r}")
 
 
-async def send(event: Outbound) -> None:
+async def send(event: Outbound):
+    """Sends the event; returns the future of its delivery."""
     if event.channel == "unverified":
         data = event.value["data"]
         log.info("email-unverified: account %s on %s (%s)", data["account_id"], data["domain"], data["reason"])
     elif event.value["data"].get("transition") in ("lapsed", "recovered", "reregistered"):
         log.info("domain %s: %s", event.key, event.value["data"]["transition"])
-    await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
+    sent = await CHANNELS[event.channel].send(key=event.key.encode(), value=orjson.dumps(event.value))
     if event.channel == "unverified":
         metrics.unverified.labels(event.value["data"]["reason"]).inc()
+    return sent
 
 
-async def apply_domain_command(command: dict) -> None:
-    domain = command["domain"]
-    if command["kind"] == "check":
-        checker.done(domain)
-    before = topics.domains.get(domain)
-    state, events = decide(DomainState.from_dict(before) if before else None, command, time.time())
+def apply_domain_commands_to(before: dict | None, commands: list[dict]):
+    """(state after every command in order, the events to send); raises if any command does."""
+    state = DomainState.from_dict(before) if before else None
+    events: list[Outbound] = []
+    for command in commands:
+        # Each command its own time, as when they came one per record: status event ids differ.
+        state, more = decide(state, command, time.time())
+        events.extend(more)
+    return state, events
+
+
+def store(domain: str, before: dict | None, state: DomainState | None) -> None:
+    """One table write (one changelog record) for the domain, only if it changed."""
     if state is None:
         due.discard(domain)
         if before is not None:
@@ -90,13 +99,63 @@ async def apply_domain_command(command: dict) -> None:
         due.set(domain, state.next_check_at, priority_of(after))
         if after != before:
             topics.domains[domain] = after
-    for event in events:
-        await send(event)
+
+
+async def apply_domain_record(event) -> None:
+    """One record of domain commands, all from one partition: each domain read and written once.
+
+    Commands apply in order per domain. If one raises (a bug), that domain's
+    commands are applied one by one as before, so only the failing one is
+    dead-lettered and the others still count.
+    """
+    message = event.message
+    try:
+        commands = batches.decode(message.value)
+    except Exception as exc:
+        await dead_letter_command(message, None, message.value, exc)
+        return
+    by_domain: dict[str, list[dict]] = {}
+    for command in commands:
+        domain = command.get("domain") if isinstance(command, dict) else None
+        if not isinstance(domain, str):
+            await dead_letter_command(message, None, command, ValueError("the command names no domain"))
+            continue
+        by_domain.setdefault(domain, []).append(command)
+    decided = []
+    for domain, group in by_domain.items():
+        for command in group:
+            if command.get("kind") == "check":
+                checker.done(domain)
+        before = topics.domains.get(domain)
+        try:
+            state, events = apply_domain_commands_to(before, group)
+        except Exception:
+            await apply_one_by_one(message, domain, before, group)
+            continue
+        decided.append((domain, before, state, events))
+    # Events are delivered before the table records them as emitted: after a crash
+    # the replay finds either no trace of them (and emits them again) or them delivered.
+    await asyncio.gather(*[await send(outgoing) for *_, events in decided for outgoing in events])
+    for domain, before, state, _ in decided:
+        store(domain, before, state)
+
+
+async def apply_one_by_one(message, domain: str, before: dict | None, group: list[dict]) -> None:
+    for command in group:
+        try:
+            state, events = apply_domain_commands_to(before, [command])
+        except Exception as exc:
+            await dead_letter_command(message, domain, command, exc)
+            continue
+        await asyncio.gather(*[await send(outgoing) for outgoing in events])
+        store(domain, before, state)
+        before = topics.domains.get(domain)
 
 
 @app.agent(topics.domain_commands)
 async def apply_domain_commands(stream):
-    await guarded(stream, apply_domain_command)
+    async for event in stream.events():
+        await apply_domain_record(event)
 
 
 def ready() -> bool:

@@ -1,0 +1,44 @@
+"""Batched internal records: order kept per destination partition, the producer's partitions, size bound."""
+
+from __future__ import annotations
+
+import orjson
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams import batches
+
+
+def test_a_key_keeps_the_partition_the_producer_gave_it_before_batching():
+    partitions = list(range(8))
+    for i in range(500):
+        key = f"account-{i}"
+        assert batches.partition_for(key, 8) == DefaultPartitioner()(key.encode(), partitions, partitions)
+
+
+def test_commands_keep_their_order_per_partition_and_every_command_arrives_once():
+    batcher = batches.Batcher(4)
+    sent = [{"account_id": f"a{i % 37}", "n": i} for i in range(1000)]
+    for command in sent:
+        batcher.add(command["account_id"], command)
+    received: dict[int, list[dict]] = {}
+    for partition, value in batcher.drain():
+        received.setdefault(partition, []).extend(batches.decode(value))
+    assert sorted(c["n"] for commands in received.values() for c in commands) == list(range(1000))
+    for partition, commands in received.items():
+        assert all(batches.partition_for(c["account_id"], 4) == partition for c in commands)
+        assert [c["n"] for c in commands] == sorted(c["n"] for c in commands)
+    assert batcher.drain() == []
+
+
+def test_records_stay_under_the_size_bound_and_in_order():
+    batcher = batches.Batcher(1)
+    for i in range(300):
+        batcher.add("k", {"n": i, "pad": "x" * 5000})
+    records = batcher.drain()
+    assert len(records) > 1
+    assert all(len(value) <= batches.MAX_RECORD_BYTES for _, value in records)
+    assert [c["n"] for _, value in records for c in batches.decode(value)] == list(range(300))
+
+
+def test_a_single_command_record_from_before_batching_still_decodes():
+    assert batches.decode(orjson.dumps({"kind": "check", "domain": "x.com"})) == [{"kind": "check", "domain": "x.com"}]
