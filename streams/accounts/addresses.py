@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 import idna
@@ -87,8 +88,15 @@ def normalize_address(text: object) -> Address:
         raise InvalidAddress(f"the local part is longer than {MAX_LOCAL} characters")
     if _BAD_LOCAL.search(local) and not (local.startswith('"') and local.endswith('"')):
         raise InvalidAddress("the local part contains spaces or control characters")
-    host = ascii_host(host)
-    return Address(original=original, key=f"{local.lower()}@{host}", host=host, domain=registrable_domain(host))
+    host, domain = _host_and_domain(host)
+    return Address(original=original, key=f"{local.lower()}@{host}", host=host, domain=domain)
+
+
+@lru_cache(maxsize=1 << 16)
+def _host_and_domain(text: str) -> tuple[str, str]:
+    """IDNA and the Public Suffix List are the slow part, and hosts repeat: remembered (errors are not)."""
+    host = ascii_host(text)
+    return host, registrable_domain(host)
 
 
 def _load_shipped_public_domains() -> frozenset[str]:
