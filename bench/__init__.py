@@ -1,0 +1,1 @@
+"""Benchmarks of lapsewatch: `python -m bench [name ...]` (see BENCHMARKS.md)."""
