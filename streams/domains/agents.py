@@ -197,8 +197,7 @@ def _rebuild_due(now: float) -> None:
     log.info("due index rebuilt: %d domains in domain partitions %s", len(due), owned)
 
 
-@app.timer(settings.tick)
-async def dispatch_due_checks():
+def dispatch_due_checks() -> None:
     global _due_stale
     if not ready():
         return
@@ -207,6 +206,14 @@ async def dispatch_due_checks():
         _due_stale = False
         _rebuild_due(now)
     start_due_checks(due, checker, now)
+
+
+@app.task
+async def keep_checking() -> None:
+    """Start due checks every tick, and as soon as a finished check frees room for the next."""
+    while True:
+        dispatch_due_checks()
+        await checker.room_freed(settings.tick)
 
 
 @app.task

@@ -49,6 +49,7 @@ class Checker:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._freed = asyncio.Event()
 
     @property
     def providers(self) -> list[StatusProvider]:
@@ -66,6 +67,18 @@ class Checker:
     def done(self, domain: str) -> None:
         """The domain agent applied a result for this domain."""
         self._in_flight.pop(domain, None)
+
+    async def room_freed(self, timeout: float) -> None:
+        """Returns when a check task ends (room for another), or after `timeout`."""
+        self._freed.clear()
+        try:
+            await asyncio.wait_for(self._freed.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._freed.set()
 
     def room(self) -> int:
         """How many more checks may start now: no unbounded queue of waiting tasks."""
@@ -98,7 +111,7 @@ class Checker:
             self._in_flight[domain] = now
             task = asyncio.ensure_future(self._check(domain, provider, server))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._finished)
             started.append(domain)
         return started, deferred
 

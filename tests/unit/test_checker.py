@@ -159,3 +159,26 @@ async def test_domains_deferred_by_a_held_server_leave_room_for_the_others(harne
     assert start_due_checks(due, h.checker, now) == 1
     assert (await h.result_for(confirmation)).verdict == "active"
     assert due.take_due(now, 100) == []  # every stuck domain waits for the hold's end, not the next tick
+
+
+async def test_a_finished_check_makes_room_for_the_next_without_waiting_for_the_tick(harness):
+    """With a tick of a minute, twelve checks through four slots still finish in seconds."""
+    h = harness(concurrency=1)  # four pending checks at most
+    due = DueIndex()
+    now = time.time()
+    domains = [name() for _ in range(12)]
+    for domain in domains:
+        active(h.server, domain)
+        due.set(domain, now - 1, URGENT)
+
+    async def keep_checking():
+        while True:
+            start_due_checks(due, h.checker, time.time())
+            await h.checker.room_freed(60.0)
+
+    loop = asyncio.ensure_future(keep_checking())
+    try:
+        for domain in domains:
+            assert (await h.result_for(domain, timeout=20)).verdict == "active"
+    finally:
+        loop.cancel()
