@@ -11,6 +11,11 @@ import time
 from dataclasses import dataclass
 
 
+# Bursts of a tenth of a second's worth: requests go out nearly evenly spaced, so
+# a rate holds over any window a provider may count in, not just on average.
+BURST_SECONDS = 0.1
+
+
 class TokenBucket:
     """`rate` requests per second on average, bursts of up to `burst`.
 
@@ -124,7 +129,7 @@ class Gate:
     def _bucket(self, key: str, rate: float) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(rate, rate)
+            bucket = self._buckets[key] = TokenBucket(rate, rate * BURST_SECONDS)
         return bucket
 
     def hold(self, server: str, seconds: float) -> None:
