@@ -419,7 +419,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ca_bundle=_ca_bundle(reader),
         provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01, maximum=600),
         check_deadline=reader.duration("CHECK_DEADLINE", "30s", minimum=0.01, maximum=3600),
-        check_concurrency=reader.integer("CHECK_CONCURRENCY", 16, minimum=1, maximum=10000),
+        check_concurrency=reader.integer("CHECK_CONCURRENCY", 48, minimum=1, maximum=10000),
         provider_rate=reader.number("PROVIDER_RATE", 20.0),
         server_rate=reader.number("SERVER_RATE", 2.0),
         breaker_failures=reader.integer("BREAKER_FAILURES", 5, minimum=1, maximum=1000),

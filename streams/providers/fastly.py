@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from streams.providers.base import ProviderError, Verdict, report_unknown
 from streams.providers.fastly_policy import classify_fastly, unknown_flags
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import HEADERS, read_capped, retry_after
+from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after
 
 STATUS_PATH = "/domain-management/v1/tools/status"
 MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
@@ -24,13 +24,12 @@ class FastlyProvider:
     def __init__(self, base_url: str, api_key: str, timeout: float, *, verify: ssl.SSLContext | bool = True,
                  transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 32):
         self._server = urlsplit(base_url).netloc
-        self._client = httpx.AsyncClient(
+        self._clients = Clients(
+            max_connections, transport,
             base_url=base_url,
             headers={**HEADERS, "Fastly-Key": api_key, "Accept": "application/json"},
             timeout=timeout,
             verify=verify,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
             follow_redirects=False,
         )
 
@@ -40,7 +39,7 @@ class FastlyProvider:
     async def check(self, domain: str) -> Verdict:
         safe_hostname(domain)
         try:
-            async with self._client.stream("GET", STATUS_PATH, params={"domain": domain}) as response:
+            async with self._clients.next().stream("GET", STATUS_PATH, params={"domain": domain}) as response:
                 if response.status_code != 200:
                     raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}",
                                         retry_after=retry_after(response))
@@ -55,7 +54,7 @@ class FastlyProvider:
         return verdict
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()
 
 
 def parse_status_body(body: bytes, domain: str) -> Verdict:

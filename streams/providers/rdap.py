@@ -21,7 +21,7 @@ import orjson
 from streams.providers.base import ProviderError, Verdict, report_unknown
 from streams.providers.bootstrap import BootstrapSource
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import HEADERS, read_capped, retry_after
+from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after
 from streams.providers.polite import Gate
 from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
                                           unknown_statuses)
@@ -102,17 +102,17 @@ class RdapProvider:
                  transport: httpx.AsyncBaseTransport | None = None):
         self.bootstrap = bootstrap
         self.gate = gate
-        self._client = httpx.AsyncClient(
+        self._clients = Clients(
+            max_connections, transport,
             headers={**HEADERS, "Accept": f"{RDAP_JSON}, application/json"},
-            timeout=timeout, verify=verify, transport=transport, follow_redirects=False,
-            limits=httpx.Limits(max_connections=max_connections))
+            timeout=timeout, verify=verify, follow_redirects=False)
 
     def route(self, domain: str) -> str:
         base = self.bootstrap.base_for(domain)
         return urlsplit(base).netloc if base else NO_SERVICE
 
     async def refresh_bootstrap(self) -> bool:
-        return await self.bootstrap.refresh(self._client)
+        return await self.bootstrap.refresh(self._clients.next())
 
     async def check(self, domain: str) -> Verdict:
         safe_hostname(domain)
@@ -153,7 +153,7 @@ class RdapProvider:
         for _ in range(MAX_REDIRECTS + 1):
             host = urlsplit(url).netloc
             try:
-                async with self._client.stream("GET", url) as response:
+                async with self._clients.next().stream("GET", url) as response:
                     if response.status_code in (301, 302, 303, 307, 308):
                         target = urljoin(url, response.headers.get("Location", ""))
                         if not target.startswith("https://"):
@@ -174,7 +174,7 @@ class RdapProvider:
         raise ProviderError(f"rdap servers redirected {domain} more than {MAX_REDIRECTS} times")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()
 
 
 def _domain_object(body: bytes, host: str, domain: str) -> dict:
