@@ -56,6 +56,7 @@ def json_logging() -> dict:
 app = faust.App(
     settings.app_id,
     broker=broker_url,
+    broker_credentials=settings.broker_security.faust_credentials(),  # None for PLAINTEXT
     store="rocksdb://",
     datadir=str(settings.data_dir),
     web_port=settings.web_port,

@@ -116,7 +116,7 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
         raise click.ClickException("reading stdin: pass --format jsonl or --format csv")
     bootstrap = None if dry_run else bootstrap_servers(settings.broker)
     summary = _run_backfill(file, fmt, bootstrap, topic or settings.topics.email_events,
-                            PublicMailboxes(settings.public_domains_extra))
+                            PublicMailboxes(settings.public_domains_extra), settings.broker_security.client_options())
     for line in summary_lines(summary, dry_run=dry_run):
         click.echo(line)
     if rejects_path:
@@ -125,7 +125,8 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     sys.exit(2 if summary.rejected else 0)
 
 
-def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public: PublicMailboxes) -> Summary:
+def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public: PublicMailboxes,
+                  client_options: dict) -> Summary:
     """Runs the backfill under a progress bar on stderr; file and broker errors exit 1."""
     import time
 
@@ -150,7 +151,7 @@ def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public
                 bar.update(task, completed=done, rows=rows, rate=rows / max(time.monotonic() - started, 1e-6))
 
             return asyncio.run(run_backfill(stream, fmt, bootstrap=bootstrap, topic=topic, public=public,
-                                            progress=progress))
+                                            progress=progress, client_options=client_options))
     except BackfillError as exc:
         raise click.ClickException(str(exc)) from None
     except (KafkaError, asyncio.TimeoutError) as exc:
@@ -186,7 +187,8 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
     console = Console()
     while True:
         try:
-            report = asyncio.run(measure_lag(bootstrap, settings.app_id, settings.consumed_topics, ages=not no_age))
+            report = asyncio.run(measure_lag(bootstrap, settings.app_id, settings.consumed_topics, ages=not no_age,
+                                             client_options=settings.broker_security.client_options()))
         except (KafkaError, asyncio.TimeoutError, OSError) as exc:
             raise click.ClickException(f"cannot reach the broker at {bootstrap}: "
                                        f"{exc or type(exc).__name__}") from None
@@ -296,7 +298,8 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
     try:
         summary = asyncio.run(replay_dead_letters(
             bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),
-            sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run))
+            sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run,
+            client_options=settings.broker_security.client_options()))
     except (KafkaError, asyncio.TimeoutError, OSError) as exc:
         raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
     for line in summary.lines(dry_run):

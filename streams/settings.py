@@ -26,6 +26,8 @@ DEFAULT_TOPICS = {
 }
 
 PROVIDERS = ("rdap", "fastly", "dns", "simulated")
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
 
 # Tansu 0.6.0 reports an end offset one short after a batch of several records,
@@ -60,6 +62,53 @@ class Topics:
     email_unverified: str
     domain_status: str
     dead_letter: str
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """How every Kafka client lapsewatch makes (Faust's and its own aiokafka ones) authenticates."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def ssl_context(self):
+        """A client context trusting `ca_file` (or the system's CAs), with the client certificate when given."""
+        if self.protocol not in ("SSL", "SASL_SSL"):
+            return None
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        return context
+
+    def client_options(self) -> dict:
+        """Keyword arguments for aiokafka's producer, consumer and admin clients."""
+        options: dict = {"security_protocol": self.protocol}
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        return options
+
+    def faust_credentials(self):
+        """Faust's `broker_credentials`: None for PLAINTEXT."""
+        import faust
+
+        if self.protocol == "PLAINTEXT":
+            return None
+        if self.protocol == "SSL":
+            return faust.SSLCredentials(self.ssl_context())
+        # With an ssl_context Faust makes it SASL_SSL, without one SASL_PLAINTEXT.
+        return faust.SASLCredentials(username=self.sasl_username, password=self.sasl_password,
+                                     ssl_context=self.ssl_context(), mechanism=self.sasl_mechanism)
 
 
 @dataclass(frozen=True)
@@ -102,6 +151,7 @@ class Settings:
     rebalance_timeout: float
     heartbeat_interval: float
     producer_max_batch_bytes: int
+    broker_security: BrokerSecurity = BrokerSecurity()
 
     @property
     def internal_prefix(self) -> str:
@@ -236,6 +286,68 @@ def _broker_urls(reader: _Reader) -> str | None:
     if not urls:
         raise SettingsError(f"{PREFIX}BROKER: no broker address in {text!r}")
     return ";".join(urls)
+
+
+def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:
+    """TLS and SASL for the connection to Kafka; checked here so a bad file or a missing password stops the start."""
+    import ssl
+
+    protocol = reader.raw("BROKER_SECURITY_PROTOCOL")
+    protocol = (protocol or "PLAINTEXT").upper().replace("-", "_")
+    if protocol not in SECURITY_PROTOCOLS:
+        raise reader._fail("BROKER_SECURITY_PROTOCOL", f"expected one of {', '.join(SECURITY_PROTOCOLS)}, "
+                           f"got {reader.raw('BROKER_SECURITY_PROTOCOL')!r}")
+    if protocol != "PLAINTEXT" and broker is None:
+        raise reader._fail("BROKER_SECURITY_PROTOCOL", f"{protocol} needs {PREFIX}BROKER: "
+                           "the embedded broker speaks PLAINTEXT only")
+    sasl, tls = protocol.startswith("SASL_"), protocol in ("SSL", "SASL_SSL")
+    mechanism = reader.raw("BROKER_SASL_MECHANISM")
+    username = reader.raw("BROKER_SASL_USERNAME")
+    password = reader.secret("BROKER_SASL_PASSWORD")
+    for name, value in (("BROKER_SASL_MECHANISM", mechanism), ("BROKER_SASL_USERNAME", username),
+                        ("BROKER_SASL_PASSWORD", password)):
+        if value is not None and not sasl:
+            # Likely a forgotten protocol: refusing beats silently connecting without authentication.
+            raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; "
+                               "use SASL_SSL or SASL_PLAINTEXT")
+    if sasl:
+        if mechanism is None:
+            raise reader._fail("BROKER_SASL_MECHANISM", f"{protocol} needs one of {', '.join(SASL_MECHANISMS)}")
+        mechanism = mechanism.upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise reader._fail("BROKER_SASL_MECHANISM", f"expected one of {', '.join(SASL_MECHANISMS)}, "
+                               f"got {mechanism!r}")
+        if username is None:
+            raise reader._fail("BROKER_SASL_USERNAME", f"{protocol} needs a user name")
+        if password is None:
+            raise reader._fail("BROKER_SASL_PASSWORD", f"{protocol} needs a password (set {PREFIX}BROKER_SASL_PASSWORD "
+                               f"or {PREFIX}BROKER_SASL_PASSWORD_FILE)")
+        if "\n" in password or "\r" in password:
+            raise reader._fail("BROKER_SASL_PASSWORD", "must be one line")  # never echoed
+    ca_file = reader.path("BROKER_CA_FILE", must_exist=True)
+    cert_file = reader.path("BROKER_CERT_FILE", must_exist=True)
+    key_file = reader.path("BROKER_KEY_FILE", must_exist=True, secret=True)
+    for name, value in (("BROKER_CA_FILE", ca_file), ("BROKER_CERT_FILE", cert_file), ("BROKER_KEY_FILE", key_file)):
+        if value is not None and not tls:
+            raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; "
+                               "use SSL or SASL_SSL")
+    if (cert_file is None) != (key_file is None):
+        missing = "BROKER_KEY_FILE" if key_file is None else "BROKER_CERT_FILE"
+        raise reader._fail(missing, f"a client certificate needs both {PREFIX}BROKER_CERT_FILE "
+                           f"and {PREFIX}BROKER_KEY_FILE")
+    if ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise reader._fail("BROKER_CA_FILE", f"{str(ca_file)!r} is not a PEM file of CA certificates "
+                               f"({exc.__class__.__name__})") from None
+    if cert_file is not None:
+        try:
+            ssl.create_default_context().load_cert_chain(str(cert_file), str(key_file))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise reader._fail("BROKER_CERT_FILE", f"{str(cert_file)!r} with {PREFIX}BROKER_KEY_FILE is not a PEM "
+                               f"certificate and its unencrypted private key ({exc.__class__.__name__})") from None
+    return BrokerSecurity(protocol, mechanism if sasl else None, username, password, ca_file, cert_file, key_file)
 
 
 def _topic_name(reader: _Reader, key: str) -> str:
@@ -399,8 +511,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     app_id = reader.text("APP_ID", "lapsewatch")
     if not re.match(r"^[A-Za-z0-9._\-]{1,100}$", app_id):
         raise SettingsError(f"{PREFIX}APP_ID: use letters, digits, '.', '_' or '-', got {app_id!r}")
+    broker = _broker_urls(reader)
     settings = Settings(
-        broker=_broker_urls(reader),
+        broker=broker,
         app_id=app_id,
         data_dir=_data_dir(reader),
         web_port=reader.integer("WEB_PORT", 6066, minimum=1, maximum=65535),
@@ -446,6 +559,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),
         producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1,
                                                 maximum=64 * 1024 * 1024),
+        broker_security=_broker_security(reader, broker),
     )
     if settings.breaker_cooldown > settings.breaker_max_cooldown:
         raise SettingsError(f"{PREFIX}BREAKER_COOLDOWN: must not exceed {PREFIX}BREAKER_MAX_COOLDOWN")

@@ -276,7 +276,7 @@ BATCH_BYTES = 512 * 1024  # below any broker's default message.max.bytes (1 MiB)
 
 
 async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, topic: str,
-                  batch_bytes: int = BATCH_BYTES) -> int:
+                  batch_bytes: int = BATCH_BYTES, client_options: dict | None = None) -> int:
     """Sends every record, keyed as Kafka's default partitioner would; returns how many were delivered.
 
     Whole batches per partition (`create_batch`/`send_batch`) instead of one
@@ -293,8 +293,9 @@ async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, top
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import DefaultPartitioner
 
+    # client_options: the workers' TLS/SASL settings (Settings.broker_security).
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=batch_bytes,
-                                max_request_size=max(batch_bytes * 2, 1024 * 1024))
+                                max_request_size=max(batch_bytes * 2, 1024 * 1024), **(client_options or {}))
     try:
         await producer.start()
         partitions = sorted(await producer.partitions_for(topic))
@@ -336,7 +337,7 @@ async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, top
 
 
 async def run_backfill(stream: BinaryIO, fmt: str, *, bootstrap: str | None, topic: str, public: PublicMailboxes,
-                       progress: Callable[[int], None] | None = None) -> Summary:
+                       progress: Callable[[int], None] | None = None, client_options: dict | None = None) -> Summary:
     """Read, validate and (unless `bootstrap` is None: a dry run) produce; returns the summary."""
     summary = Summary()
     started = time.monotonic()
@@ -344,7 +345,7 @@ async def run_backfill(stream: BinaryIO, fmt: str, *, bootstrap: str | None, top
     if bootstrap is None:
         summary.produced = sum(1 for _ in records)
     else:
-        summary.produced = await produce(records, bootstrap=bootstrap, topic=topic)
+        summary.produced = await produce(records, bootstrap=bootstrap, topic=topic, client_options=client_options)
     summary.elapsed = time.monotonic() - started
     return summary
 
