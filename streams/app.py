@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import tempfile
@@ -12,7 +13,11 @@ from pathlib import Path
 
 import faust
 
+from streams import faust_fixes
+from streams.local_state import DataDirInUse, LocalState
 from streams.settings import SettingsError, load_settings
+
+faust_fixes.install()
 
 log = logging.getLogger("lapsewatch")
 
@@ -53,7 +58,21 @@ def json_logging() -> dict:
     }
 
 
-app = faust.App(
+class App(faust.App):
+    async def on_first_start(self) -> None:
+        # Before any table file is opened, and only in a worker: not in the CLI tools that import the app.
+        try:
+            discarded = local_state.claim()
+        except DataDirInUse as exc:
+            raise SystemExit(f"lapsewatch: {exc}") from None
+        if discarded:
+            log.warning("the last worker on %s did not stop cleanly: its table files were discarded and are "
+                        "restored from the changelog topics", settings.data_dir)
+        atexit.register(local_state.release)
+        await super().on_first_start()
+
+
+app = App(
     settings.app_id,
     broker=broker_url,
     broker_credentials=settings.broker_security.faust_credentials(),  # None for PLAINTEXT
@@ -71,3 +90,5 @@ app = faust.App(
     origin="streams",
     logging_config=json_logging() if settings.log_format == "json" else None,
 )
+
+local_state = LocalState(settings.data_dir, app.conf.tabledir)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
+
 from tests.harness import FASTLY_TEST_KEY, Worker, WorkerConfig, email_event, unique, unique_domain, wait_for
 
 T = 30
@@ -53,6 +55,7 @@ async def test_a_restarted_worker_keeps_its_tables(start_pipeline, fastly):
     second = Worker(first.config)
     await second.start()
     first.worker = second  # the fixture stops it
+    assert "did not stop cleanly" not in second.log()  # a clean stop keeps the local tables
     # u verifies on the domain known to be lapsed: unverified at once, in the same episode.
     await first.email(email_event("email_verified", u, f"u@{lapsed}"))
     events = await wait_for(lambda: first.unverified(account=u), T, "u's event after the restart", second.log_tail)
@@ -116,3 +119,11 @@ async def test_the_api_key_never_reaches_logs_or_events(shared, fastly, broker_u
     for topic in ("email_unverified", "domain_status", "dead_letter"):
         for message in shared.bus.records[shared.topics[topic]]:
             assert FASTLY_TEST_KEY.encode() not in (message.value or b"")
+
+
+async def test_a_second_worker_on_a_data_directory_in_use_stops_and_says_why(shared):
+    intruder = Worker(shared.config)
+    with pytest.raises(AssertionError, match="exited"):
+        await intruder.start()
+    assert "LAPSEWATCH_DATA_DIR" in intruder.log() and "in use by another running worker" in intruder.log()
+    assert shared.worker.process.poll() is None

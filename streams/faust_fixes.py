@@ -1,0 +1,138 @@
+"""Corrections to faust-streaming 0.15.3 that at-least-once processing depends on.
+
+Each was found by killing a worker mid-batch on a loaded machine
+(tests/test_batching.py) and each lost input without it:
+
+1. `ProducerBuffer.flush()` gives up after 0.1 s without a message sent, so
+   the offset commit that calls it could go out before the tables' changelog
+   records, and even when it waits it ignores the message being sent. `drain`
+   waits until the buffer is empty and nothing is in the middle of a send.
+2. After a rebalance Faust resumes the stream partitions, then seeks them to
+   their committed offsets, then clears the stream queues. The fetcher keeps
+   delivering while the seek runs, so a batch straddles the new read offsets
+   (its records are marked as a gap, acknowledged and never processed), and a
+   partition with no committed offset is not rewound at all (aiokafka seeks
+   only those with one), so whatever the queues held is gone. `seek` holds
+   the fetcher off during the seek and rewinds uncommitted partitions to their
+   beginning; a batch fetched before a seek is delivered only for partitions
+   the seek did not move. At worst records are processed twice, which
+   lapsewatch's handlers tolerate, never not at all.
+
+`install()` applies them once; streams/app.py calls it before the app exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, AsyncIterator
+
+from aiokafka import TopicPartition
+from faust.transport import consumer as consumers
+from faust.transport import producer as producers
+
+log = logging.getLogger("lapsewatch.faust")
+
+# Set for a partition with no committed offset: Faust's commit logic then
+# waits for offset 0 to be acknowledged, as it would wait for committed + 1.
+NOTHING_COMMITTED = -1
+
+
+async def drain(buffer: producers.ProducerBuffer) -> None:
+    """Waits until every buffered message has been handed to the client (ProducerBuffer.flush)."""
+    while buffer.size or getattr(buffer, "_lapsewatch_sending", 0):
+        if buffer.state != "running":
+            raise RuntimeError("Cannot flush: Producer not Running")
+        buffer.message_sent.clear()
+        try:
+            await asyncio.wait_for(buffer.message_sent.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            log.warning("producer buffer: %d messages still waiting to be sent", buffer.size)
+
+
+def _counted(send_pending):
+    # The message being sent has left the queue: `size` no longer counts it.
+    async def send_counted(self, fut) -> None:
+        self._lapsewatch_sending = getattr(self, "_lapsewatch_sending", 0) + 1
+        try:
+            await send_pending(self, fut)
+        finally:
+            self._lapsewatch_sending -= 1
+
+    return send_counted
+
+
+def _fetch_lock(consumer: Any) -> asyncio.Lock:
+    lock = getattr(consumer, "_lapsewatch_fetch_lock", None)
+    if lock is None:
+        lock = consumer._lapsewatch_fetch_lock = asyncio.Lock()
+    return lock
+
+
+async def _still_current(consumer: Any, items: list) -> list:
+    """The records of partitions no seek has moved since they were fetched (a seek refetches the others)."""
+    last: dict = {}
+    for tp, message in items:
+        last[tp] = message.offset
+    moved = set()
+    for tp, offset in last.items():
+        try:
+            position = await consumer._thread.position(TopicPartition(tp.topic, tp.partition))
+        except Exception:  # revoked meanwhile: whoever owns it now reads it from the committed offset
+            position = None
+        if position != offset + 1:
+            moved.add(tp)
+    if moved:
+        log.info("dropped a fetched batch of %s: a seek moved them, their records are read again",
+                 sorted(f"{tp.topic}[{tp.partition}]" for tp in moved))
+    return [(tp, message) for tp, message in items if tp not in moved]
+
+
+def _guarded_getmany(getmany):
+    async def getmany_under_lock(self, timeout: float) -> AsyncIterator:
+        seeks = getattr(self, "_lapsewatch_seeks", 0)
+        # Fetch without the lock: the fetch waits for the flow to resume, which the seek precedes.
+        items = [item async for item in getmany(self, timeout)]
+        if not items:
+            return
+        # Deliver a batch whole, before or after a seek, never across one.
+        async with _fetch_lock(self):
+            if getattr(self, "_lapsewatch_seeks", 0) != seeks:
+                items = await _still_current(self, items)
+            for item in items:
+                yield item
+
+    return getmany_under_lock
+
+
+def _guarded_seek(perform_seek):
+    async def seek(self) -> None:
+        async with _fetch_lock(self):
+            self._lapsewatch_seeks = getattr(self, "_lapsewatch_seeks", 0) + 1
+            await perform_seek(self)
+            changelogs = self.app.tables.changelog_topics
+            uncommitted = [tp for tp in self.assignment()
+                           if tp.topic not in changelogs and not self._committed_offset.get(tp)]
+            if uncommitted:
+                await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in uncommitted))
+                for tp in uncommitted:
+                    self._read_offset[tp] = None
+                    self._committed_offset[tp] = NOTHING_COMMITTED
+            for tp in self.assignment():
+                if tp.topic not in changelogs:
+                    # Acks and gaps from before the seek describe records that are read again.
+                    self._acked[tp] = []
+                    self._acked_index[tp] = set()
+                    self._gap.pop(tp, None)
+
+    return seek
+
+
+def install() -> None:
+    if getattr(consumers.Consumer, "_lapsewatch_fixed", False):
+        return
+    producers.ProducerBuffer.flush = drain
+    producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
+    consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)
+    consumers.Consumer.perform_seek = _guarded_seek(consumers.Consumer.perform_seek)
+    consumers.Consumer._lapsewatch_fixed = True

@@ -1,0 +1,38 @@
+"""The producer buffer a commit waits on is empty when the wait ends."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from faust.transport.producer import ProducerBuffer
+
+from streams import faust_fixes
+
+faust_fixes.install()
+
+
+class SlowChannel:
+    """Publishes one message per 0.25 s: slower than Faust's 0.1 s patience."""
+
+    def __init__(self):
+        self.published = []
+
+    async def publish_message(self, fut, wait=False):
+        await asyncio.sleep(0.25)
+        self.published.append(fut)
+
+
+async def test_flush_returns_only_when_every_buffered_message_was_handed_over():
+    buffer = ProducerBuffer()
+    buffer.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
+    channel = SlowChannel()
+    await buffer.start()
+    try:
+        for n in range(3):
+            buffer.put(SimpleNamespace(n=n, message=SimpleNamespace(channel=channel)))
+        await buffer.flush()
+        assert buffer.size == 0
+        assert [fut.n for fut in channel.published] == [0, 1, 2]
+    finally:
+        await buffer.stop()
