@@ -17,14 +17,14 @@ from streams import faust_fixes
 from streams.local_state import DataDirInUse, LocalState
 from streams.settings import SettingsError, load_settings
 
-faust_fixes.install()
-
 log = logging.getLogger("lapsewatch")
 
 try:
     settings = load_settings()
 except SettingsError as exc:
     raise SystemExit(f"lapsewatch: {exc}") from None
+
+faust_fixes.install(fetch_max_wait=settings.fetch_max_wait)
 
 if settings.broker:
     broker_url = settings.broker

@@ -18,7 +18,11 @@ Each was found by killing a worker mid-batch on a loaded machine
    the seek did not move. At worst records are processed twice, which
    lapsewatch's handlers tolerate, never not at all.
 
-`install()` applies them once; streams/app.py calls it before the app exists.
+And one limit made a setting: Faust builds its consumer with a hard-coded
+`fetch_max_wait_ms=1500`, so a broker that holds fetches to the end of the
+wait (Tansu does, over several partitions) adds up to 1.5 s per hop.
+`install()` applies them once; streams/app.py calls it before the app
+exists, with LAPSEWATCH_BROKER_FETCH_MAX_WAIT.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, AsyncIterator
 
 from aiokafka import TopicPartition
 from faust.transport import consumer as consumers
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport import producer as producers
 
 log = logging.getLogger("lapsewatch.faust")
@@ -128,9 +133,21 @@ def _guarded_seek(perform_seek):
     return seek
 
 
-def install() -> None:
+def _with_fetch_max_wait(create, milliseconds: int):
+    def create_worker_consumer(self, transport):
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = milliseconds  # read when the consumer starts its fetcher
+        return consumer
+
+    return create_worker_consumer
+
+
+def install(fetch_max_wait: float = 1.5) -> None:
     if getattr(consumers.Consumer, "_lapsewatch_fixed", False):
         return
+    thread = aiokafka_driver.AIOKafkaConsumerThread
+    thread._create_worker_consumer = _with_fetch_max_wait(thread._create_worker_consumer,
+                                                          max(1, round(fetch_max_wait * 1000)))
     producers.ProducerBuffer.flush = drain
     producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
     consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)

@@ -151,6 +151,7 @@ class Settings:
     rebalance_timeout: float
     heartbeat_interval: float
     producer_max_batch_bytes: int
+    fetch_max_wait: float = 0.1
     broker_security: BrokerSecurity = BrokerSecurity()
 
     @property
@@ -557,6 +558,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_timeout=reader.duration("BROKER_SESSION_TIMEOUT", "60s", minimum=1),
         rebalance_timeout=reader.duration("BROKER_REBALANCE_TIMEOUT", "60s", minimum=1),
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),
+        fetch_max_wait=reader.duration("BROKER_FETCH_MAX_WAIT", "100ms", minimum=0.001, maximum=30),
         producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1,
                                                 maximum=64 * 1024 * 1024),
         broker_security=_broker_security(reader, broker),

@@ -36,3 +36,10 @@ async def test_flush_returns_only_when_every_buffered_message_was_handed_over():
         assert [fut.n for fut in channel.published] == [0, 1, 2]
     finally:
         await buffer.stop()
+
+
+def test_the_worker_consumer_waits_at_most_the_configured_fetch_time():
+    from types import SimpleNamespace as Made
+
+    create = faust_fixes._with_fetch_max_wait(lambda thread, transport: Made(_fetch_max_wait_ms=1500), 100)
+    assert create(None, None)._fetch_max_wait_ms == 100

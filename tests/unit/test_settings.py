@@ -72,6 +72,7 @@ def test_an_empty_variable_means_its_default():
     ({"LAPSEWATCH_STATUS_PROVIDER": "simulated"}, "LAPSEWATCH_SIMULATED_SCENARIO"),
     ({"LAPSEWATCH_BREAKER_COOLDOWN": "1h", "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1m"}, "LAPSEWATCH_BREAKER_COOLDOWN"),
     ({"LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "60s"}, "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL"),
+    ({"LAPSEWATCH_BROKER_FETCH_MAX_WAIT": "2m"}, "LAPSEWATCH_BROKER_FETCH_MAX_WAIT"),
 ])
 def test_every_settings_error_starts_with_the_variable_name(env, variable):
     assert settings_error(env).startswith(variable + ": ")
