@@ -262,6 +262,56 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
     sys.exit(0 if all(answer["verdict"] for answer in answers) else 1)
 
 
+@main.command()
+@click.argument("name")
+@click.option("--worker", "worker_url", metavar="URL",
+              help="any worker's web address; it forwards to the owner [default: http://127.0.0.1:LAPSEWATCH_WEB_PORT]")
+@click.option("--json", "as_json", is_flag=True, help="print the worker's answer as JSON")
+def domain(name: str, worker_url: str | None, as_json: bool) -> None:
+    """Show what lapsewatch holds about NAME (a domain or an address): status, evidence, members, checks.
+
+    Exit status: 0 found, 1 a worker or setting problem, 2 not a checkable name, 3 unknown to lapsewatch.
+    """
+    import httpx
+
+    from streams.ops.inspect import domain_of
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        registrable, public = domain_of(name, settings)
+    except ValueError as exc:
+        click.echo(f"{name!r}: {exc}", err=True)
+        sys.exit(2)
+    if public:
+        click.echo(f"{registrable} is a public mailbox provider: lapsewatch keeps no state for it")
+        sys.exit(3)
+    base = (worker_url or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
+    try:
+        response = httpx.get(f"{base}/domains/{registrable}", timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the worker at {base}: {exc or type(exc).__name__}") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        raise click.ClickException(f"{base} answered {response.status_code} without JSON: is it a lapsewatch worker?")
+    if response.status_code == 404:
+        click.echo(f"{registrable}: no account uses this domain (lapsewatch holds nothing about it)", err=True)
+        sys.exit(3)
+    if response.status_code != 200:
+        raise click.ClickException(f"{base}: {answer.get('error')}: {answer.get('detail')}")
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps(answer).decode())
+    else:
+        from streams.ops.inspect import describe_domain
+
+        click.echo(describe_domain(answer))
+
+
 @main.command("replay-dead-letters")
 @click.option("--reason", "reasons", multiple=True, help="only these reasons (repeatable), such as processing_error")
 @click.option("--source-topic", "sources", multiple=True, help="only records that came from this topic (repeatable)")

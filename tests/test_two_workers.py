@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+import httpx
+
 from tests.conftest import close_pipeline, open_pipeline
 from tests.harness import Worker, WorkerConfig, email_event, unique, unique_domain, wait_for
 
@@ -42,6 +44,16 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
                        "a verdict for every domain", pipeline.worker.log_tail)
         assert [fastly.scenario.calls[d] for d in domains] == [1] * len(domains)
         assert len(pipeline.unverified()) == len(domains) // 2
+
+        # Either worker answers /domains/{name}: the one that does not own the domain forwards to the one that does.
+        async with httpx.AsyncClient(timeout=10) as client:
+            owners = set()
+            for domain in domains:
+                answers = [(await client.get(f"{w.web_url}/domains/{domain}")) for w in (pipeline.worker, other)]
+                assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+                assert answers[0].json() == answers[1].json()
+                owners.add(answers[0].json()["worker"])
+            assert len(owners) == 2, owners
 
         # A kill in the middle of a run.
         lapsed = [unique_domain("takeover") for _ in range(16)]

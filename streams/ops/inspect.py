@@ -64,3 +64,28 @@ def describe_verdict(domain: str, answer: dict) -> str:
     if answer.get("nameservers"):
         lines.append(f"  nameservers: {', '.join(answer['nameservers'])}")
     return "\n".join(lines)
+
+
+def describe_domain(summary: dict) -> str:
+    """The /domains/{name} answer as lines for a terminal."""
+    members = summary["members"]
+    lines = [f"{summary['domain']}: {summary['status']}" + (f" ({', '.join(summary['flags'])})" if summary["flags"] else ""),
+             f"  provider         {summary['provider'] or '—'}" + (f": {summary['detail']}" if summary["detail"] else ""),
+             f"  members          {members['accounts']} accounts, {members['addresses']} addresses, "
+             f"{members['verified']} verified",
+             f"  first seen       {summary['first_seen_at']}",
+             f"  last check       {summary['last_check_at'] or '—'} (last verdict {summary['last_success_at'] or '—'})",
+             f"  next check       {summary['next_check_at']}" + (" (urgent)" if summary["urgent"] else "")]
+    if summary["consecutive_errors"] or summary["consecutive_inconclusive"]:
+        lines.append(f"  in a row         {summary['consecutive_errors']} failed, "
+                     f"{summary['consecutive_inconclusive']} inconclusive since {summary['inconclusive_since'] or '—'}")
+    for label, key in (("registered", "registered_at"), ("expires", "expires_at"),
+                       ("lapse seen", "lapse_first_seen_at"), ("lapse confirmed", "lapse_confirmed_at")):
+        if summary[key]:
+            lines.append(f"  {label:<16} {summary[key]}")
+    if summary["grace"]:
+        lines.append("  in its grace period after expiry: checked daily")
+    if summary["unverified_this_episode"]:
+        lines.append(f"  email-unverified {summary['unverified_this_episode']} sent in this lapse episode")
+    lines.append(f"  owned by         partition {summary['partition']}, worker {summary['worker']}")
+    return "\n".join(lines)

@@ -1,0 +1,40 @@
+"""What an operator sees of a domain: its state without the addresses (pure)."""
+
+from __future__ import annotations
+
+from streams.accounts.events import iso_utc
+
+
+def _time(moment: float | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
+    """The table row `value` as the /domains/{name} answer: counts, never member addresses."""
+    members = value.get("members") or {}
+    addresses = [member for per_account in members.values() for member in per_account.values()]
+    return {
+        "domain": value["domain"],
+        "status": value["status"],
+        "flags": list(value.get("flags") or []),
+        "provider": value.get("provider"),
+        "detail": value.get("detail"),
+        "first_seen_at": _time(value.get("first_seen_at")),
+        "last_check_at": _time(value.get("last_check_at")),
+        "last_success_at": _time(value.get("last_success_at")),
+        "next_check_at": _time(value.get("next_check_at")),
+        "urgent": bool(value.get("urgent")),
+        "consecutive_errors": value.get("errors", 0),
+        "consecutive_inconclusive": value.get("inconclusive", 0),
+        "inconclusive_since": _time(value.get("inconclusive_since")),
+        "lapse_first_seen_at": _time(value.get("lapse_seen_at")),
+        "lapse_confirmed_at": _time(value.get("confirmed_at")),
+        "registered_at": _time(value.get("registered_at")),
+        "expires_at": _time(value.get("expires_at")),
+        "grace": bool(value.get("grace")),
+        "members": {"accounts": len(members), "addresses": len(addresses),
+                    "verified": sum(1 for member in addresses if member.get("verified"))},
+        "unverified_this_episode": len(value.get("emitted") or {}),
+        "partition": partition,
+        "worker": worker,
+    }
