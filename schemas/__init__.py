@@ -14,6 +14,7 @@ SCHEMA_FILES = {
     "email-unverified": "email-unverified.schema.json",
     "domain-status": "domain-status.schema.json",
     "dead-letter": "dead-letter.schema.json",
+    "control-command": "control-command.schema.json",
 }
 
 

@@ -312,6 +312,79 @@ def domain(name: str, worker_url: str | None, as_json: bool) -> None:
         click.echo(describe_domain(answer))
 
 
+def _send_control(command: str, name: str, reason: str | None, by: str | None) -> None:
+    """Writes one operator command to the control topic; the owning worker applies and audits it."""
+    import getpass
+    import uuid
+    from datetime import datetime, timezone
+
+    import orjson
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    from streams.accounts.backfill import bootstrap_servers
+    from streams.ops.inspect import domain_of
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.broker is None:
+        raise click.ClickException("LAPSEWATCH_BROKER is not set: commands go to the workers through your Kafka "
+                                   "cluster (kafka://host:port)")
+    try:
+        domain, public = domain_of(name, settings)
+    except ValueError as exc:
+        click.echo(f"{name!r}: {exc}", err=True)
+        sys.exit(2)
+    if public:
+        click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks or unverifies it", err=True)
+        sys.exit(2)
+    try:
+        requested_by = by or getpass.getuser()
+    except (KeyError, OSError):
+        requested_by = "unknown"
+    value = {"command": command, "domain": domain, "requested_by": requested_by, "reason": reason,
+             "requested_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+             "command_id": str(uuid.uuid4())}
+    bootstrap = bootstrap_servers(settings.broker)
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    **settings.broker_security.client_options())
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.topics.control, key=domain.encode(), value=orjson.dumps(value))
+        finally:
+            await producer.stop()
+
+    try:
+        asyncio.run(asyncio.wait_for(send(), 60))
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+    click.echo(f"{command} {domain}: sent as {value['command_id']}; the worker that owns it applies it in order "
+               f"and records it on {settings.topics.domain_status} (transition control)")
+
+
+def _control_command(command: str, summary: str):
+    @main.command(command, help=summary + "\n\nExit status: 0 sent, 1 a broker or setting problem, 2 not a "
+                  "domain lapsewatch can act on.")
+    @click.argument("name")
+    @click.option("--reason", help="why, for the audit record on domains.status")
+    @click.option("--by", help="who asks [default: your user name]")
+    def run(name: str, reason: str | None, by: str | None) -> None:
+        _send_control(command, name, reason, by)
+
+    return run
+
+
+recheck = _control_command("recheck", "Check NAME (a domain or an address on it) now, ahead of routine rechecks.")
+allow = _control_command("allow", "Never unverify addresses on NAME, such as the platform's own domain; "
+                                  "its checks go on and are recorded.")
+unallow = _control_command("unallow", "Undo `allow NAME`; if NAME is lapsed now, its verified addresses "
+                                      "are unverified at once.")
+
+
 @main.command("replay-dead-letters")
 @click.option("--reason", "reasons", multiple=True, help="only these reasons (repeatable), such as processing_error")
 @click.option("--source-topic", "sources", multiple=True, help="only records that came from this topic (repeatable)")

@@ -23,6 +23,7 @@ DEFAULT_TOPICS = {
     "EMAIL_UNVERIFIED": "accounts.email-unverified",
     "DOMAIN_STATUS": "domains.status",
     "DEAD_LETTER": "lapsewatch.dead-letter",
+    "CONTROL": "lapsewatch.control",
 }
 
 PROVIDERS = ("rdap", "fastly", "dns", "simulated")
@@ -62,6 +63,7 @@ class Topics:
     email_unverified: str
     domain_status: str
     dead_letter: str
+    control: str
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ class Settings:
     @property
     def consumed_topics(self) -> list[str]:
         """Every topic the consumer group (the app id) commits offsets on."""
-        return [self.topics.email_events, self.topics.logins, *self.internal_topics.values()]
+        return [self.topics.email_events, self.topics.logins, self.topics.control, *self.internal_topics.values()]
 
 
 class _Reader:

@@ -9,6 +9,9 @@ RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 # Inputs belong to the platform: any partition count, values parsed by us so bad ones reach the dead-letter topic.
 email_events = app.topic(settings.topics.email_events, allow_empty=True, **RAW)
 logins = app.topic(settings.topics.logins, allow_empty=True, **RAW)
+# Operators' commands (`lapsewatch recheck/allow/unallow`), keyed by domain; forwarded to the owner in order.
+# internal=True: lapsewatch owns it, so the worker creates it before subscribing.
+control = app.topic(settings.topics.control, partitions=settings.partitions, internal=True, allow_empty=True, **RAW)
 
 # Outputs: JSON we serialise ourselves, so the bytes are exactly the contract.
 email_unverified = app.topic(settings.topics.email_unverified, partitions=settings.partitions, **RAW)

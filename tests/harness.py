@@ -110,6 +110,7 @@ class WorkerConfig:
             "email_unverified": f"{prefix}.email-unverified",
             "domain_status": f"{prefix}.domains-status",
             "dead_letter": f"{prefix}.dead-letter",
+            "control": f"{prefix}.control",
         }
         self.data_dir = self.tmp / f"{self.app_id}-data"
 

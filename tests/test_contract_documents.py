@@ -36,7 +36,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 BASE = "https://lapsewatch.dev/schemas/v1/asyncapi.yaml"
 T = 45  # seconds: generous for shared CI machines; every wait ends as soon as its condition holds
 
-INPUTS = {"EMAIL_EVENTS", "LOGINS"}
+INPUTS = {"EMAIL_EVENTS", "LOGINS", "CONTROL"}
 OUTPUTS = {"EMAIL_UNVERIFIED", "DOMAIN_STATUS", "DEAD_LETTER"}
 
 

@@ -81,12 +81,12 @@ def test_the_cli_prints_json_for_scripts_and_a_clear_error_without_a_broker(brok
     runner = CliRunner()
     monkeypatch.setenv("LAPSEWATCH_BROKER", broker_url)
     monkeypatch.setenv("LAPSEWATCH_APP_ID", unique("lag-cli"))
-    for name in ("EMAIL_EVENTS", "LOGINS"):
+    for name in ("EMAIL_EVENTS", "LOGINS", "CONTROL"):
         monkeypatch.setenv(f"LAPSEWATCH_TOPIC_{name}", unique("lag-cli-input"))
     result = runner.invoke(main, ["lag", "--json"])
     assert result.exit_code == 0, result.output
     document = orjson.loads(result.output)
-    assert document["total_lag"] == 0 and len(document["missing_topics"]) == 4  # nothing deployed yet
+    assert document["total_lag"] == 0 and len(document["missing_topics"]) == 5  # nothing deployed yet
     table = runner.invoke(main, ["lag"])
     assert table.exit_code == 0 and "total lag 0" in table.output
 

@@ -14,7 +14,8 @@ from streams.ops.failures import dead_letter_command
 from streams.app import app, settings
 from streams.domains.checker import Checker, start_due_checks
 from streams.domains.due import URGENT, DueIndex, priority_of
-from streams.domains.lifecycle import CheckResult, apply_check, apply_login, apply_member, apply_unmember
+from streams.domains.lifecycle import (CheckResult, apply_check, apply_control, apply_login, apply_member,
+                                       apply_unmember)
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
@@ -61,6 +62,8 @@ def decide(state: DomainState | None, command: dict, now: float):
         return apply_login(state, now, POLICY)
     if kind == "check":
         return apply_check(state, CheckResult.from_dict(command), now, POLICY)
+    if kind == "control":
+        return apply_control(state, command, now)
     raise ValueError(f"unknown domain command {kind!r}")
 
 
@@ -96,7 +99,10 @@ def store(domain: str, before: dict | None, state: DomainState | None) -> None:
             del topics.domains[domain]
     else:
         after = state.to_dict()
-        due.set(domain, state.next_check_at, priority_of(after))
+        if state.members:
+            due.set(domain, state.next_check_at, priority_of(after))
+        else:  # kept only for its allow: nothing to check
+            due.discard(domain)
         if after != before:
             topics.domains[domain] = after
 
@@ -186,6 +192,8 @@ async def _partitions_revoked(app, revoked, **kwargs) -> None:
 def _rebuild_due(now: float) -> None:
     due.clear()
     for domain, value in topics.domains.items():
+        if isinstance(value, dict) and not value.get("members"):
+            continue  # an allow without members: nothing to check
         try:
             due.set(domain, value["next_check_at"], priority_of(value))
         except (KeyError, TypeError, ValueError):  # one bad row must not stop every domain's checks

@@ -1,4 +1,4 @@
-"""How a domain's state answers each command: membership, login, check result.
+"""How a domain's state answers each command: membership, login, check result, operator control.
 
 Pure: every function takes the state (or None), the command and `now`, and
 returns the new state (None deletes it) with the events to publish. The
@@ -75,7 +75,9 @@ def _member_id(account_id: str, key: str) -> str:
 
 
 def _unverify_pending(state: DomainState, now: float) -> list[Outbound]:
-    """One event per verified member not yet unverified in this lapse episode."""
+    """One event per verified member not yet unverified in this lapse episode (none while allowed)."""
+    if state.allowed:
+        return []
     events = []
     for account_id, addresses in state.members.items():
         for key, member in addresses.items():
@@ -94,7 +96,7 @@ def _epoch(iso: str | None) -> float | None:
 def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
     """One event per member verified before the domain's current registration, once per registration."""
     registered = state.registered_at
-    if registered is None:
+    if registered is None or state.allowed:
         return []
     events = []
     for account_id, addresses in state.members.items():
@@ -110,8 +112,10 @@ def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
 
 def apply_member(state: DomainState | None, command: dict, now: float) -> Decision:
     events: list[Outbound] = []
-    if state is None:
-        state = DomainState(domain=command["domain"], first_seen_at=now, next_check_at=now)
+    if state is None or not state.members:
+        # A memberless row only keeps an allow: the first member starts the domain afresh.
+        state = DomainState(domain=command["domain"], first_seen_at=now, next_check_at=now,
+                            allowed=state.allowed if state else None)
         first_seen = True
     else:
         first_seen = False
@@ -138,12 +142,18 @@ def apply_unmember(state: DomainState | None, command: dict, now: float) -> Deci
         del state.members[command["account_id"]]
     if state.members:
         return state, []
-    return None, [outbound.domain_status(state, "removed", state.status, now)]
+    removed = [outbound.domain_status(state, "removed", state.status, now)]
+    return (_allow_only(state) if state.allowed else None), removed
+
+
+def _allow_only(state: DomainState) -> DomainState:
+    """What is kept of an allowed domain no account uses: the allow, nothing to check."""
+    return DomainState(domain=state.domain, first_seen_at=state.first_seen_at, allowed=state.allowed)
 
 
 def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decision:
-    if state is None:
-        return None, []
+    if state is None or not state.members:
+        return state, []
     stale = state.last_success_at is None or now - state.last_success_at >= policy.login_freshness
     # A failing provider is not hammered by logins: wait at least the first retry delay.
     rested = state.last_check_at is None or now - state.last_check_at >= policy.retry_min
@@ -159,8 +169,8 @@ def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = Fa
 
 
 def apply_check(state: DomainState | None, result: CheckResult, now: float, policy: Policy) -> Decision:
-    if state is None:
-        return None, []  # every member left while the check was in flight
+    if state is None or not state.members:
+        return state, []  # every member left while the check was in flight
     state.last_check_at = result.checked_at
     state.urgent = False
     if result.verdict is None:
@@ -257,3 +267,41 @@ def _lapsed(state: DomainState, previous: str, result: CheckResult, now: float, 
     state.confirmed_at = checked_at
     state.next_check_at = _routine(state, now, policy)
     return [outbound.domain_status(state, "lapsed", previous, now), *_unverify_pending(state, now)]
+
+
+CONTROL_COMMANDS = ("recheck", "allow", "unallow")
+
+
+def apply_control(state: DomainState | None, command: dict, now: float) -> Decision:
+    """An operator's recheck, allow or unallow, audited on domains.status whether or not it changed anything."""
+    action = command["command"]
+    domain = command["domain"]
+    applied, outcome = True, None
+    if action == "recheck":
+        if state is None or not state.members:
+            applied, outcome = False, "no account uses this domain: nothing to check"
+        else:
+            state.next_check_at = min(state.next_check_at, now)
+            state.urgent = True
+    elif action == "allow":
+        if state is None:
+            state = DomainState(domain=domain, first_seen_at=now)
+        state.allowed = {"by": command["requested_by"], "reason": command["reason"], "at": now,
+                         "command_id": command["command_id"]}
+    elif action == "unallow":
+        if state is None or not state.allowed:
+            applied, outcome = False, "the domain was not allowed"
+        else:
+            state.allowed = None
+    else:
+        raise ValueError(f"unknown control command {action!r}")
+    shown = state or DomainState(domain=domain, first_seen_at=now)
+    events = [outbound.control_status(shown, command, applied, outcome, now)]
+    if action == "unallow" and applied:
+        if not state.members:
+            return None, events
+        # What the allow held back goes out now, as it would have.
+        if state.status == "lapsed":
+            events.extend(_unverify_pending(state, now))
+        events.extend(_unverify_reregistered(state, now))
+    return state, events

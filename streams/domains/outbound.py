@@ -100,3 +100,15 @@ def domain_status(state: DomainState, transition: str, previous: str | None, now
     }
     event_id = str(uuid.uuid5(ID_NAMESPACE, f"status\n{state.domain}\n{transition}\n{now!r}"))
     return Outbound("status", state.domain, _envelope(event_id, "lapsewatch.domain.status", state.domain, now, data))
+
+
+def control_status(state: DomainState, command: dict, applied: bool, outcome: str | None, now: float) -> Outbound:
+    """The audit record of an operator's command: who, what, why, and whether it changed anything."""
+    event = domain_status(state, "control", state.status, now)
+    event.value["data"]["control"] = {
+        "command": command["command"], "command_id": command["command_id"],
+        "requested_by": command["requested_by"], "requested_at": command["requested_at"],
+        "reason": command["reason"], "applied": applied, "outcome": outcome,
+        "allowed": bool(state.allowed)}
+    event.value["id"] = str(uuid.uuid5(ID_NAMESPACE, f"control\n{state.domain}\n{command['command_id']}"))
+    return event

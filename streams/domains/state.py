@@ -33,6 +33,9 @@ class DomainState:
     emitted: dict[str, str] = field(default_factory=dict)
     # "account id\naddress key" -> the registration date its domain_reregistered event was for
     reregistered: dict[str, float] = field(default_factory=dict)
+    # Set by `lapsewatch allow`: {"by", "reason", "at", "command_id"}. An allowed domain is never
+    # unverified; a row with no members exists only to keep this.
+    allowed: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +49,7 @@ class DomainState:
                          for account, addresses in state.members.items()}
         state.emitted = dict(state.emitted)
         state.reregistered = dict(state.reregistered)
+        state.allowed = dict(state.allowed) if state.allowed else None
         return state
 
     def member_count(self) -> int:

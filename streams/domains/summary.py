@@ -35,6 +35,15 @@ def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
         "members": {"accounts": len(members), "addresses": len(addresses),
                     "verified": sum(1 for member in addresses if member.get("verified"))},
         "unverified_this_episode": len(value.get("emitted") or {}),
+        "allowed": _allowed(value.get("allowed")),
         "partition": partition,
         "worker": worker,
     }
+
+
+def _allowed(allow: dict | None) -> dict | None:
+    """Who allowed the domain (never unverified) and why, or None."""
+    if not allow:
+        return None
+    return {"by": allow.get("by"), "reason": allow.get("reason"), "at": _time(allow.get("at")),
+            "command_id": allow.get("command_id")}

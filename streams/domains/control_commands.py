@@ -1,0 +1,30 @@
+"""Records of the control topic → domain commands (pure: tested without a broker)."""
+
+from __future__ import annotations
+
+from schemas import first_error
+from streams.accounts.addresses import InvalidAddress, ascii_host, registrable_domain
+from streams.accounts.events import Rejected, decode_payload, parse_timestamp
+
+
+def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> dict:
+    """The domain command for one control record; Rejected with a dead-letter reason otherwise."""
+    payload = decode_payload(value, max_bytes)
+    problem = first_error("control-command", payload)
+    if problem:
+        raise Rejected("invalid_event", problem)
+    try:
+        domain = registrable_domain(ascii_host(payload["domain"]))
+    except InvalidAddress as exc:
+        raise Rejected("invalid_address", f"domain: {exc}") from None
+    if key:
+        try:
+            keyed = registrable_domain(ascii_host(key.decode("utf-8")))
+        except (InvalidAddress, UnicodeDecodeError):
+            keyed = None
+        if keyed != domain:
+            raise Rejected("key_mismatch", f"the key {key!r} is not the command's domain {domain!r}")
+    return {"kind": "control", "domain": domain, "command": payload["command"],
+            "requested_by": payload["requested_by"], "reason": payload.get("reason"),
+            "requested_at": parse_timestamp(payload["requested_at"], "requested_at"),
+            "command_id": payload["command_id"]}
