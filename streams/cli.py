@@ -267,7 +267,8 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
 @click.option("--worker", "worker_url", metavar="URL",
               help="any worker's web address; it forwards to the owner [default: http://127.0.0.1:LAPSEWATCH_WEB_PORT]")
 @click.option("--json", "as_json", is_flag=True, help="print the worker's answer as JSON")
-def domain(name: str, worker_url: str | None, as_json: bool) -> None:
+@click.option("--history", is_flag=True, help="add its transitions from domains.status (needs LAPSEWATCH_BROKER)")
+def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> None:
     """Show what lapsewatch holds about NAME (a domain or an address): status, evidence, members, checks.
 
     Exit status: 0 found, 1 a worker or setting problem, 2 not a checkable name, 3 unknown to lapsewatch.
@@ -302,14 +303,34 @@ def domain(name: str, worker_url: str | None, as_json: bool) -> None:
         sys.exit(3)
     if response.status_code != 200:
         raise click.ClickException(f"{base}: {answer.get('error')}: {answer.get('detail')}")
+    if history:
+        answer["history"] = _status_history(settings, registrable)
     if as_json:
         import orjson
 
         click.echo(orjson.dumps(answer).decode())
     else:
-        from streams.ops.inspect import describe_domain
+        from streams.ops.inspect import describe_domain, describe_history
 
         click.echo(describe_domain(answer))
+        if history:
+            click.echo(describe_history(answer["history"]))
+
+
+def _status_history(settings, domain: str) -> list[dict]:
+    from aiokafka.errors import KafkaError
+
+    from streams.accounts.backfill import bootstrap_servers
+    from streams.ops.inspect import status_history
+
+    if settings.broker is None:
+        raise click.ClickException("--history reads domains.status on your Kafka cluster: set LAPSEWATCH_BROKER")
+    bootstrap = bootstrap_servers(settings.broker)
+    try:
+        return asyncio.run(status_history(bootstrap, settings.topics.domain_status, domain,
+                                          client_options=settings.broker_security.client_options()))
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
 
 
 def _send_control(command: str, name: str, reason: str | None, by: str | None) -> None:

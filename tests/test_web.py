@@ -79,3 +79,26 @@ async def test_json_logs_are_one_object_per_line_with_the_decisions_and_no_secre
     decision = next(r for r in records if f"account {account}" in r["message"])
     assert decision["logger"] == "lapsewatch.domains" and "email-unverified" in decision["message"]
     assert FASTLY_TEST_KEY not in pipeline.worker.log() and f"j@{domain}" not in decision["message"]
+
+
+async def test_readyz_says_not_ready_while_a_provider_circuit_is_open(start_pipeline, fastly):
+    pipeline = await start_pipeline({"LAPSEWATCH_BREAKER_FAILURES": "2", "LAPSEWATCH_BREAKER_COOLDOWN": "1h",
+                                     "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1h"})
+    url = pipeline.worker.web_url
+    async with httpx.AsyncClient(timeout=5) as client:
+        deadline = time.monotonic() + 30
+        while (await client.get(url + "/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, "the worker never became ready"
+            await asyncio.sleep(0.2)
+        for n in range(3):
+            domain = unique_domain(f"down{n}")
+            fastly.scenario.set(domain, ["http:500"] * 10)
+            await pipeline.email(email_event("email_added", unique("d"), f"x@{domain}", verified=True))
+        deadline = time.monotonic() + 60
+        while (ready := await client.get(url + "/readyz")).status_code != 503:
+            assert time.monotonic() < deadline, ready.text
+            await asyncio.sleep(0.2)
+        body = ready.json()
+        assert body["status"] == "not ready" and body["provider_circuits_closed"] is False and body["open_circuits"]
+        assert body["tables_recovered"] and body["joined_group"]  # only the circuit keeps it out of rotation
+        assert (await client.get(url + "/healthz")).status_code == 200  # alive all the same

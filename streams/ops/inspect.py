@@ -89,3 +89,67 @@ def describe_domain(summary: dict) -> str:
         lines.append(f"  email-unverified {summary['unverified_this_episode']} sent in this lapse episode")
     lines.append(f"  owned by         partition {summary['partition']}, worker {summary['worker']}")
     return "\n".join(lines)
+
+
+async def status_history(bootstrap: str, topic: str, domain: str, *, client_options: dict | None = None,
+                         timeout: float = 30.0) -> list[dict]:
+    """The domain's records on domains.status, oldest first: its verdict history with the evidence of each."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.batches import partition_for
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                **(client_options or {}))
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+        if not partitions:
+            return []
+        # Keyed by domain with Kafka's default partitioner, as the workers send them.
+        tp = TopicPartition(topic, partition_for(domain, len(partitions)))
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        history = []
+        deadline = time.monotonic() + timeout
+        while await consumer.position(tp) < end and time.monotonic() < deadline:
+            for message in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if message.key != domain.encode() or message.value is None:
+                    continue
+                event = _json(message.value)
+                data = event.get("data") if isinstance(event, dict) else None
+                if isinstance(data, dict) and event.get("type") == "lapsewatch.domain.status":
+                    history.append({"time": event.get("time"), **{key: data.get(key) for key in (
+                        "transition", "status", "flags", "provider", "detail", "checked_at", "registered_at",
+                        "expires_at")}, **({"control": data["control"]} if "control" in data else {})})
+        return history
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer, topic: str) -> set[int]:
+    await consumer.topics()  # refreshes metadata
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def _json(value: bytes):
+    import orjson
+
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def describe_history(history: list[dict]) -> str:
+    if not history:
+        return "  history          none on the status topic (retention, or not yet written)"
+    lines = ["  history"]
+    for entry in history:
+        evidence = ", ".join(entry.get("flags") or [])
+        control = entry.get("control")
+        note = (f"{control['command']} by {control['requested_by']}" + (f": {control['reason']}" if control['reason']
+                                                                          else "")) if control else entry.get("detail")
+        lines.append(f"    {entry['time']}  {entry['transition']:<16} {entry['status']:<16} "
+                     f"{entry.get('provider') or ''} {evidence}" + (f"  ({note})" if note else ""))
+    return "\n".join(lines)
