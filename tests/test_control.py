@@ -7,6 +7,7 @@ import sys
 
 import httpx
 
+from schemas import first_error
 from tests.harness import email_event, unique, unique_domain, wait_for
 
 T = 60
@@ -51,6 +52,9 @@ async def test_an_allowed_domain_is_never_unverified_until_unallowed(shared, fas
     assert len(events) == 1 and len(unallowed) == 1 and not unallowed[0]["allowed"]
     # Sent because of the unallow, not late: the allow held it back while the domain was lapsed.
     assert events[0]["time"] >= unallowed[0]["time"]
+    # The audit records follow the published contract.
+    for record in shared.bus.values(shared.topics["domain_status"], lambda v: v["subject"] == domain):
+        assert first_error("domain-status", record) is None, record
 
 
 async def test_recheck_asks_the_provider_now_and_bad_commands_are_dead_lettered(shared, fastly):
