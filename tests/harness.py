@@ -272,3 +272,25 @@ def email_event(kind: str, account: str, email: str, *, verified: bool | None = 
         event["verified_at"] = "2024-05-01T12:00:00Z" if verified else None
     event.update(extra)
     return event
+
+
+class Memberships:
+    """The domain table as its changelog tells it: memberships per domain, its page rows counted in."""
+
+    def __init__(self, bus: Bus, topic: str):
+        self.bus, self.topic = bus, topic
+
+    def rows(self) -> dict[str, dict]:
+        latest: dict[bytes, bytes | None] = {}
+        for message in self.bus.records[self.topic]:
+            latest[message.key] = message.value
+        return {orjson.loads(key): orjson.loads(value) for key, value in latest.items() if value is not None}
+
+    def per_domain(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for key, row in self.rows().items():
+            counts[key.split("#")[0]] += sum(len(addresses) for addresses in row["members"].values())
+        return {domain: count for domain, count in counts.items() if count}
+
+    def total(self) -> int:
+        return sum(self.per_domain().values())

@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import signal
 
-import orjson
-
-from tests.harness import Worker, email_event, unique, unique_domain, wait_for
+from tests.harness import Memberships, Worker, email_event, unique, unique_domain, wait_for
 
 T = 60
-
-
-class Memberships:
-    """The domain table as its changelog tells it: memberships per domain."""
-
-    def __init__(self, bus, topic: str):
-        self.bus, self.topic = bus, topic
-
-    def per_domain(self) -> dict[str, int]:
-        latest: dict[bytes, int] = {}
-        for message in self.bus.records[self.topic]:
-            members = orjson.loads(message.value)["members"] if message.value is not None else {}
-            latest[message.key] = sum(len(addresses) for addresses in members.values())
-        return {orjson.loads(key): count for key, count in latest.items() if count}
-
-    def total(self) -> int:
-        return sum(self.per_domain().values())
 
 
 async def test_a_burst_keeps_order_per_account_and_per_domain(shared, fastly):

@@ -8,6 +8,7 @@ from faust.web import Request, Response, View
 from streams import batches, topics
 from streams.accounts.addresses import InvalidAddress, ascii_host, registrable_domain
 from streams.app import app, settings
+from streams.domains.agents import load
 from streams.domains.summary import domain_summary
 
 
@@ -32,7 +33,7 @@ class DomainView(View):
         except Exception as exc:  # the owner is down or restarting: say so rather than a bare 500
             return self.json({"error": "owner_unreachable", "owner": str(owner),
                               "detail": f"{type(exc).__name__}: {exc}"}, status=502)
-        value = topics.domains.get(domain)
+        _, value = load(domain)
         if value is None:
             return self.json({"error": "unknown_domain", "domain": domain,
                               "detail": "no account of the platform uses this domain (or it is a public mailbox)"},
