@@ -28,6 +28,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers import codecs
 
 from streams.accounts.book import apply_command
+from streams.end_offsets import end_offsets
 from streams.accounts.events import AccountCommand, AddressUpdate
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
 from streams.domains.policy import Policy
@@ -145,25 +146,19 @@ async def write(bootstrap: str, app_id: str, population: Population, policy: Pol
                 ) -> dict[str, int]:
     """Produces the population's records to `<app id>-accounts-changelog` and `-domains-changelog`.
 
-    Bulk in large batches, then each partition's last record once more on its own: Tansu reports a
-    partition's end offset correctly only after a single-record batch (see streams/settings.py
-    TANSU_SAFE_ENV), and Faust's recovery reads up to that end offset. The repeat is a compacted
-    duplicate of a record already there (same key, same value).
+    Bulk in large batches; the worker's recovery reads them up to the true end offsets
+    (streams/end_offsets.py).
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
                                 max_request_size=8 * 1024 * 1024)
     await producer.start()
     counts = {"accounts": 0, "domains": 0}
-    last: dict[tuple[str, int], tuple[bytes, bytes]] = {}
     try:
         for table, partition, key, value in records(population, policy, time.time(), checked):
             topic = f"{app_id}-{table}-changelog"
             await producer.send(topic, key=key, value=value, partition=partition)
-            last[topic, partition] = key, value
             counts[table] += 1
         await producer.flush()
-        for (topic, partition), (key, value) in last.items():
-            await producer.send_and_wait(topic, key=key, value=value, partition=partition)
     finally:
         await producer.stop()
     return counts
@@ -177,7 +172,7 @@ async def read_latest(bootstrap: str, topic: str) -> dict[bytes, tuple[int, byte
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or
                                                           await _partitions(consumer, topic))]
         consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
+        ends = await end_offsets(consumer, parts)
         latest: dict[bytes, tuple[int, bytes]] = {}
         for tp in parts:
             await consumer.seek_to_beginning(tp)

@@ -22,7 +22,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.settings import TANSU_SAFE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 LAPSEWATCH_WORKER = [sys.executable, "-m", "streams", "worker", "-l", "info"]
@@ -98,7 +97,6 @@ def worker_env(broker: EmbeddedBroker, app_id: str, data_dir: Path, scenario: Pa
         "LAPSEWATCH_SERVER_RATE": "100000",
         "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
         **BROKER_TIMING,
-        **TANSU_SAFE_ENV,  # Tansu's end offsets break changelog recovery after multi-record batches
     })
     env.update(overrides)
     return env

@@ -28,7 +28,6 @@ app = faust.App(
     broker_session_timeout=6.0,
     broker_rebalance_timeout=3.0,
     broker_heartbeat_interval=1.0,
-    producer_max_batch_size=1,  # as lapsewatch runs on Tansu (TANSU_SAFE_ENV), though this app produces nothing
     consumer_auto_offset_reset="earliest",
 )
 source = app.topic(*os.environ["BENCH_TRIVIAL_TOPICS"].split(","), key_serializer="raw", value_serializer="raw")

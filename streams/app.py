@@ -34,8 +34,7 @@ else:
     embedded = EmbeddedBroker().start()
     broker_url = embedded.url
     # The broker keeps nothing across runs, so table state must not either.
-    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")),
-                                   producer_max_batch_bytes=1)  # see TANSU_SAFE_ENV
+    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")))
     log.warning("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
                 "(in memory: everything is lost when the worker stops)", broker_url)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.settings import TANSU_SAFE_ENV, SettingsError, load_settings
+from streams.settings import SettingsError, load_settings
 
 if TYPE_CHECKING:
     from streams.accounts.addresses import PublicMailboxes
@@ -42,7 +42,6 @@ def worker(ctx: click.Context, loglevel: str) -> None:
         os.environ.setdefault("LAPSEWATCH_BROKER_SESSION_TIMEOUT", "6s")
         os.environ.setdefault("LAPSEWATCH_BROKER_REBALANCE_TIMEOUT", "3s")
         os.environ.setdefault("LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL", "1s")
-        os.environ.update(TANSU_SAFE_ENV)
         click.echo(f"lapsewatch: LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at {broker.url} "
                    "(in memory: everything is lost when the worker stops)", err=True)
     from faust.cli.faust import cli as faust_cli

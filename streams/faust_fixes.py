@@ -18,6 +18,10 @@ Each was found by killing a worker mid-batch on a loaded machine
    the seek did not move. At worst records are processed twice, which
    lapsewatch's handlers tolerate, never not at all.
 
+3. Recovery reads a changelog up to the end offset ListOffsets reports, which
+   Tansu under-reports after a batch of several records: `_highwaters` takes
+   the true ones (streams/end_offsets.py).
+
 And one limit made a setting: Faust builds its consumer with a hard-coded
 `fetch_max_wait_ms=1500`, so a broker that holds fetches to the end of the
 wait (Tansu does, over several partitions) adds up to 1.5 s per hop.
@@ -35,6 +39,8 @@ from aiokafka import TopicPartition
 from faust.transport import consumer as consumers
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport import producer as producers
+
+from streams.end_offsets import end_offsets
 
 log = logging.getLogger("lapsewatch.faust")
 
@@ -142,10 +148,18 @@ def _with_fetch_max_wait(create, milliseconds: int):
     return create_worker_consumer
 
 
+async def _true_highwaters(self, partitions: list) -> dict:
+    consumer = self._ensure_consumer()
+    if self.consumer.in_transaction:
+        return {tp: consumer.last_stable_offset(tp) for tp in partitions}
+    return await end_offsets(consumer, partitions)
+
+
 def install(fetch_max_wait: float = 1.5) -> None:
     if getattr(consumers.Consumer, "_lapsewatch_fixed", False):
         return
     thread = aiokafka_driver.AIOKafkaConsumerThread
+    thread._highwaters = _true_highwaters
     thread._create_worker_consumer = _with_fetch_max_wait(thread._create_worker_consumer,
                                                           max(1, round(fetch_max_wait * 1000)))
     producers.ProducerBuffer.flush = drain

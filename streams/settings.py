@@ -31,10 +31,6 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
 
-# Tansu 0.6.0 reports an end offset one short after a batch of several records,
-# which breaks Faust's changelog recovery; one record per batch avoids it.
-TANSU_SAFE_ENV = {"LAPSEWATCH_PRODUCER_MAX_BATCH_BYTES": "1"}
-
 
 # Longer than any sensible interval; a typo of many digits must not become "never".
 MAX_DURATION = 400 * 86400.0

@@ -26,7 +26,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from streams.broker import free_port
 from streams.providers.scenario import Scenario
 from streams.providers.simulator import serve
-from streams.settings import TANSU_SAFE_ENV
 
 FASTLY_TEST_KEY = "sk-test-9f8e7d6c5b4a-NEVER-LOG-ME"
 _counter = itertools.count()
@@ -143,8 +142,6 @@ class WorkerConfig:
             "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
             **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in self.topics.items()},
         })
-        if not os.environ.get("LAPSEWATCH_TEST_BROKER"):
-            env.update(TANSU_SAFE_ENV)
         env.update(self.overrides)
         return env
 

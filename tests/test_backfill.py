@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.accounts.backfill import produce
+from streams.end_offsets import end_offsets
 from tests.harness import email_event, unique, unique_domain, wait_for
 
 T = 60  # seconds any single outcome may take on a loaded 2-core machine
@@ -109,7 +110,7 @@ async def test_every_record_is_below_the_end_offsets_where_the_default_partition
         assert topic in await consumer.topics()  # also loads the topic's metadata
         numbers = sorted(consumer.partitions_for_topic(topic))
         partitions = [TopicPartition(topic, n) for n in numbers]
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(consumer, partitions)
         assert sum(ends.values()) == len(records), ends
         consumer.assign(partitions)
         got = []

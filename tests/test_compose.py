@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.settings import DEFAULT_TOPICS, PREFIX, TANSU_SAFE_ENV, load_settings
+from streams.settings import DEFAULT_TOPICS, PREFIX, load_settings
 from tests.harness import FASTLY_TEST_KEY, WorkerConfig, email_event, unique, unique_domain, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,8 +230,7 @@ async def test_a_worker_with_the_compose_environment_processes_events(start_pipe
                **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in config.topics.items()}}
     if not os.environ.get("LAPSEWATCH_TEST_BROKER"):
         # Tansu holds a new group's first join for half the rebalance timeout (30 s with compose's 60 s):
-        # the tests' short group timings here, and its one-record batches.
-        adapted.update(TANSU_SAFE_ENV)
+        # the tests' short group timings here.
         adapted.update({k: harness_env[k] for k in ("LAPSEWATCH_BROKER_SESSION_TIMEOUT",
                                                     "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT",
                                                     "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL")})

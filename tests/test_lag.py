@@ -23,13 +23,16 @@ async def _topic_with_records(bootstrap: str, topic: str, counts: list[int], wri
         await admin.create_topics([NewTopic(topic, len(counts), 1)])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=100)
     await producer.start()
     try:
         stamp = int((time.time() - written_ago) * 1000)
-        for partition, count in enumerate(counts):
-            for n in range(count):
-                await producer.send_and_wait(topic, b"x", key=b"k%d" % n, partition=partition, timestamp_ms=stamp)
+        # One batch per partition: a broker that lists a batch's base offset as its end (Tansu) would hide lag.
+        sent = [await producer.send(topic, b"x", key=b"k%d" % n, partition=partition, timestamp_ms=stamp)
+                for partition, count in enumerate(counts) for n in range(count)]
+        await producer.flush()
+        for future in sent:
+            await future
     finally:
         await producer.stop()
 

@@ -21,7 +21,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.settings import TANSU_SAFE_ENV
 
 # (account, address, verified): who the demo platform has.
 ACCOUNTS = [
@@ -107,7 +106,7 @@ def run_demo(timeout: float) -> int:
         "LAPSEWATCH_SERVER_RATE": "100",
         "LAPSEWATCH_RETRY_MIN": "2s", "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "2s",
         "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s", "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
-        "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s", **TANSU_SAFE_ENV,
+        "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
     })
     log_path = workdir / "worker.log"
     print(f"worker log: {log_path}\nlapse confirmation after 5 s; waiting for {len(EXPECTED)} email-unverified events")

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from streams.accounts.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
+from streams.end_offsets import end_offsets
 from streams.providers import ProviderError, build_provider
 from streams.providers.polite import Gate
 from streams.settings import Settings
@@ -109,7 +110,7 @@ async def status_history(bootstrap: str, topic: str, domain: str, *, client_opti
         tp = TopicPartition(topic, partition_for(domain, len(partitions)))
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
+        end = (await end_offsets(consumer, [tp]))[tp]
         history = []
         deadline = time.monotonic() + timeout
         while await consumer.position(tp) < end and time.monotonic() < deadline:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.end_offsets import end_offsets
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionLag:
@@ -68,7 +70,7 @@ async def measure_lag(bootstrap: str, group: str, topics: list[str], *, ages: bo
             partitions.extend(TopicPartition(topic, n) for n in sorted(numbers))
         if not partitions:
             return LagReport(group, time.time(), [], missing)
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(consumer, partitions)
         starts = await consumer.beginning_offsets(partitions)
         rows = []
         for tp in partitions:

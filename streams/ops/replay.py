@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.end_offsets import end_offsets
+
 REPLAY_HEADER = "lapsewatch-replayed-from"
 
 
@@ -63,7 +65,7 @@ async def replay_dead_letters(bootstrap: str, dead_letter_topic: str, allowed_ta
         partitions = [TopicPartition(dead_letter_topic, n) for n in sorted(numbers)]
         if not partitions:
             return summary
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(consumer, partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         remaining = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
