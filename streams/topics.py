@@ -26,8 +26,16 @@ account_commands = app.topic(settings.internal_topics["account_commands"], parti
 domain_commands = app.topic(settings.internal_topics["domain_commands"], partitions=settings.partitions,
                             internal=True, **RAW)
 
-accounts = app.Table("accounts", partitions=settings.partitions, help="account id → its custom-domain addresses")
-domains = app.Table("domains", partitions=settings.partitions, help="registrable domain → status and members")
+# One RocksDB per table partition. Faust's defaults (per partition: up to three 64 MiB write buffers,
+# a 2 GiB block cache) let a worker that restored its tables from the changelogs keep the restored
+# rows in memory: 807 MB at 1M accounts against 221 MB after a plain restart. Small write buffers
+# put them on disk as they come.
+STORE_OPTIONS = {"write_buffer_size": 4 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 16 * 1024**2}
+
+accounts = app.Table("accounts", partitions=settings.partitions, options=dict(STORE_OPTIONS),
+                     help="account id → its custom-domain addresses")
+domains = app.Table("domains", partitions=settings.partitions, options=dict(STORE_OPTIONS),
+                    help="registrable domain → status and members")
 
 
 @app.task
