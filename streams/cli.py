@@ -22,15 +22,41 @@ def main() -> None:
     """lapsewatch: unverify email addresses whose custom domain has lapsed."""
 
 
+def _settings():
+    """The settings from the environment; a bad one stops the command with a message naming the variable."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _domain_named(name: str, settings) -> tuple[str, bool]:
+    """(registrable domain, whether it is a public mailbox) for NAME, a domain or an address; exit 2 if neither."""
+    from streams.ops.inspect import domain_of
+
+    try:
+        return domain_of(name, settings)
+    except ValueError as exc:
+        click.echo(f"{name!r}: {exc}", err=True)
+        sys.exit(2)
+
+
+def _on_broker(bootstrap: str, work):
+    """Runs the coroutine `work`; a broker that cannot be reached stops the command with a message."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        return asyncio.run(work)
+    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("-l", "--loglevel", default="info", show_default=True, help="crit, error, warn, info or debug")
 @click.pass_context
 def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a worker in the foreground (extra options go to `faust worker`)."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if settings.broker is None:
         from streams.broker import EmbeddedBroker
 
@@ -98,10 +124,7 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     from streams.accounts.addresses import PublicMailboxes
     from streams.accounts.backfill import BackfillError, bootstrap_servers, detect_format, summary_lines
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if settings.broker is None and not dry_run:
         raise click.ClickException(
             "LAPSEWATCH_BROKER is not set: backfill writes to your Kafka cluster's input topic, so it needs its "
@@ -169,28 +192,21 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
     """Consumer-group lag of this deployment (LAPSEWATCH_APP_ID) per topic and partition."""
     import time
 
-    from aiokafka.errors import KafkaError
     from rich.console import Console
 
     from streams.accounts.backfill import bootstrap_servers
     from streams.ops.lag import measure_lag
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if settings.broker is None:
         raise click.ClickException("LAPSEWATCH_BROKER is not set: lag is read from your Kafka cluster "
                                    "(kafka://host:port), where the workers commit their offsets")
     bootstrap = bootstrap_servers(settings.broker)
     console = Console()
     while True:
-        try:
-            report = asyncio.run(measure_lag(bootstrap, settings.app_id, settings.consumed_topics, ages=not no_age,
-                                             client_options=settings.broker_security.client_options()))
-        except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-            raise click.ClickException(f"cannot reach the broker at {bootstrap}: "
-                                       f"{exc or type(exc).__name__}") from None
+        report = _on_broker(bootstrap, measure_lag(bootstrap, settings.app_id, settings.consumed_topics,
+                                                   ages=not no_age,
+                                                   client_options=settings.broker_security.client_options()))
         if as_json:
             import orjson
 
@@ -235,17 +251,10 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
 
     Exit status: 0 a verdict, 1 no verdict (the provider failed) or a bad setting, 2 not a checkable name.
     """
-    from streams.ops.inspect import check_now, describe_verdict, domain_of
+    from streams.ops.inspect import check_now, describe_verdict
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        domain, public = domain_of(name, settings)
-    except ValueError as exc:
-        click.echo(f"{name!r}: {exc}", err=True)
-        sys.exit(2)
+    settings = _settings()
+    domain, public = _domain_named(name, settings)
     if public:
         click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks it")
         return
@@ -274,17 +283,8 @@ def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> N
     """
     import httpx
 
-    from streams.ops.inspect import domain_of
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        registrable, public = domain_of(name, settings)
-    except ValueError as exc:
-        click.echo(f"{name!r}: {exc}", err=True)
-        sys.exit(2)
+    settings = _settings()
+    registrable, public = _domain_named(name, settings)
     if public:
         click.echo(f"{registrable} is a public mailbox provider: lapsewatch keeps no state for it")
         sys.exit(3)
@@ -317,7 +317,6 @@ def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> N
 
 
 def _status_history(settings, domain: str) -> list[dict]:
-    from aiokafka.errors import KafkaError
 
     from streams.accounts.backfill import bootstrap_servers
     from streams.ops.inspect import status_history
@@ -325,11 +324,8 @@ def _status_history(settings, domain: str) -> list[dict]:
     if settings.broker is None:
         raise click.ClickException("--history reads domains.status on your Kafka cluster: set LAPSEWATCH_BROKER")
     bootstrap = bootstrap_servers(settings.broker)
-    try:
-        return asyncio.run(status_history(bootstrap, settings.topics.domain_status, domain,
-                                          client_options=settings.broker_security.client_options()))
-    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+    return _on_broker(bootstrap, status_history(bootstrap, settings.topics.domain_status, domain,
+                                                client_options=settings.broker_security.client_options()))
 
 
 def _send_control(command: str, name: str, reason: str | None, by: str | None) -> None:
@@ -340,23 +336,14 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
 
     import orjson
     from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
 
     from streams.accounts.backfill import bootstrap_servers
-    from streams.ops.inspect import domain_of
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if settings.broker is None:
         raise click.ClickException("LAPSEWATCH_BROKER is not set: commands go to the workers through your Kafka "
                                    "cluster (kafka://host:port)")
-    try:
-        domain, public = domain_of(name, settings)
-    except ValueError as exc:
-        click.echo(f"{name!r}: {exc}", err=True)
-        sys.exit(2)
+    domain, public = _domain_named(name, settings)
     if public:
         click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks or unverifies it", err=True)
         sys.exit(2)
@@ -378,10 +365,7 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
         finally:
             await producer.stop()
 
-    try:
-        asyncio.run(asyncio.wait_for(send(), 60))
-    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+    _on_broker(bootstrap, asyncio.wait_for(send(), 60))
     click.echo(f"{command} {domain}: sent as {value['command_id']}; the worker that owns it applies it in order "
                f"and records it on {settings.topics.domain_status} (transition control)")
 
@@ -419,15 +403,11 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
     """
     from datetime import datetime, timezone
 
-    from aiokafka.errors import KafkaError
 
     from streams.accounts.backfill import bootstrap_servers
     from streams.ops.replay import replay_dead_letters
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings()
     if settings.broker is None:
         raise click.ClickException("LAPSEWATCH_BROKER is not set: dead letters live on your Kafka cluster")
     since_ms = None
@@ -438,12 +418,9 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
             raise click.BadParameter(f"{since!r} is not an ISO 8601 time", param_hint="--since") from None
         since_ms = int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() * 1000)
     bootstrap = bootstrap_servers(settings.broker)
-    try:
-        summary = asyncio.run(replay_dead_letters(
-            bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),
-            sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run,
-            client_options=settings.broker_security.client_options()))
-    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+    summary = _on_broker(bootstrap, replay_dead_letters(
+        bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),
+        sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run,
+        client_options=settings.broker_security.client_options()))
     for line in summary.lines(dry_run):
         click.echo(line)

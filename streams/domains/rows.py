@@ -19,6 +19,11 @@ UNPAGE_AT = PAGE_AT // 2  # and at or below which it goes back to one row: no fl
 PAGE_MEMBERS = 500  # members a page is sized for; pages double as the domain grows
 
 
+def empty_page() -> dict:
+    """A page row with no one on it: each paged map empty (also what a head row keeps of them)."""
+    return {name: {} for name in PAGED}
+
+
 def page_key(domain: str, page: int) -> str:
     return f"{domain}#{page}"
 
@@ -63,8 +68,8 @@ def split(domain: str, value: dict, current_pages: int = 0) -> dict[str, dict]:
     if not pages:
         return {domain: value}
     head = {key: item for key, item in value.items() if key not in PAGED}
-    head.update({name: {} for name in PAGED}, pages=pages)
-    rows = {page_key(domain, page): {name: {} for name in PAGED} for page in range(pages)}
+    head.update(empty_page(), pages=pages)
+    rows = {page_key(domain, page): empty_page() for page in range(pages)}
     for name in PAGED:
         for entry_key, entry in value[name].items():
             rows[page_key(domain, page_of(_account_of(entry_key), pages))][name][entry_key] = entry
