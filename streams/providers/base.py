@@ -36,11 +36,18 @@ class ProviderError(Exception):
     """The provider gave no usable answer this time (timeout, 5xx, 429, bad body...).
 
     `retry_after` (seconds) is the server's own Retry-After, when it sent one.
+    `server_wide`: the failure is the server's, whatever the name (no connection,
+    429 or 503), not one name's (a 500, a timeout or a bad body for this name).
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
+    def __init__(self, message: str, *, retry_after: float | None = None, server_wide: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.server_wide = server_wide
+
+
+# Statuses a server sends about itself, whatever the name asked: too many requests, unavailable.
+SERVER_WIDE_STATUSES = frozenset({429, 503})
 
 
 class StatusProvider(Protocol):

@@ -62,7 +62,9 @@ class DnsProvider:
         except dns.resolver.NoNameservers:
             # Every resolver failed (SERVFAIL, REFUSED, malformed answer...).
             raise ProviderError(f"dns lookup of {domain} failed: no resolver gave a usable answer") from None
-        except (dns.exception.DNSException, OSError) as exc:
+        except OSError as exc:  # the resolver cannot be reached at all
+            raise ProviderError(f"dns lookup of {domain} failed: {type(exc).__name__}", server_wide=True) from None
+        except dns.exception.DNSException as exc:
             raise ProviderError(f"dns lookup of {domain} failed: {type(exc).__name__}") from None
         nameservers = tuple(sorted({
             rdata.target.to_text(omit_final_dot=True).lower() for rdata in answer

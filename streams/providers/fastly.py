@@ -9,10 +9,10 @@ import orjson
 
 from urllib.parse import urlsplit
 
-from streams.providers.base import ProviderError, Verdict, report_unknown
+from streams.providers.base import SERVER_WIDE_STATUSES, ProviderError, Verdict, report_unknown
 from streams.providers.fastly_policy import classify_fastly, unknown_flags
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after
+from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after, unreachable
 
 STATUS_PATH = "/domain-management/v1/tools/status"
 MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
@@ -42,13 +42,15 @@ class FastlyProvider:
             async with self._clients.next().stream("GET", STATUS_PATH, params={"domain": domain}) as response:
                 if response.status_code != 200:
                     raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}",
-                                        retry_after=retry_after(response))
+                                        retry_after=retry_after(response),
+                                        server_wide=response.status_code in SERVER_WIDE_STATUSES)
                 body = await read_capped(response, MAX_BODY, f"fastly answer for {domain}")
-        except httpx.TimeoutException:
-            raise ProviderError(f"fastly timed out for {domain}") from None
+        except httpx.TimeoutException as exc:
+            raise ProviderError(f"fastly timed out for {domain}", server_wide=unreachable(exc)) from None
         except httpx.HTTPError as exc:
             # The exception text names only the URL, never the request headers.
-            raise ProviderError(f"fastly request for {domain} failed: {type(exc).__name__}") from None
+            raise ProviderError(f"fastly request for {domain} failed: {type(exc).__name__}",
+                                server_wide=unreachable(exc)) from None
         verdict = parse_status_body(body, domain)
         report_unknown(self.name, unknown_flags(verdict.flags))
         return verdict

@@ -43,6 +43,11 @@ class Clients:
             await client.aclose()
 
 
+def unreachable(exc: httpx.HTTPError) -> bool:
+    """No connection to the server at all: its trouble, whatever the name asked about."""
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
 async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
     """The body, refused as soon as it passes `limit` bytes: a huge answer costs no memory."""
     body = bytearray()

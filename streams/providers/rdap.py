@@ -18,10 +18,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from streams.providers.base import ProviderError, Verdict, report_unknown
+from streams.providers.base import SERVER_WIDE_STATUSES, ProviderError, Verdict, report_unknown
 from streams.providers.bootstrap import BootstrapSource
 from streams.providers.hostname import safe_hostname
-from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after
+from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after, unreachable
 from streams.providers.polite import Gate
 from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
                                           unknown_statuses)
@@ -164,12 +164,14 @@ class RdapProvider:
                         return 404, {}
                     if response.status_code != 200:
                         raise ProviderError(f"rdap server {host} answered HTTP {response.status_code} for {domain}",
-                                            retry_after=retry_after(response))
+                                            retry_after=retry_after(response),
+                                            server_wide=response.status_code in SERVER_WIDE_STATUSES)
                     body = await read_capped(response, MAX_BODY, f"rdap answer from {host} for {domain}")
-            except httpx.TimeoutException:
-                raise ProviderError(f"rdap server {host} timed out for {domain}") from None
+            except httpx.TimeoutException as exc:
+                raise ProviderError(f"rdap server {host} timed out for {domain}", server_wide=unreachable(exc)) from None
             except httpx.HTTPError as exc:
-                raise ProviderError(f"rdap request to {host} for {domain} failed: {type(exc).__name__}") from None
+                raise ProviderError(f"rdap request to {host} for {domain} failed: {type(exc).__name__}",
+                                    server_wide=unreachable(exc)) from None
             return 200, _domain_object(body, host, domain)
         raise ProviderError(f"rdap servers redirected {domain} more than {MAX_REDIRECTS} times")
 

@@ -165,6 +165,36 @@ async def test_failures_are_errors_never_verdicts(server, provider, answer, mess
         await provider.check(domain)
 
 
+@pytest.mark.parametrize("answer, server_wide", [
+    ({"status": 429, "retry_after": "7"}, True),
+    ({"status": 503}, True),
+    ({"status": 500}, False),
+    ({"status": 502}, False),
+    ({"hang": 3}, False),
+    ({"raw": "garbage"}, False),
+])
+async def test_only_the_servers_own_answers_about_itself_are_server_wide(server, provider, answer, server_wide):
+    """429 and 503 speak of the server; a 500, a timeout or a bad body may be one name's trouble."""
+    domain = name("scope")
+    server.set(domain, answer)
+    with pytest.raises(ProviderError) as raised:
+        await provider.check(domain)
+    assert raised.value.server_wide is server_wide
+
+
+async def test_a_server_that_refuses_connections_fails_server_wide(tmp_path):
+    from streams.broker import free_port
+
+    source = BootstrapSource(None, tmp_path, {"test": f"https://127.0.0.1:{free_port()}/registry/"})
+    provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())
+    try:
+        with pytest.raises(ProviderError) as raised:
+            await provider.check(name("down"))
+        assert raised.value.server_wide is True
+    finally:
+        await provider.aclose()
+
+
 async def test_a_truncated_body_is_an_error(server, provider):
     domain = name("cut")
     server.set(domain, {"truncated": docs.domain_object(domain, ["active"], "2015-01-01T00:00:00Z", None)})
