@@ -37,6 +37,8 @@ class CheckResult:
     grace: bool = False
     retry_after: float | None = None  # the server's Retry-After, on a failure
     lifecycle: bool = True  # the provider sees the registration (dates, grace), not only delegation
+    check_id: str | None = None  # which dispatch asked: only its own result releases its in-flight mark
+    server_wide: bool = False  # on a failure: the server's trouble (no connection, 429, 503), not the name's
 
     @classmethod
     def from_verdict(cls, domain: str, checked_at: float, provider: str, verdict: Verdict) -> "CheckResult":
@@ -47,7 +49,8 @@ class CheckResult:
         return {"kind": "check", "domain": self.domain, "checked_at": self.checked_at, "provider": self.provider,
                 "verdict": self.verdict, "flags": list(self.flags), "detail": self.detail,
                 "registered_at": self.registered_at, "expires_at": self.expires_at, "grace": self.grace,
-                "retry_after": self.retry_after, "lifecycle": self.lifecycle}
+                "retry_after": self.retry_after, "lifecycle": self.lifecycle, "check_id": self.check_id,
+                "server_wide": self.server_wide}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CheckResult":
@@ -59,7 +62,8 @@ class CheckResult:
                    expires_at=_instant(data.get("expires_at"), "expires_at", optional=True),
                    grace=bool(data.get("grace")),
                    retry_after=_instant(data.get("retry_after"), "retry_after", optional=True),
-                   lifecycle=bool(data.get("lifecycle", True)))
+                   lifecycle=bool(data.get("lifecycle", True)),
+                   check_id=_check_id(data.get("check_id")), server_wide=bool(data.get("server_wide")))
 
 
 def _instant(value: object, name: str, *, optional: bool = False) -> float | None:
@@ -68,6 +72,12 @@ def _instant(value: object, name: str, *, optional: bool = False) -> float | Non
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
         raise ValueError(f"{name}: {value!r} is not a time lapsewatch can schedule")
     return float(value)
+
+
+def _check_id(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"check_id: {value!r} is not a string")
+    return value
 
 
 def _member_id(account_id: str, key: str) -> str:
@@ -168,13 +178,26 @@ def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = Fa
                       expires_at=state.expires_at, grace=state.grace, first=first)
 
 
+def superseded(state: DomainState, result: CheckResult) -> bool:
+    """A result older than what the table already knows: a failure older than the last attempt,
+    or a verdict older than the last verdict (a previous partition owner's late answer)."""
+    if result.verdict is None:
+        return state.last_check_at is not None and result.checked_at < state.last_check_at
+    return state.last_success_at is not None and result.checked_at < state.last_success_at
+
+
 def apply_check(state: DomainState | None, result: CheckResult, now: float, policy: Policy) -> Decision:
     if state is None or not state.members:
         return state, []  # every member left while the check was in flight
-    state.last_check_at = result.checked_at
+    if superseded(state, result):
+        return state, []
+    state.last_check_at = max(result.checked_at, state.last_check_at or result.checked_at)
     state.urgent = False
     if result.verdict is None:
         state.errors += 1
+        if state.failing_since is None:
+            state.failing_since = result.checked_at
+        state.failing_alone = not result.server_wide
         state.detail = result.detail
         # However long the server asked for, we look again within the policy's longest retry.
         asked = min(result.retry_after or 0.0, policy.retry_max)
@@ -182,6 +205,8 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
         return state, []
 
     state.errors = 0
+    state.failing_since = None
+    state.failing_alone = False
     state.last_success_at = result.checked_at
     state.flags = list(result.flags)
     state.provider = result.provider

@@ -20,6 +20,8 @@ class DomainState:
     next_check_at: float = 0.0
     urgent: bool = False  # a login pulled the next check forward: it goes ahead of routine rechecks
     errors: int = 0  # consecutive failed checks
+    failing_since: float | None = None  # first failed check of the current run of them
+    failing_alone: bool = False  # the last failure was this name's own, not its server's
     inconclusive: int = 0  # consecutive inconclusive verdicts
     inconclusive_since: float | None = None  # first of the current run of inconclusive verdicts
     lapse_seen_at: float | None = None  # first lapsed verdict (or lapse candidacy) of the current episode

@@ -25,6 +25,9 @@ def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
         "next_check_at": _time(value.get("next_check_at")),
         "urgent": bool(value.get("urgent")),
         "consecutive_errors": value.get("errors", 0),
+        "failing_since": _time(value.get("failing_since")),
+        # Failing while its server answers others: the name backs off alone, the circuit stays closed.
+        "failing_alone": bool(value.get("errors") and value.get("failing_alone")),
         "consecutive_inconclusive": value.get("inconclusive", 0),
         "inconclusive_since": _time(value.get("inconclusive_since")),
         "lapse_first_seen_at": _time(value.get("lapse_seen_at")),

@@ -80,6 +80,10 @@ def describe_domain(summary: dict) -> str:
     if summary["consecutive_errors"] or summary["consecutive_inconclusive"]:
         lines.append(f"  in a row         {summary['consecutive_errors']} failed, "
                      f"{summary['consecutive_inconclusive']} inconclusive since {summary['inconclusive_since'] or '—'}")
+    if summary.get("failing_since"):
+        whose = ("alone: its server answers other names, so it backs off on its own" if summary["failing_alone"]
+                 else "with its server")
+        lines.append(f"  failing since    {summary['failing_since']}, {whose}")
     for label, key in (("registered", "registered_at"), ("expires", "expires_at"),
                        ("lapse seen", "lapse_first_seen_at"), ("lapse confirmed", "lapse_confirmed_at")):
         if summary[key]:

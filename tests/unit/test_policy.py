@@ -189,6 +189,50 @@ def test_a_check_record_round_trips():
     assert CheckResult.from_dict(result.to_dict()) == result
 
 
+def test_a_check_record_carries_its_check_id_and_refuses_one_of_another_type():
+    result = CheckResult("shop.com", T0, "rdap", None, check_id="w1-7", server_wide=True)
+    assert CheckResult.from_dict(result.to_dict()) == result
+    with pytest.raises(ValueError, match="check_id"):
+        CheckResult.from_dict({**result.to_dict(), "check_id": 7})
+    older = {k: v for k, v in result.to_dict().items() if k not in ("check_id", "server_wide")}
+    assert CheckResult.from_dict(older).check_id is None  # records written before check ids still apply
+
+
+def test_a_late_failure_never_moves_the_last_check_back_nor_counts():
+    """A previous owner's failure that arrives after this owner's newer answer is superseded."""
+    state, _ = run([at(10, ACTIVE)])
+    before = (state.last_check_at, state.last_success_at, state.errors, state.next_check_at)
+    state, events = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", None, detail="timeout"),
+                                T0 + 11 * H, POLICY)
+    assert (state.last_check_at, state.last_success_at, state.errors, state.next_check_at) == before
+    assert events == []
+
+
+def test_a_late_verdict_older_than_the_last_verdict_changes_nothing():
+    state, _ = run([at(10, ACTIVE)])
+    state, events = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", "lapsed", ("pending delete",)),
+                                T0 + 11 * H, POLICY)
+    assert state.status == "active" and state.last_success_at == T0 + 10 * H and events == []
+
+
+def test_a_late_verdict_newer_than_the_last_verdict_is_evidence_but_the_last_check_stays():
+    state, _ = run([at(0, ACTIVE), at(10, FAILED)])
+    assert state.errors == 1 and state.failing_since == T0 + 10 * H
+    state, _ = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", "active", ("active",)),
+                           T0 + 11 * H, POLICY)
+    assert state.last_check_at == T0 + 10 * H  # never backwards
+    assert state.last_success_at == T0 + 5 * H
+    assert (state.errors, state.failing_since, state.failing_alone) == (0, None, False)
+
+
+def test_a_run_of_failures_remembers_when_it_began_and_whose_trouble_it_was():
+    state, _ = run([at(0, ACTIVE), at(1, FAILED), at(2, FAILED)])
+    assert (state.errors, state.failing_since, state.failing_alone) == (2, T0 + H, True)
+    state, _ = apply_check(state, CheckResult("shop.com", T0 + 3 * H, "rdap", None, server_wide=True),
+                           T0 + 3 * H, POLICY)
+    assert (state.errors, state.failing_since, state.failing_alone) == (3, T0 + H, False)
+
+
 def test_a_delegation_only_confirmer_keeps_the_registrys_grace_and_dates():
     """DNS says "delegated" about a domain the registry has in grace: daily checks go on."""
     expiry = T0 - 5 * DAY
