@@ -137,6 +137,7 @@ class Settings:
     breaker_failures: int
     breaker_cooldown: float
     breaker_max_cooldown: float
+    breaker_window: float
 
     policy: Policy
     tick: float
@@ -537,6 +538,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         breaker_failures=reader.integer("BREAKER_FAILURES", 5, minimum=1, maximum=1000),
         breaker_cooldown=reader.duration("BREAKER_COOLDOWN", "1m", minimum=0.01),
         breaker_max_cooldown=reader.duration("BREAKER_MAX_COOLDOWN", "15m", minimum=0.01),
+        breaker_window=reader.duration("BREAKER_WINDOW", "2m", minimum=0.01),
         policy=Policy(
             recheck_interval=reader.duration("RECHECK_INTERVAL", "30d", minimum=1),
             recheck_jitter=reader.fraction("RECHECK_JITTER", 0.1),

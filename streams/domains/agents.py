@@ -48,7 +48,8 @@ checker = Checker(
     build_provider(settings.provider, settings, gate), publish_result,
     confirm=build_provider(settings.confirm_provider, settings, gate) if settings.confirm_provider else None,
     concurrency=settings.check_concurrency, deadline=settings.check_deadline, gate=gate,
-    breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown),
+    breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown,
+                      settings.breaker_window),
     announce=announce_circuit, requeue=requeue)
 
 
@@ -147,7 +148,7 @@ async def apply_domain_record(event) -> None:
     for domain, group in by_domain.items():
         for command in group:
             if command.get("kind") == "check":
-                checker.done(domain)
+                checker.done(domain, command.get("check_id"))
         stored, before = load(domain)
         try:
             state, events = apply_domain_commands_to(before, group)
@@ -192,6 +193,7 @@ def ready() -> bool:
 # rebalance from the recovered table, then kept current by every table write.
 due = DueIndex()
 _due_stale = True
+_owned: set[int] = set()  # the domain partitions at the last rebuild
 
 
 @app.on_partitions_assigned.connect
@@ -204,9 +206,25 @@ async def _partitions_assigned(app, assigned, **kwargs) -> None:
 async def _partitions_revoked(app, revoked, **kwargs) -> None:
     global _due_stale
     _due_stale = True
+    topic = topics.domain_commands.get_topic_name()
+    gone = {tp.partition for tp in revoked if tp.topic == topic}
+    if gone:
+        dropped = checker.drop(lambda domain: batches.partition_for(domain, settings.partitions) not in gone)
+        if dropped:
+            log.info("rebalance: %d checks not yet sent were dropped; the new owner asks", dropped)
 
 
 def _rebuild_due(now: float) -> None:
+    """The due index from the table; domains of partitions new to this worker wait a moment.
+
+    Their previous owner may still have a check of them on the wire: its result,
+    or `LAPSEWATCH_RETRY_MIN` (at most the check deadline), comes first.
+    """
+    global _owned
+    owned = {tp.partition for tp in app.assignor.assigned_actives()
+             if tp.topic == topics.domain_commands.get_topic_name()}
+    acquired, _owned = owned - _owned, owned
+    settle = now + min(settings.check_deadline, POLICY.retry_min)
     due.clear()
     for domain, value in topics.domains.items():
         if rows.is_page_key(domain):
@@ -214,14 +232,16 @@ def _rebuild_due(now: float) -> None:
         if isinstance(value, dict) and not rows.has_members(value):
             continue  # an allow without members: nothing to check
         try:
-            due.set(domain, value["next_check_at"], priority_of(value))
+            at = value["next_check_at"]
+            if at < settle and batches.partition_for(domain, settings.partitions) in acquired:
+                due.set(domain, settle, priority_of(value), rank=at)
+            else:
+                due.set(domain, at, priority_of(value))
         except (KeyError, TypeError, ValueError):  # one bad row must not stop every domain's checks
             log.error("domain %s has no valid next check time (%r): checking it now", domain,
                       value.get("next_check_at") if isinstance(value, dict) else value)
             due.set(domain, now, URGENT)
-    owned = sorted(tp.partition for tp in app.assignor.assigned_actives()
-                   if tp.topic == topics.domain_commands.get_topic_name())
-    log.info("due index rebuilt: %d domains in domain partitions %s", len(due), owned)
+    log.info("due index rebuilt: %d domains in domain partitions %s", len(due), sorted(owned))
 
 
 def dispatch_due_checks() -> None:

@@ -5,17 +5,22 @@ topic, so one agent applies every change to a domain, in order. Here live the
 manners: a confirmation goes to the confirming provider, every request waits
 for its rate limit, a check has a deadline, and a server whose circuit is open
 or that asked us to wait gets no requests; its domains wait until then, out of
-the way of the others.
+the way of the others. A domain that fails on its own is a suspect: its
+failures are no evidence against its server (see `Breakers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+import uuid
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Awaitable, Callable, Iterable
 
-from streams.domains.due import CONFIRM, DueIndex
+from streams.domains.due import CONFIRM, RETRY, DueIndex
 from streams.domains.lifecycle import CheckResult
 from streams.ops import metrics
 from streams.providers import ProviderError, StatusProvider
@@ -26,6 +31,8 @@ log = logging.getLogger("lapsewatch.checks")
 Publish = Callable[[CheckResult], Awaitable[None]]
 Announce = Callable[[str, CircuitChange], Awaitable[None]]
 Requeue = Callable[[str, float], None]
+# Domains remembered as failing on their own, per worker: enough for every bad name of a large platform.
+SUSPECTS_KEPT = 100_000
 
 
 class Checker:
@@ -47,7 +54,11 @@ class Checker:
         slowest = max(min(gate.provider_rate, gate.server_rate), 1e-3)
         self.in_flight_ttl = in_flight_ttl or deadline + self.max_pending / slowest + 60.0
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._in_flight: dict[str, float] = {}
+        self._in_flight: dict[str, tuple[float, str]] = {}  # domain -> (started, check id)
+        self._ids = (f"{uuid.uuid4().hex[:12]}-{n}" for n in itertools.count())
+        # domain -> server, for the domains whose last check here failed on their own
+        self.suspects: OrderedDict[str, str] = OrderedDict()
+        self._unsent: dict[str, tuple[asyncio.Task, str, str]] = {}  # domain -> (task, check id, server)
         self._tasks: set[asyncio.Task] = set()
         self._freed = asyncio.Event()
 
@@ -60,13 +71,37 @@ class Checker:
         return self.confirm if confirming and self.confirm is not None else self.primary
 
     def busy(self, domain: str, now: float) -> bool:
-        started = self._in_flight.get(domain)
+        flight = self._in_flight.get(domain)
         # A result lost to a rebalance must not block the domain forever.
-        return started is not None and now - started < self.in_flight_ttl
+        return flight is not None and now - flight[0] < self.in_flight_ttl
 
-    def done(self, domain: str) -> None:
-        """The domain agent applied a result for this domain."""
-        self._in_flight.pop(domain, None)
+    def done(self, domain: str, check_id: str | None) -> None:
+        """The domain agent applied the result of check `check_id`: only that check's mark goes.
+
+        A result from another check (a previous owner's, or one whose lease ran
+        out) is evidence for the table but must not free a check still in flight.
+        """
+        flight = self._in_flight.get(domain)
+        if flight is not None and flight[1] == check_id:
+            del self._in_flight[domain]
+
+    def drop(self, owns: Callable[[str], bool]) -> int:
+        """Cancels the checks not yet sent for domains this worker no longer owns (a rebalance).
+
+        The new owner asks instead; a request already on the wire is left to finish.
+        """
+        dropped = 0
+        for domain, (task, check_id, server) in list(self._unsent.items()):
+            if task.done():
+                del self._unsent[domain]
+            elif not owns(domain) and task.cancel():
+                del self._unsent[domain]
+                self.done(domain, check_id)
+                self.breakers.release(server, domain)  # a probe that never went frees its place
+                dropped += 1
+        for domain in [domain for domain in self.suspects if not owns(domain)]:
+            del self.suspects[domain]
+        return dropped
 
     async def room_freed(self, timeout: float) -> None:
         """Returns when a check task ends (room for another), or after `timeout`."""
@@ -84,17 +119,21 @@ class Checker:
         """How many more checks may start now: no unbounded queue of waiting tasks."""
         return max(0, self.max_pending - len(self._tasks))
 
-    def dispatch(self, due: Iterable[tuple[str, bool]], now: float) -> tuple[list[str], list[tuple[str, float]]]:
-        """Start a check for each (domain, confirming).
+    def suspect(self, domain: str, failing: bool = False) -> bool:
+        """Failed on its own last time, here (remembered) or on any worker (`failing`, from the table)."""
+        return failing or domain in self.suspects
+
+    def dispatch(self, due: Iterable[tuple[str, bool, bool]], now: float) -> tuple[list[str], list[tuple[str, float]]]:
+        """Start a check for each (domain, confirming, failing).
 
         Returns the started domains, and the deferred ones with the time worth
         trying again: the end of a Retry-After or of an open circuit's cooldown.
         """
         started: list[str] = []
         deferred: list[tuple[str, float]] = []
-        for domain, confirming in due:
+        for domain, confirming, failing in due:
             if self.busy(domain, now):
-                deferred.append((domain, self._in_flight[domain] + self.in_flight_ttl))
+                deferred.append((domain, self._in_flight[domain][0] + self.in_flight_ttl))
                 continue
             provider = self.provider_for(confirming)
             server = f"{provider.name} {provider.route(domain)}"
@@ -102,24 +141,29 @@ class Checker:
             if hold > 0:
                 deferred.append((domain, now + hold))  # the server asked us to wait (Retry-After)
                 continue
-            allowed, change = self.breakers.allow(server, now)
+            allowed, change = self.breakers.allow(server, now, domain)
             if change is not None:
                 self._announce(provider.name, change)
             if not allowed:
                 deferred.append((domain, self.breakers.reopens_at(server, now)))  # its circuit is open
                 continue
-            self._in_flight[domain] = now
-            task = asyncio.ensure_future(self._check(domain, provider, server))
+            check_id = next(self._ids)
+            self._in_flight[domain] = (now, check_id)
+            task = asyncio.ensure_future(self._check(domain, provider, server, check_id, failing))
             self._tasks.add(task)
+            self._unsent[domain] = (task, check_id, server)
             task.add_done_callback(self._finished)
             started.append(domain)
         return started, deferred
 
-    async def check_once(self, domain: str, provider: StatusProvider | None = None) -> CheckResult:
+    async def check_once(self, domain: str, provider: StatusProvider | None = None,
+                         check_id: str | None = None) -> CheckResult:
         """Ask `provider` once, within the deadline; a failure is a result with no verdict."""
         provider = provider or self.primary
         started = time.time()
         result = await self._ask(domain, provider, started)
+        if check_id is not None:
+            result = replace(result, check_id=check_id)
         metrics.check_seconds.labels(provider.name).observe(max(0.0, time.time() - started))
         metrics.checks.labels(provider.name, result.verdict or "failed").inc()
         if result.verdict is None:
@@ -131,7 +175,8 @@ class Checker:
             async with asyncio.timeout(self.deadline):
                 verdict = await provider.check(domain)
         except ProviderError as exc:
-            return CheckResult(domain, started, provider.name, None, detail=str(exc), retry_after=exc.retry_after)
+            return CheckResult(domain, started, provider.name, None, detail=str(exc), retry_after=exc.retry_after,
+                               server_wide=exc.server_wide)
         except TimeoutError:  # a server that trickles its answer must not hold a slot for ever
             return CheckResult(domain, started, provider.name, None,
                                detail=f"{provider.name} gave no answer for {domain} within {self.deadline:g} s")
@@ -140,32 +185,55 @@ class Checker:
             return CheckResult(domain, started, provider.name, None, detail=f"{type(exc).__name__}")
         return CheckResult.from_verdict(domain, started, provider.name, verdict)
 
-    async def _check(self, domain: str, provider: StatusProvider, server: str) -> None:
+    async def _check(self, domain: str, provider: StatusProvider, server: str, check_id: str,
+                     failing: bool) -> None:
         # The rate wait comes before the concurrency slot: a held server must not idle the slots.
         await self.gate.enter(provider.name, server)
         now = time.time()
         if self.breakers.state(server) == "open":
             # The circuit opened while this check waited its turn: it is not sent, and not a failure.
-            self.done(domain)
+            self._unsent.pop(domain, None)
+            self.done(domain, check_id)
             if self.requeue is not None:
                 self.requeue(domain, self.breakers.reopens_at(server, now))
             return
         async with self._semaphore:
-            result = await self.check_once(domain, provider)
+            self._unsent.pop(domain, None)  # sent: a rebalance no longer takes it back
+            result = await self.check_once(domain, provider, check_id)
         if result.verdict is None:
             log.warning("check of %s failed: %s", domain, result.detail)
             if result.retry_after:
                 self.gate.hold(server, result.retry_after)
-            change = self.breakers.failure(server, time.time(), result.detail or "failed")
+            change = self.breakers.failure(server, time.time(), result.detail or "failed", domain=domain,
+                                           server_wide=result.server_wide, suspect=self.suspect(domain, failing))
+            self._remember(domain, server, alone=not result.server_wide)
         else:
             change = self.breakers.success(server)
+            self.suspects.pop(domain, None)
         if change is not None:
             self._announce(provider.name, change)
         await self.publish(result)
 
+    def _remember(self, domain: str, server: str, *, alone: bool) -> None:
+        if not alone:
+            return  # the server's trouble says nothing about the name
+        self.suspects[domain] = server
+        self.suspects.move_to_end(domain)
+        if len(self.suspects) > SUSPECTS_KEPT:
+            self.suspects.popitem(last=False)
+
+    def failing_alone(self) -> dict[str, int]:
+        """How many domains fail on their own, by server (for metrics)."""
+        counts: dict[str, int] = {}
+        for server in self.suspects.values():
+            counts[server] = counts.get(server, 0) + 1
+        return counts
+
     def _announce(self, provider: str, change: CircuitChange) -> None:
+        metrics.circuit_changes.labels(change.server, change.state).inc()
         if change.state == "open":
-            log.error("circuit OPEN for %s after %d failures in a row (%s): no requests until %s",
+            log.error("circuit OPEN for %s after %d failures of the server or of distinct domains (%s): "
+                      "no requests until %s",
                       change.server, change.failures, change.reason, time.strftime("%H:%M:%S",
                                                                                    time.gmtime(change.retry_at)))
         else:
@@ -196,11 +264,13 @@ def start_due_checks(due: DueIndex, checker: Checker, now: float) -> int:
         taken = due.take_due(now, checker.room())
         if not taken:
             break
-        started, deferred = checker.dispatch(((domain, priority == CONFIRM) for domain, priority in taken), now)
-        priorities = dict(taken)
+        started, deferred = checker.dispatch(((domain, priority == CONFIRM, priority == RETRY)
+                                              for domain, priority, _ in taken), now)
+        entries = {domain: (priority, rank) for domain, priority, rank in taken}
         for domain in started:
-            due.set(domain, now + checker.in_flight_ttl, priorities[domain])
+            due.set(domain, now + checker.in_flight_ttl, entries[domain][0])
         for domain, until in deferred:
-            due.set(domain, max(until, now + 1.0), priorities[domain])
+            priority, rank = entries[domain]
+            due.set(domain, max(until, now + 1.0), priority, rank)  # in its own place among those put off
         count += len(started)
     return count

@@ -28,6 +28,12 @@ unverified = Counter("lapsewatch_email_unverified_total", "email-unverified even
                      ["reason"], registry=REGISTRY)
 circuit_open = Gauge("lapsewatch_provider_circuit_open", "1 while a provider server's circuit is not closed",
                      ["server"], registry=REGISTRY)
+circuit_changes = Counter("lapsewatch_provider_circuit_changes_total",
+                          "Circuit breaker changes, by server and the state entered (open, half_open, closed)",
+                          ["server", "state"], registry=REGISTRY)
+failing_alone = Gauge("lapsewatch_domains_failing_alone",
+                      "Domains whose last check failed on their own while their server answers others, by server",
+                      ["server"], registry=REGISTRY)
 due_backlog = Gauge("lapsewatch_due_backlog", "Domains due for a check now, by priority",
                     ["priority"], registry=REGISTRY)
 domains_owned = Gauge("lapsewatch_domains", "Domains in this worker's partitions", registry=REGISTRY)

@@ -34,6 +34,8 @@ def refresh_gauges() -> None:
     metrics.set_gauge_family(metrics.due_backlog, (((name,), backlog[name]) for name in PRIORITY_NAMES))
     metrics.domains_owned.set(len(due))
     metrics.set_gauge_family(metrics.circuit_open, (((server,), 1.0) for server in checker.breakers.open_servers()))
+    metrics.set_gauge_family(metrics.failing_alone, (((server,), count)
+                                                     for server, count in checker.failing_alone().items()))
     consumer = app.consumer
     lags = []
     for tp in sorted(consumer.assignment()):

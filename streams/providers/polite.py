@@ -7,8 +7,9 @@ so their arithmetic is tested without waiting; `Gate` is the thin async part.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 # Bursts of a tenth of a second's worth: requests go out nearly evenly spaced, so
@@ -51,22 +52,35 @@ class CircuitChange:
 @dataclass(slots=True)
 class _Circuit:
     state: str = "closed"
-    failures: int = 0
+    # Evidence of server trouble since the last success: a key per failing domain, so one name
+    # counts once, and a fresh key per server-wide failure, so each of those counts.
+    evidence: dict[str, float] = field(default_factory=dict)
     trips: int = 0
     opened_at: float = 0.0
     cooldown: float = 0.0
-    probing: bool = False
+    probe: str | None = None  # the domain whose check is the half-open probe
 
 
 class Breakers:
-    """One circuit per server: `threshold` failures in a row open it for a cooldown
-    that doubles with each trip up to `max_cooldown`; then a single probe decides."""
+    """One circuit per server, opened by trouble of the server, never of one name.
 
-    def __init__(self, threshold: int, cooldown: float, max_cooldown: float):
+    Evidence is a failure that says something about the server: a server-wide one
+    (no connection, 429, 503), or any failure of a domain that is not a suspect
+    (a suspect failed on its own last time, so failing again says nothing new).
+    `threshold` pieces of evidence within `window` seconds, with no success between,
+    open the circuit for a cooldown that doubles with each trip up to
+    `max_cooldown`. Then one probe at a time: a success closes the circuit, evidence
+    reopens it, and a suspect's own failure only frees the probe for the next domain,
+    so one bad name can never hold a circuit open.
+    """
+
+    def __init__(self, threshold: int, cooldown: float, max_cooldown: float, window: float = 120.0):
         self.threshold = threshold
         self.cooldown = cooldown
         self.max_cooldown = max(cooldown, max_cooldown)
+        self.window = window
         self._circuits: dict[str, _Circuit] = {}
+        self._server_wide = itertools.count()
 
     def state(self, server: str) -> str:
         circuit = self._circuits.get(server)
@@ -84,20 +98,27 @@ class Breakers:
     def open_servers(self) -> list[str]:
         return sorted(s for s, c in self._circuits.items() if c.state != "closed")
 
-    def allow(self, server: str, now: float) -> tuple[bool, CircuitChange | None]:
-        """May a request go to `server` now? Half-opens an open circuit whose cooldown ran out."""
+    def allow(self, server: str, now: float, domain: str) -> tuple[bool, CircuitChange | None]:
+        """May a check of `domain` go to `server` now? Half-opens an open circuit whose cooldown ran out."""
         circuit = self._circuits.get(server)
         if circuit is None or circuit.state == "closed":
             return True, None
+        change = None
         if circuit.state == "open":
             if now < circuit.opened_at + circuit.cooldown:
                 return False, None
-            circuit.state, circuit.probing = "half_open", True
-            return True, CircuitChange(server, "half_open", circuit.failures, None, None)
-        if circuit.probing:
-            return False, None  # one probe at a time
-        circuit.probing = True
-        return True, None
+            circuit.state = "half_open"
+            change = CircuitChange(server, "half_open", len(circuit.evidence), None, None)
+        if circuit.probe is not None:
+            return False, change  # one probe at a time
+        circuit.probe = domain
+        return True, change
+
+    def release(self, server: str, domain: str) -> None:
+        """The check of `domain` was never sent: if it was the probe, the next domain may probe."""
+        circuit = self._circuits.get(server)
+        if circuit is not None and circuit.probe == domain:
+            circuit.probe = None
 
     def success(self, server: str) -> CircuitChange | None:
         circuit = self._circuits.pop(server, None)
@@ -105,16 +126,29 @@ class Breakers:
             return None
         return CircuitChange(server, "closed", 0, None, None)
 
-    def failure(self, server: str, now: float, reason: str) -> CircuitChange | None:
+    def failure(self, server: str, now: float, reason: str, *, domain: str, server_wide: bool = False,
+                suspect: bool = False) -> CircuitChange | None:
         circuit = self._circuits.setdefault(server, _Circuit())
-        circuit.failures += 1
-        circuit.probing = False
-        if circuit.state == "half_open" or (circuit.state == "closed" and circuit.failures >= self.threshold):
-            circuit.trips += 1
-            circuit.state, circuit.opened_at = "open", now
-            circuit.cooldown = min(self.max_cooldown, self.cooldown * 2 ** (circuit.trips - 1))
-            return CircuitChange(server, "open", circuit.failures, reason, now + circuit.cooldown)
+        evidence = server_wide or not suspect
+        if circuit.state == "half_open":
+            if domain != circuit.probe:
+                return None  # sent before the circuit opened: the probe decides
+            circuit.probe = None
+            return self._trip(circuit, server, now, reason) if evidence else None
+        if not evidence:
+            return None
+        circuit.evidence[f"server-wide {next(self._server_wide)}" if server_wide else domain] = now
+        for key in [key for key, at in circuit.evidence.items() if at < now - self.window]:
+            del circuit.evidence[key]
+        if circuit.state == "closed" and len(circuit.evidence) >= self.threshold:
+            return self._trip(circuit, server, now, reason)
         return None
+
+    def _trip(self, circuit: _Circuit, server: str, now: float, reason: str) -> CircuitChange:
+        circuit.trips += 1
+        circuit.state, circuit.opened_at = "open", now
+        circuit.cooldown = min(self.max_cooldown, self.cooldown * 2 ** (circuit.trips - 1))
+        return CircuitChange(server, "open", len(circuit.evidence), reason, now + circuit.cooldown)
 
 
 class Gate:

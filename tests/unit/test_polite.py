@@ -23,43 +23,111 @@ def test_a_bucket_refills_with_time_but_not_past_its_burst():
     assert [idle.take(100.0) for _ in range(3)] == pytest.approx([0.0, 0.0, 1.0])
 
 
-def test_a_circuit_opens_after_the_threshold_and_refuses_until_the_cooldown():
+def test_a_circuit_opens_on_failures_of_distinct_domains_and_refuses_until_the_cooldown():
     breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600)
-    assert [breakers.failure("s", 0.0, "HTTP 500") for _ in range(2)] == [None, None]
-    change = breakers.failure("s", 1.0, "HTTP 500")
+    assert [breakers.failure("s", 0.0, "HTTP 500", domain=d) for d in ("a.com", "b.com")] == [None, None]
+    change = breakers.failure("s", 1.0, "HTTP 500", domain="c.com")
     assert (change.state, change.failures, change.retry_at) == ("open", 3, 61.0)
-    assert breakers.allow("s", 30.0) == (False, None)
-    assert breakers.allow("other", 30.0) == (True, None)  # one server's trouble is its own
+    assert breakers.allow("s", 30.0, "d.com") == (False, None)
+    assert breakers.allow("other", 30.0, "d.com") == (True, None)  # one server's trouble is its own
+
+
+def test_one_name_failing_again_and_again_never_opens_the_circuit():
+    breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600)
+    assert all(breakers.failure("s", float(t), "HTTP 500", domain="bad.com") is None for t in range(50))
+    assert breakers.state("s") == "closed"
+
+
+def test_failures_of_suspects_are_no_evidence_against_their_server():
+    """A name that failed on its own last time says nothing new by failing again."""
+    breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600)
+    for n in range(20):
+        assert breakers.failure("s", float(n), "timeout", domain=f"bad{n}.com", suspect=True) is None
+    assert breakers.state("s") == "closed"
+
+
+def test_server_wide_failures_each_count_whatever_the_name():
+    breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600)
+    changes = [breakers.failure("s", 0.0, "ConnectError", domain="one.com", server_wide=True, suspect=True)
+               for _ in range(3)]
+    assert changes[:2] == [None, None] and changes[2].state == "open"
+
+
+def test_evidence_older_than_the_window_is_forgotten():
+    breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600, window=120)
+    breakers.failure("s", 0.0, "x", domain="a.com")
+    breakers.failure("s", 10.0, "x", domain="b.com")
+    assert breakers.failure("s", 200.0, "x", domain="c.com") is None
+    assert breakers.failure("s", 201.0, "x", domain="d.com") is None
+    assert breakers.failure("s", 202.0, "x", domain="e.com").state == "open"
+
+
+def test_success_in_a_closed_circuit_resets_the_evidence():
+    breakers = Breakers(threshold=2, cooldown=10, max_cooldown=10)
+    breakers.failure("s", 0.0, "x", domain="a.com")
+    assert breakers.success("s") is None
+    assert breakers.failure("s", 0.0, "x", domain="b.com") is None
+    assert breakers.state("s") == "closed"
+
+
+def _opened(breakers: Breakers, server: str = "s", at: float = 0.0) -> None:
+    for n in range(breakers.threshold):
+        breakers.failure(server, at, "timeout", domain=f"down{n}.com")
+    assert breakers.state(server) == "open"
 
 
 def test_after_the_cooldown_one_probe_decides():
     breakers = Breakers(threshold=1, cooldown=10, max_cooldown=100)
-    breakers.failure("s", 0.0, "timeout")
-    allowed, change = breakers.allow("s", 10.0)
+    _opened(breakers)
+    allowed, change = breakers.allow("s", 10.0, "probe.com")
     assert allowed and change.state == "half_open"
-    assert breakers.allow("s", 10.0) == (False, None)  # only one probe in flight
+    assert breakers.allow("s", 10.0, "other.com") == (False, None)  # only one probe in flight
     assert breakers.success("s").state == "closed"
-    assert breakers.allow("s", 10.0) == (True, None) and breakers.open_servers() == []
+    assert breakers.allow("s", 10.0, "other.com") == (True, None) and breakers.open_servers() == []
 
 
-def test_a_failed_probe_reopens_for_twice_as_long_up_to_the_cap():
+def test_a_failed_healthy_probe_reopens_for_twice_as_long_up_to_the_cap():
     breakers = Breakers(threshold=1, cooldown=10, max_cooldown=25)
     now, cooldowns = 0.0, []
-    change = breakers.failure("s", now, "timeout")
-    for _ in range(4):
+    change = breakers.failure("s", now, "timeout", domain="a.com")
+    for n in range(4):
         cooldowns.append(change.retry_at - now)
         now = change.retry_at
-        assert breakers.allow("s", now)[0]
-        change = breakers.failure("s", now, "timeout")
+        assert breakers.allow("s", now, f"probe{n}.com")[0]
+        change = breakers.failure("s", now, "timeout", domain=f"probe{n}.com")
     assert cooldowns == [10, 20, 25, 25]
 
 
-def test_success_in_a_closed_circuit_resets_the_count():
-    breakers = Breakers(threshold=2, cooldown=10, max_cooldown=10)
-    breakers.failure("s", 0.0, "x")
-    assert breakers.success("s") is None
-    assert breakers.failure("s", 0.0, "x") is None
-    assert breakers.state("s") == "closed"
+def test_a_suspect_probe_that_fails_frees_the_probe_and_the_circuit_stays_half_open():
+    """The issue's stuck circuit: the same failing name probing for ever. Its failure now proves nothing."""
+    breakers = Breakers(threshold=2, cooldown=10, max_cooldown=100)
+    _opened(breakers)
+    assert breakers.allow("s", 10.0, "bad.com")[0]
+    assert breakers.failure("s", 10.5, "HTTP 500", domain="bad.com", suspect=True) is None
+    assert breakers.state("s") == "half_open"
+    assert breakers.allow("s", 10.6, "bad.com")[0]  # the next domain may probe at once: no new cooldown
+    assert breakers.failure("s", 10.7, "HTTP 500", domain="bad.com", suspect=True) is None
+    assert breakers.allow("s", 10.8, "good.com")[0]
+    assert breakers.success("s").state == "closed"
+
+
+def test_a_server_wide_failure_of_a_suspect_probe_reopens_the_circuit():
+    breakers = Breakers(threshold=1, cooldown=10, max_cooldown=100)
+    _opened(breakers)
+    assert breakers.allow("s", 10.0, "bad.com")[0]
+    change = breakers.failure("s", 10.0, "ConnectError", domain="bad.com", server_wide=True, suspect=True)
+    assert (change.state, change.retry_at) == ("open", 30.0)
+
+
+def test_in_half_open_only_the_probe_decides_and_a_probe_never_sent_frees_its_place():
+    breakers = Breakers(threshold=1, cooldown=10, max_cooldown=100)
+    _opened(breakers)
+    assert breakers.allow("s", 10.0, "probe.com")[0]
+    assert breakers.failure("s", 10.0, "timeout", domain="sent-before.com") is None  # sent before the open
+    assert breakers.state("s") == "half_open"
+    assert breakers.allow("s", 10.0, "next.com") == (False, None)
+    breakers.release("s", "probe.com")
+    assert breakers.allow("s", 10.0, "next.com")[0]
 
 
 async def test_retry_after_holds_only_the_server_that_asked():
