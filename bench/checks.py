@@ -127,7 +127,7 @@ async def checker_run(url: str, domains: list[str], concurrency: int, tick: floa
 
     async def publish(result: CheckResult) -> None:
         results.append(result)
-        checker.done(result.domain)
+        checker.done(result.domain, result.check_id)
 
     checker = Checker(fastly(url, concurrency), publish, concurrency=concurrency, deadline=30.0,
                       gate=Gate(1e9, 1e9), breakers=Breakers(1000, 60.0, 900.0))
@@ -135,7 +135,7 @@ async def checker_run(url: str, domains: list[str], concurrency: int, tick: floa
     started = time.monotonic()
     try:
         while len(results) < len(domains):
-            batch = [(waiting.pop(), False) for _ in range(min(checker.room(), len(waiting)))]
+            batch = [(waiting.pop(), False, False) for _ in range(min(checker.room(), len(waiting)))]
             checker.dispatch(batch, time.time())
             await asyncio.sleep(tick)
     finally:
