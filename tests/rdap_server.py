@@ -16,6 +16,8 @@ Answers (dicts):
     {"json": {...}}                        200 application/rdap+json with that body
     {"status": 404|500|503|...}            that status with an RFC 9083 error body
     {"status": 429, "retry_after": "2"}    ... and a Retry-After header (any status)
+    {"status": 429, "retry_after_date": 3} ... Retry-After as an HTTP-date that many seconds after
+                                           the request (RFC 9110 §10.2.3), made when it arrives
     {"redirect": "<url>", "status": 301}   a redirect (301, 302, 303, 307, 308; 302 if not given)
     {"hang": seconds}                      wait that long (cut short by stop()), then 504
     {"raw": "<text>", "content_type": ...} 200 with that body (text/plain if not given)
@@ -33,14 +35,35 @@ name's sequence and request count.
 Every request (also unplanned paths and the bootstrap file) is recorded in
 `server.requests` as (method, path, query_string, headers); the headers dict
 looks names up case-insensitively.
+
+Every `GET .../domain/<name>` is also recorded with the moment it arrived, for
+assertions on how often a name is asked:
+
+    server.asks(name, prefix="registry")   # [Ask(monotonic, epoch, prefix, name, answer, peer), ...]
+    server.ask_times(name, prefix="registry")  # their time.monotonic() values (one clock for every process)
+
+A redirect's target and a registrar's "related" link are other requests under
+their own prefix (or on another server): ask the registry's prefix alone to
+count only the asks that start a check. `set()` leaves this record alone;
+`clear()` empties it.
+
+An outage, as a real one looks to a client (connection refused on the same
+address, every open connection cut):
+
+    server.go_down()       # stop listening, abort every connection (hangs and trickles end)
+    server.come_back()     # listen again on the same port; the plan is as it was
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
+import weakref
 from collections import Counter
-from typing import Any
+from email.utils import formatdate
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
@@ -53,6 +76,26 @@ Answer = dict[str, Any]
 ANY = None  # the prefix key of a plan that holds under every prefix
 REDIRECTS = (301, 302, 303, 307, 308)
 _CHUNK = 64 * 1024
+
+
+class Ask(NamedTuple):
+    """One `GET .../domain/<name>`, stamped when it arrived."""
+
+    monotonic: float  # time.monotonic(): comparable across processes on one machine (CLOCK_MONOTONIC)
+    epoch: float  # time.time()
+    prefix: str  # the path before /domain/ ("registry", "registrar", "" for /domain/<name>)
+    name: str  # lowercase, no trailing dot
+    answer: str  # the answer's form ("json", "hang", "status 429", ...; "404" when unplanned)
+    peer: int | None = None  # the client's source port: which process asked, for diagnostics
+
+
+def _form(answer: Answer | None) -> str:
+    if answer is None:
+        return "404"
+    for form in ("json", "redirect", "hang", "raw", "truncated", "huge", "trickle"):
+        if form in answer:
+            return form
+    return f"status {answer['status']}"
 
 
 class Headers(dict):
@@ -98,6 +141,11 @@ def _validate(answer: object) -> None:
         raise ValueError(f"a redirect's status is one of {REDIRECTS}: {answer!r}")
     if "huge" in answer and not (isinstance(answer["huge"], int) and answer["huge"] >= 64):
         raise ValueError(f"a huge answer is at least 64 bytes: {answer!r}")
+    if "retry_after_date" in answer:
+        if "retry_after" in answer:
+            raise ValueError(f"one Retry-After, not two: {answer!r}")
+        if isinstance(answer["retry_after_date"], bool) or not isinstance(answer["retry_after_date"], (int, float)):
+            raise ValueError(f"retry_after_date is a number of seconds: {answer!r}")
 
 
 def _error_response(status: int, description: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -122,12 +170,18 @@ class RdapServer:
         self._played: Counter[tuple[str | None, str]] = Counter()  # requests per plan since set()
         self._counts: Counter[tuple[str, str]] = Counter()  # (prefix, name) → requests since set()
         self._requests: list[tuple[str, str, str, Headers]] = []
+        self._asks: list[Ask] = []
+        self._asks_of: dict[str, list[Ask]] = {}  # name -> its asks: cheap to poll per name
+        self._transports: weakref.WeakSet = weakref.WeakSet()  # open connections, to cut in an outage
+        self._site: web.TCPSite | None = None
+        self._down = False
         self._bootstrap: tuple[bool, dict | None] = (False, None)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="rdap-server", daemon=True)
         self._stopping: asyncio.Event | None = None
+        self._cut: asyncio.Event | None = None  # set while down: planned hangs end
         self._runner: web.AppRunner | None = None
 
     # --- the plan, from the test's thread -------------------------------------
@@ -161,6 +215,8 @@ class RdapServer:
             self._played.clear()
             self._counts.clear()
             self._requests.clear()
+            self._asks.clear()
+            self._asks_of.clear()
             self._bootstrap = (False, None)
 
     def serve_bootstrap(self, document: dict | None) -> None:
@@ -173,6 +229,17 @@ class RdapServer:
         """Every request so far, oldest first: (method, path, query_string, headers). A copy."""
         with self._lock:
             return list(self._requests)
+
+    def asks(self, name: str | None = None, prefix: str | None = None) -> list[Ask]:
+        """Every `GET .../domain/<name>` so far (of `name`, under `prefix`; None: all), oldest first."""
+        key, prefix = (None if name is None else _key(name)), _prefix_key(prefix)
+        with self._lock:
+            asks = self._asks if key is None else self._asks_of.get(key, ())
+            return [ask for ask in asks if prefix is None or ask.prefix == prefix]
+
+    def ask_times(self, name: str, prefix: str | None = None) -> list[float]:
+        """When `name` was asked under `prefix` (None: any), as time.monotonic() values, oldest first."""
+        return [ask.monotonic for ask in self.asks(name, prefix)]
 
     def count(self, name: str, prefix: str | None = None) -> int:
         """Requests for `name` under `prefix` (None: under any prefix) since its last set()."""
@@ -194,23 +261,28 @@ class RdapServer:
     def bootstrap_url(self) -> str:
         return f"{self.url}/bootstrap/dns.json"
 
-    def _next(self, prefix: str, name: str) -> Answer | None:
+    def _next(self, prefix: str, name: str, peer: int | None = None) -> Answer | None:
+        arrived = (time.monotonic(), time.time())
         with self._lock:
             self._counts[(prefix, name)] += 1
             key = (prefix, name) if (prefix, name) in self._plan else (ANY, name)
             planned = self._plan.get(key)
-            if planned is None:
-                return None
-            index = self._played[key]
-            self._played[key] += 1
-        if isinstance(planned, list):
-            return planned[min(index, len(planned) - 1)]
-        return planned
+            answer = None
+            if planned is not None:
+                index = self._played[key]
+                self._played[key] += 1
+                answer = planned[min(index, len(planned) - 1)] if isinstance(planned, list) else planned
+            ask = Ask(*arrived, prefix, name, _form(answer), peer)
+            self._asks.append(ask)
+            self._asks_of.setdefault(name, []).append(ask)
+        return answer
 
     # --- the server, in its own thread ----------------------------------------
 
     @web.middleware
     async def _record(self, request: web.Request, handler):
+        if request.transport is not None:
+            self._transports.add(request.transport)
         headers = Headers()
         for name, value in request.headers.items():
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -221,7 +293,8 @@ class RdapServer:
     async def _domain(self, request: web.Request) -> web.StreamResponse:
         prefix = request.match_info.get("prefix", "").strip("/")
         name = request.match_info["name"]
-        answer = self._next(prefix, _key(name))
+        peername = request.transport.get_extra_info("peername") if request.transport is not None else None
+        answer = self._next(prefix, _key(name), peername[1] if peername else None)
         if answer is None:
             return _error_response(404, f"The domain {name} was not found at this server.")
         return await self._answer(request, answer)
@@ -230,6 +303,10 @@ class RdapServer:
         headers = dict(answer.get("headers", {}))
         if "retry_after" in answer:
             headers["Retry-After"] = str(answer["retry_after"])
+        if "retry_after_date" in answer:
+            # An HTTP-date has whole seconds: round up, so the wait is never shorter than planned.
+            headers["Retry-After"] = formatdate(math.ceil(time.time() + float(answer["retry_after_date"])),
+                                                usegmt=True)
         if "json" in answer:
             response = web.Response(status=answer.get("status", 200), body=orjson.dumps(answer["json"]),
                                     headers=headers)
@@ -249,10 +326,11 @@ class RdapServer:
             headers["Location"] = answer["redirect"]
             return web.Response(status=answer.get("status", 302), headers=headers)
         if "hang" in answer:
-            try:
-                await asyncio.wait_for(self._stopping.wait(), float(answer["hang"]))
-            except asyncio.TimeoutError:
-                pass
+            # Cut short by stop(), and by go_down() (the connection is gone: nobody waits for the answer).
+            waits = [asyncio.ensure_future(self._stopping.wait()), asyncio.ensure_future(self._cut.wait())]
+            await asyncio.wait(waits, timeout=float(answer["hang"]), return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
             return _error_response(504, "The server took too long (a planned hang).", headers)
         if "huge" in answer:
             return await self._huge(request, int(answer["huge"]), headers)
@@ -324,6 +402,7 @@ class RdapServer:
 
     async def _serve(self, attempts: int = 20) -> None:
         self._stopping = asyncio.Event()
+        self._cut = asyncio.Event()
         # Short shutdown: stop() wakes hangs and ends streams, nothing should take longer.
         self._runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -337,7 +416,7 @@ class RdapServer:
             except OSError as error:  # taken between free_port() and the bind: try another
                 last = error
                 continue
-            self.port = port
+            self.port, self._site = port, site
             return
         raise RuntimeError(f"no free port on {self.address} after {attempts} tries") from last
 
@@ -359,6 +438,54 @@ class RdapServer:
         if self._error is not None:
             raise RuntimeError(f"the RDAP server did not start: {self._error!r}") from self._error
         return self
+
+    # --- outages ----------------------------------------------------------------
+
+    @property
+    def is_down(self) -> bool:
+        return self._down
+
+    def go_down(self) -> None:
+        """Refuse connections (nothing listens on the port) and cut every open one, until come_back()."""
+
+        async def down() -> None:
+            if self._site is not None:
+                await self._site.stop()
+                self._site = None
+            # A kept-alive connection would still be answered: a machine that is down answers nothing.
+            transports = set(self._transports)
+            server = self._runner.server if self._runner is not None else None
+            for handler in (getattr(server, "connections", None) or []):  # also those that sent nothing yet
+                if getattr(handler, "transport", None) is not None:
+                    transports.add(handler.transport)
+            for transport in transports:
+                transport.abort()
+            self._transports = weakref.WeakSet()
+            self._cut.set()
+
+        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
+        self._down = True
+
+    def come_back(self, timeout: float = 10.0) -> None:
+        """Listen on the same address and port again (retrying while the port is not yet free)."""
+
+        async def up() -> None:
+            ssl_context = certificate_authority().server_ssl_context()
+            deadline = time.monotonic() + timeout
+            while True:
+                site = web.TCPSite(self._runner, self.address, self.port, ssl_context=ssl_context)
+                try:
+                    await site.start()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.05)
+                    continue
+                self._site, self._cut = site, asyncio.Event()
+                return
+
+        asyncio.run_coroutine_threadsafe(up(), self._loop).result(timeout + 5)
+        self._down = False
 
     def stop(self) -> None:
         if not self._thread.is_alive():
