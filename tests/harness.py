@@ -39,8 +39,9 @@ def unique_domain(label: str, tld: str = "com") -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}.{tld}"
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float, what: str, on_fail: Callable[[], str] | None = None):
-    """Poll until `predicate()` is truthy; fail with `what` after `timeout` seconds."""
+async def wait_for(predicate: Callable[[], object], timeout: float, what: str, on_fail: Callable[[], str] | None = None,
+                   every: float = 0.05):
+    """Poll until `predicate()` is truthy (every `every` seconds); fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -49,7 +50,7 @@ async def wait_for(predicate: Callable[[], object], timeout: float, what: str, o
         if time.monotonic() > deadline:
             extra = f"\n{on_fail()}" if on_fail else ""
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 class FastlyServer:
