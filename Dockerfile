@@ -8,6 +8,8 @@ RUN pip install --no-cache-dir . && useradd --create-home lapsewatch \
     && install -d -o lapsewatch -g lapsewatch /home/lapsewatch/data
 USER lapsewatch
 ENV LAPSEWATCH_DATA_DIR=/home/lapsewatch/data
+# The web port. The worker listens on loopback unless LAPSEWATCH_WEB_BIND says otherwise (0.0.0.0 for a
+# published port, Kubernetes probes or Prometheus; README, "Web endpoints"), as docker-compose.yml does.
 EXPOSE 6066
 ENTRYPOINT ["lapsewatch"]
 CMD ["worker"]

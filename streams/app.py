@@ -77,7 +77,6 @@ app = App(
     broker_credentials=settings.broker_security.faust_credentials(),  # None for PLAINTEXT
     store="rocksdb://",
     datadir=str(settings.data_dir),
-    web_port=settings.web_port,
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     broker_session_timeout=settings.session_timeout,
@@ -89,5 +88,14 @@ app = App(
     origin="streams",
     logging_config=json_logging() if settings.log_format == "json" else None,
 )
+
+# The web server: set here, not as App arguments, because Faust's own environment variables (WEB_BIND,
+# WEB_HOST, WEB_PORT, NODE_CANONICAL_URL) beat those and a stray WEB_BIND must not undo the loopback
+# default. Faust's default bind is every interface. `faust worker --web-bind ...` still wins.
+app.conf.web_bind = settings.web_bind
+app.conf.web_port = settings.web_port
+app.conf.web_host = settings.web_host
+# Where other workers forward /domains/{name} to; Faust derives it from web_host only at construction.
+app.conf.canonical_url = settings.web_url
 
 local_state = LocalState(settings.data_dir, app.conf.tabledir)

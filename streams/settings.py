@@ -115,6 +115,8 @@ class Settings:
     app_id: str
     data_dir: Path
     web_port: int
+    web_bind: str  # the address the web server listens on
+    web_host: str  # the host other workers reach it by (Faust's canonical_url)
     partitions: int
     replication_factor: int
     topics: Topics
@@ -152,6 +154,12 @@ class Settings:
     producer_max_batch_bytes: int
     fetch_max_wait: float = 0.1
     broker_security: BrokerSecurity = BrokerSecurity()
+
+    @property
+    def web_url(self) -> str:
+        """Faust's canonical_url: how other workers reach this one (Faust's own template leaves IPv6 unbracketed)."""
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def internal_prefix(self) -> str:
@@ -350,6 +358,59 @@ def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:
     return BrokerSecurity(protocol, mechanism if sasl else None, username, password, ca_file, cert_file, key_file)
 
 
+# RFC 1123 labels, plus "_" (Docker service names may have it).
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?)*\.?")
+
+
+def _address_or_host_name(reader: _Reader, name: str) -> str | None:
+    """An IP address (an IPv6 one with or without brackets) or a host name; None when unset."""
+    import ipaddress
+
+    text = reader.raw(name)
+    if text is None:
+        return None
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    # An all-digit last label is a mistyped IPv4 address (10.0.0.256), not a name.
+    if _HOST_NAME.fullmatch(bare) and not bare.rstrip(".").rpartition(".")[2].isdigit():
+        return bare
+    raise reader._fail(name, f"expected an IP address or a host name, without scheme or port (the port is "
+                       f"{PREFIX}WEB_PORT), got {text!r}")
+
+
+def _is_wildcard(address: str) -> bool:
+    """0.0.0.0 or :: (every interface)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def _web_bind_and_host(reader: _Reader) -> tuple[str, str]:
+    """Loopback unless told otherwise: nothing authenticates the web server, and /domains/{name} tells
+    whoever asks whether (and how many) accounts use a domain.
+
+    The advertised host defaults to the bind address, so loopback workers on one machine forward to each
+    other; a wildcard bind is no address to connect to, so then it is Faust's default, the host name.
+    """
+    import socket
+
+    bind = _address_or_host_name(reader, "WEB_BIND") or "127.0.0.1"
+    host = _address_or_host_name(reader, "WEB_HOST")
+    if host is None:
+        host = socket.gethostname() if _is_wildcard(bind) else bind
+    elif _is_wildcard(host):
+        raise reader._fail("WEB_HOST", f"{host!r} means every interface, other workers cannot connect to it; "
+                           "give this worker's host name or address")
+    return bind, host
+
+
 def _topic_name(reader: _Reader, key: str) -> str:
     name = reader.text("TOPIC_" + key, DEFAULT_TOPICS[key])
     if not re.match(r"^[A-Za-z0-9._\-]{1,249}$", name) or name in (".", ".."):
@@ -512,11 +573,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not re.match(r"^[A-Za-z0-9._\-]{1,100}$", app_id):
         raise SettingsError(f"{PREFIX}APP_ID: use letters, digits, '.', '_' or '-', got {app_id!r}")
     broker = _broker_urls(reader)
+    web_bind, web_host = _web_bind_and_host(reader)
     settings = Settings(
         broker=broker,
         app_id=app_id,
         data_dir=_data_dir(reader),
         web_port=reader.integer("WEB_PORT", 6066, minimum=1, maximum=65535),
+        web_bind=web_bind,
+        web_host=web_host,
         partitions=reader.integer("PARTITIONS", 8, minimum=1, maximum=10000),
         replication_factor=reader.integer("REPLICATION_FACTOR", 1, minimum=1, maximum=100),
         topics=Topics(**{key.lower(): _topic_name(reader, key) for key in DEFAULT_TOPICS}),

@@ -134,16 +134,29 @@ def test_the_workers_share_a_group_but_not_their_state_or_ports():
     for name, worker in workers().items():
         env = envs[name]
         port = env["LAPSEWATCH_WEB_PORT"]
-        assert worker["ports"] == [f"{port}:{port}"]
+        assert worker["ports"] == [f"127.0.0.1:{port}:{port}"]
         [volume] = worker["volumes"]
         source, target = volume.split(":")
         assert target == env["LAPSEWATCH_DATA_DIR"] and source in compose()["volumes"]
         ports.add(port)
         volumes.add(source)
-        # Apart from the port, the two workers are configured alike.
-        assert {k: v for k, v in env.items() if k != "LAPSEWATCH_WEB_PORT"} == \
-            {k: v for k, v in next(iter(envs.values())).items() if k != "LAPSEWATCH_WEB_PORT"}
+        # Apart from their web port and name, the two workers are configured alike.
+        own = ("LAPSEWATCH_WEB_PORT", "LAPSEWATCH_WEB_HOST")
+        assert {k: v for k, v in env.items() if k not in own} == \
+            {k: v for k, v in next(iter(envs.values())).items() if k not in own}
     assert len(ports) == len(volumes) == 2
+
+
+def test_the_workers_listen_on_the_compose_network_and_advertise_their_service_name(tmp_path):
+    for name, worker in workers().items():
+        env = env_of(worker)
+        # Loopback (the default) would keep out Prometheus and the other worker's forwarded requests.
+        assert env["LAPSEWATCH_WEB_BIND"] == "0.0.0.0"
+        settings = load_settings({**env, "LAPSEWATCH_DATA_DIR": str(tmp_path / name)})
+        assert settings.web_bind == "0.0.0.0" and settings.web_host == name
+        assert settings.web_url == f"http://{name}:{env['LAPSEWATCH_WEB_PORT']}"
+        # Unauthenticated, and /domains/{name} tells which domains accounts use: the host's loopback only.
+        assert all(mapping.startswith("127.0.0.1:") for mapping in worker["ports"]), worker["ports"]
 
 
 def test_every_setting_is_written_out_and_accepted(tmp_path):

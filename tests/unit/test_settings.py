@@ -61,6 +61,8 @@ def test_an_empty_variable_means_its_default():
 @pytest.mark.parametrize(("env", "variable"), [
     ({"LAPSEWATCH_RETRY_MAX": "soon"}, "LAPSEWATCH_RETRY_MAX"),
     ({"LAPSEWATCH_WEB_PORT": "70000"}, "LAPSEWATCH_WEB_PORT"),
+    ({"LAPSEWATCH_WEB_BIND": "*"}, "LAPSEWATCH_WEB_BIND"),
+    ({"LAPSEWATCH_WEB_HOST": "http://worker-1"}, "LAPSEWATCH_WEB_HOST"),
     ({"LAPSEWATCH_PARTITIONS": "eight"}, "LAPSEWATCH_PARTITIONS"),
     ({"LAPSEWATCH_RECHECK_JITTER": "1"}, "LAPSEWATCH_RECHECK_JITTER"),
     ({"LAPSEWATCH_PROVIDER_RATE": "0"}, "LAPSEWATCH_PROVIDER_RATE"),
@@ -76,6 +78,52 @@ def test_an_empty_variable_means_its_default():
 ])
 def test_every_settings_error_starts_with_the_variable_name(env, variable):
     assert settings_error(env).startswith(variable + ": ")
+
+
+# --- the web server: where it listens, how other workers reach it -----------------------------
+
+def test_the_web_server_listens_on_loopback_and_advertises_it_by_default():
+    settings = load_settings({})
+    assert (settings.web_bind, settings.web_host, settings.web_url) == ("127.0.0.1", "127.0.0.1",
+                                                                         "http://127.0.0.1:6066")
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::", "[::]"])
+def test_a_wildcard_bind_advertises_the_host_name(wildcard):
+    import socket
+
+    settings = load_settings({"LAPSEWATCH_WEB_BIND": wildcard, "LAPSEWATCH_WEB_PORT": "6067"})
+    assert settings.web_bind == wildcard.strip("[]")
+    assert (settings.web_host, settings.web_url) == (socket.gethostname(), f"http://{socket.gethostname()}:6067")
+
+
+@pytest.mark.parametrize(("bind", "url"), [("10.1.2.3", "http://10.1.2.3:6066"), ("[::1]", "http://[::1]:6066"),
+                                           ("fd00::5", "http://[fd00::5]:6066"),
+                                           ("worker-1.internal", "http://worker-1.internal:6066")])
+def test_a_specific_bind_address_is_also_the_advertised_one(bind, url):
+    settings = load_settings({"LAPSEWATCH_WEB_BIND": bind})
+    assert settings.web_bind == settings.web_host == bind.strip("[]")
+    assert settings.web_url == url
+
+
+def test_the_advertised_host_can_be_set():
+    settings = load_settings({"LAPSEWATCH_WEB_BIND": "0.0.0.0", "LAPSEWATCH_WEB_HOST": "worker_1"})
+    assert (settings.web_bind, settings.web_host, settings.web_url) == ("0.0.0.0", "worker_1", "http://worker_1:6066")
+
+
+@pytest.mark.parametrize("variable", ["LAPSEWATCH_WEB_BIND", "LAPSEWATCH_WEB_HOST"])
+@pytest.mark.parametrize("text", ["*", "http://worker-1", "worker-1:6066", "10.0.0.256", "127.1", "0.0.0.0/0",
+                                  "two words", "-worker", "worker..internal", "a" * 64 + ".example"])
+def test_a_web_address_that_is_neither_an_ip_address_nor_a_host_name_is_refused(variable, text):
+    message = settings_error({variable: text})
+    assert message.startswith(variable + ": ") and repr(text) in message
+    assert "LAPSEWATCH_WEB_PORT" in message  # where the port goes instead
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::"])
+def test_a_wildcard_is_refused_as_the_advertised_host(wildcard):
+    message = settings_error({"LAPSEWATCH_WEB_BIND": "0.0.0.0", "LAPSEWATCH_WEB_HOST": wildcard})
+    assert message.startswith("LAPSEWATCH_WEB_HOST: ") and "host name or address" in message
 
 
 # --- providers --------------------------------------------------------------------------------
