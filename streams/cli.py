@@ -273,7 +273,8 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
 @main.command()
 @click.argument("name")
 @click.option("--worker", "worker_url", metavar="URL",
-              help="any worker's web address; it forwards to the owner [default: http://127.0.0.1:LAPSEWATCH_WEB_PORT]")
+              help="any worker's web address; it forwards to the owner "
+                   "[default: http://LAPSEWATCH_WEB_HOST:LAPSEWATCH_WEB_PORT]")
 @click.option("--json", "as_json", is_flag=True, help="print the worker's answer as JSON")
 @click.option("--history", is_flag=True, help="add its transitions from domains.status (needs LAPSEWATCH_BROKER)")
 def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> None:
@@ -288,7 +289,7 @@ def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> N
     if public:
         click.echo(f"{registrable} is a public mailbox provider: lapsewatch keeps no state for it")
         sys.exit(3)
-    base = (worker_url or f"http://127.0.0.1:{settings.web_port}").rstrip("/")
+    base = (worker_url or settings.web_url).rstrip("/")
     try:
         response = httpx.get(f"{base}/domains/{registrable}", timeout=10.0)
     except httpx.HTTPError as exc:
