@@ -29,3 +29,10 @@ clean:
 .PHONY: bench
 bench: install
 	$(BIN)/python -m bench $(ONLY)
+
+# The soak (BENCHMARKS.md, Soak): LAPSEWATCH_SOAK_SECONDS (600) of mixed account events against misbehaving RDAP
+# registries, with a worker restart and a kill -9; about 11 minutes in all. Exits non-zero on a missed or false lapse.
+# Not part of `make bench`; `make bench ONLY=soak` runs it too.
+.PHONY: soak
+soak: install
+	$(BIN)/python -m bench soak

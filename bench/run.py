@@ -1,10 +1,13 @@
 """Runs the benchmarks in order, prints their figures against the goals, writes bench/results/latest.json.
 
-    python -m bench                  # all of them
+    python -m bench                  # all of them (not the soak)
     python -m bench ingest checks    # some, in the order given
+    python -m bench soak             # the soak: only when asked for by name (LAPSEWATCH_SOAK_SECONDS, 600)
 
 These are measurements, not tests: a goal that is missed is reported, and the
-exit status is non-zero only when a benchmark could not run at all.
+exit status is non-zero only when a benchmark could not run at all, or when a
+figure a benchmark lists in its REQUIRED (the soak's missed and false lapses)
+misses its goal.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from rich.table import Table
 from bench.common import Figure
 
 BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout")
+# Run only when named (`python -m bench soak`, `make soak`): the soak alone takes over ten minutes.
+OPTIONAL = ("soak",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SETTINGS = ("BENCH_INGEST_N", "BENCH_CHECKS_DOMAINS", "BENCH_CHECKS_DEFAULT_DOMAINS", "BENCH_CHECKS_LIMITED",
             "BENCH_CHECKS_SEQUENTIAL_SECONDS",
             "BENCH_DEDUP_SAMPLE", "BENCH_LATENCY_N", "BENCH_LATENCY_CONCURRENCY", "BENCH_FOOTPRINT_ACCOUNTS",
-            "BENCH_FOOTPRINT_DOMAINS")
+            "BENCH_FOOTPRINT_DOMAINS", "LAPSEWATCH_SOAK_SECONDS", "LAPSEWATCH_SOAK_DOMAINS",
+            "LAPSEWATCH_SOAK_EVENTS_PER_SECOND", "LAPSEWATCH_SOAK_RECHECK_SECONDS", "LAPSEWATCH_SOAK_OUTAGE_SECONDS",
+            "LAPSEWATCH_SOAK_LAPSES", "LAPSEWATCH_SOAK_SAMPLE_SECONDS", "LAPSEWATCH_SOAK_FAULTY_PER_KIND",
+            "LAPSEWATCH_SOAK_WORKERS")
 
 
 def machine() -> dict:
@@ -60,6 +68,12 @@ def run_one(name: str) -> list[Figure]:
     return asyncio.run(result) if inspect.isawaitable(result) else result
 
 
+def required_missed(name: str, figures: list[Figure]) -> list[Figure]:
+    """The figures benchmark `name` lists in its REQUIRED whose goal was missed."""
+    required = getattr(importlib.import_module(f"bench.{name}"), "REQUIRED", ())
+    return [figure for figure in figures if figure.name in required and figure.met is False]
+
+
 def table(figures: list[Figure]) -> Table:
     grid = Table(title="lapsewatch benchmarks", show_lines=False)
     for column, style in (("benchmark", "bold"), ("figure", ""), ("value", "cyan"), ("goal", ""), ("met?", ""),
@@ -73,10 +87,13 @@ def table(figures: list[Figure]) -> Table:
 
 def main(argv: list[str]) -> int:
     chosen = argv or list(BENCHMARKS)
-    unknown = [name for name in chosen if name not in BENCHMARKS]
+    unknown = [name for name in chosen if name not in BENCHMARKS + OPTIONAL]
     if unknown:
-        print(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        print(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + OPTIONAL)}",
+              file=sys.stderr)
         return 2
+    # A soak on its own must not overwrite the figures of the last full run.
+    results = RESULTS if any(name in BENCHMARKS for name in chosen) else RESULTS.with_name(f"{'-'.join(chosen)}.json")
     # `make` pipes nothing, so rich would fall back to 80 columns: the notes need more.
     console = Console(width=max(shutil.get_terminal_size((200, 40)).columns, 160))
     started = time.monotonic()
@@ -91,16 +108,20 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             traceback.print_exc()
             found, error = [], f"{type(exc).__name__}: {exc}"
-        runs[name] = {"seconds": round(time.monotonic() - began, 1), "error": error}
+        missed = [] if error else required_missed(name, found)
+        runs[name] = {"seconds": round(time.monotonic() - began, 1), "error": error,
+                      "required_missed": [figure.name for figure in missed]}
         figures.extend(found)
-        console.print(f"   {name} done in {runs[name]['seconds']:.0f} s" + (f" — FAILED: {error}" if error else ""))
+        console.print(f"   {name} done in {runs[name]['seconds']:.0f} s" + (f" — FAILED: {error}" if error else "")
+                      + "".join(f"\n   [red]MUST HOLD, DID NOT:[/] {f.name}: {f.shown()} (goal {f.goal})"
+                                for f in missed))
     total = time.monotonic() - started
     console.print(table(figures))
     console.print(f"{len(figures)} figures in {total:.0f} s; "
                   f"{sum(f.met is True for f in figures)} goals met, {sum(f.met is False for f in figures)} missed")
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps({
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_bytes(orjson.dumps({
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "settings": {name: os.environ[name] for name in SETTINGS if name in os.environ},
@@ -108,5 +129,5 @@ def main(argv: list[str]) -> int:
         "benchmarks": runs,
         "figures": [asdict(figure) for figure in figures],
     }, option=orjson.OPT_INDENT_2))
-    console.print(f"wrote {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
-    return 1 if any(run["error"] for run in runs.values()) else 0
+    console.print(f"wrote {results.relative_to(Path.cwd()) if results.is_relative_to(Path.cwd()) else results}")
+    return 1 if any(run["error"] or run["required_missed"] for run in runs.values()) else 0
