@@ -61,6 +61,7 @@ class Checker:
         self._unsent: dict[str, tuple[asyncio.Task, str, str]] = {}  # domain -> (task, check id, server)
         self._tasks: set[asyncio.Task] = set()
         self._freed = asyncio.Event()
+        self._closed = False
 
     @property
     def providers(self) -> list[StatusProvider]:
@@ -132,6 +133,9 @@ class Checker:
         started: list[str] = []
         deferred: list[tuple[str, float]] = []
         for domain, confirming, failing in due:
+            if self._closed:
+                deferred.append((domain, now + 1.0))
+                continue
             if self.busy(domain, now):
                 deferred.append((domain, self._in_flight[domain][0] + self.in_flight_ttl))
                 continue
@@ -244,6 +248,8 @@ class Checker:
             task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        # No check starts once the providers may be closing: its failure would count against the server.
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -263,3 +263,14 @@ async def test_a_rebalance_drops_the_checks_not_yet_sent_for_partitions_it_lost(
     assert (await h.result_for(kept)).verdict == "active"
     assert not any(h.checker.busy(domain, time.time()) for domain in domains[1:])
     assert [h.server.count(domain) for domain in domains] == [1, 0, 0]
+
+
+async def test_a_closing_checker_starts_no_check_that_could_fail_against_its_server(harness):
+    """At shutdown the providers close: a check started then would fail and count against the server."""
+    h = harness()
+    domain = name()
+    active(h.server, domain)
+    await h.checker.close()
+    now = time.time()
+    assert h.checker.dispatch([(domain, False, False)], now) == ([], [(domain, now + 1.0)])
+    assert h.results == [] and h.server.count(domain) == 0
