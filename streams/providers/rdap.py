@@ -172,14 +172,17 @@ class RdapProvider:
             except httpx.HTTPError as exc:
                 raise ProviderError(f"rdap request to {host} for {domain} failed: {type(exc).__name__}",
                                     server_wide=unreachable(exc)) from None
-            return 200, _domain_object(body, host, domain)
+            document = _domain_object(body, host, domain)
+            return (404, {}) if document is None else (200, document)
         raise ProviderError(f"rdap servers redirected {domain} more than {MAX_REDIRECTS} times")
 
     async def aclose(self) -> None:
         await self._clients.aclose()
 
 
-def _domain_object(body: bytes, host: str, domain: str) -> dict:
+def _domain_object(body: bytes, host: str, domain: str) -> dict | None:
+    """The domain object; None when the body is RFC 9083's error object for "not found" (sent with
+    HTTP 200 by some servers: the registry's own word, as a 404 is)."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -187,6 +190,10 @@ def _domain_object(body: bytes, host: str, domain: str) -> dict:
     if not isinstance(document, dict):
         raise ProviderError(f"rdap answer from {host} for {domain} is not an object")
     kind = document.get("objectClassName")
+    if kind is None and "errorCode" in document:  # an error object sent with HTTP 200
+        if document["errorCode"] == 404:
+            return None
+        raise ProviderError(f"rdap server {host} answered {domain} with error {document['errorCode']!r}")
     if kind is not None and kind != "domain":
         raise ProviderError(f"rdap answer from {host} for {domain} is a {kind!r}, not a domain")
     named = document.get("ldhName")

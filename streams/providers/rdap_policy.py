@@ -38,6 +38,8 @@ REGISTERED = frozenset({
     "server delete prohibited", "server renew prohibited", "server transfer prohibited", "server update prohibited",
 })
 KNOWN_STATUSES = frozenset(LAPSED) | frozenset(HOLD) | frozenset(GRACE) | REGISTERED
+# Registries add their own locks (AFNIC's "server recover prohibited"): any "... prohibited" is one.
+LOCK_SUFFIX = " prohibited"
 # EPP's "ok" is RDAP's "active" (RFC 8056 §2).
 ALIASES = {"ok": "active"}
 
@@ -76,14 +78,26 @@ def no_service(tld: str) -> Verdict:
     return Verdict("inconclusive", ("no rdap service",), f"no RDAP service is known for .{tld}")
 
 
+def known(status: str) -> bool:
+    return status in KNOWN_STATUSES or status.endswith(LOCK_SUFFIX)
+
+
 def unknown_statuses(statuses: tuple[str, ...]) -> list[str]:
-    return sorted(set(statuses) - KNOWN_STATUSES)
+    return sorted(status for status in set(statuses) if not known(status))
 
 
 def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
-    """The verdict for one registry answer at time `now`."""
+    """The verdict for one registry answer (a domain object, HTTP 200) at time `now`.
+
+    Evidence of a lapse decides first, whatever else the answer holds: a value
+    the policy does not know must never hide a lapse, only stand beside it in
+    the evidence. Without such evidence an unknown value leaves the verdict
+    inconclusive: it might mean anything.
+    """
     present = set(facts.statuses)
     expired = facts.expires_at is not None and facts.expires_at <= now
+    strange = unknown_statuses(facts.statuses)
+    aside = f"; also unrecognised RDAP statuses: {', '.join(strange)}" if strange else ""
 
     def verdict(kind: str, detail: str, *, grace: bool = False) -> Verdict:
         return Verdict(kind, facts.statuses, detail + _registrar_dates(facts), facts.registered_at,
@@ -92,19 +106,19 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
 
     lapsed = sorted(present & LAPSED.keys())
     if lapsed:
-        return verdict("lapsed", "; ".join(f"{s}: {LAPSED[s]}" for s in lapsed), grace=True)
-    strange = unknown_statuses(facts.statuses)
-    if strange:
-        return verdict("inconclusive", "unrecognised RDAP statuses: " + ", ".join(strange))
+        return verdict("lapsed", "; ".join(f"{s}: {LAPSED[s]}" for s in lapsed) + aside, grace=True)
     held = sorted(present & HOLD.keys())
     in_grace = bool(present & GRACE.keys())
     if held and (expired or in_grace):
         why = "expired and " if expired else "in auto-renew grace and "
-        return verdict("lapsed", why + "; ".join(f"{s}: {HOLD[s]}" for s in held), grace=True)
+        return verdict("lapsed", why + "; ".join(f"{s}: {HOLD[s]}" for s in held) + aside, grace=True)
     if expired:
-        return verdict("lapsed", "the registration expired and was not renewed", grace=True)
+        return verdict("lapsed", "the registration expired and was not renewed" + aside, grace=True)
+    if strange:
+        return verdict("inconclusive", "unrecognised RDAP statuses: " + ", ".join(strange))
     if not present:
-        return verdict("inconclusive", "the registry answer has no status")
+        # RFC 9083 makes status optional: a domain object answered with 200 says the name is registered.
+        return verdict("active", "registered; the registry publishes no status")
     if held:
         return verdict("active", "registered and not expired; " + "; ".join(f"{s}: {HOLD[s]}" for s in held))
     if in_grace:

@@ -294,3 +294,23 @@ async def test_registry_shaped_answers(server, tmp_path, example, expected, grac
         await provider.aclose()
     assert (verdict.verdict, verdict.grace) == (expected, grace)
     assert verdict.registered_at is not None
+
+
+async def test_an_error_object_sent_with_200_is_read_as_its_error_code(server, provider):
+    """Some servers send RFC 9083's error object with HTTP 200: it is no domain object, and never "registered"."""
+    domain = name("errbody")
+    server.set(domain, {"json": docs.error_object(404, "Not Found", "The domain was not found"), "status": 200})
+    verdict = await provider.check(domain)
+    assert (verdict.verdict, verdict.flags) == ("lapsed", ("not found",))
+    server.set(domain, {"json": docs.error_object(500, "Internal Error", "try later"), "status": 200})
+    with pytest.raises(ProviderError, match="error 500"):
+        await provider.check(domain)
+
+
+async def test_a_domain_object_with_no_status_is_registered(server, provider):
+    domain = name("nostatus")
+    document = docs.domain_object(domain, [], "2017-01-24T12:09:23Z", None)
+    document.pop("status", None)
+    server.set(domain, {"json": document})
+    verdict = await provider.check(domain)
+    assert verdict.verdict == "active" and "publishes no status" in verdict.detail
