@@ -246,8 +246,15 @@ def _lag_table(report):
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 @click.option("--confirm", is_flag=True, help="ask the confirming provider (LAPSEWATCH_CONFIRM_PROVIDER) too")
-def check(name: str, as_json: bool, confirm: bool) -> None:
-    """Ask the configured provider about NAME (a domain or an address) now; changes nothing.
+@click.option("--refresh", is_flag=True, help="fetch IANA's RDAP bootstrap file first, however fresh the cached copy")
+def check(name: str, as_json: bool, confirm: bool, refresh: bool) -> None:
+    """Ask the configured provider about NAME (a domain or an address) now; changes nothing but the bootstrap cache.
+
+    RDAP uses the freshest bootstrap, as a worker would: the data directory's
+    cached copy of IANA's file, fetched again first when it is older than
+    LAPSEWATCH_RDAP_BOOTSTRAP_REFRESH (or with --refresh); if that fails, the
+    newest copy at hand answers. The output names the server asked and where
+    it was found.
 
     Exit status: 0 a verdict, 1 no verdict (the provider failed) or a bad setting, 2 not a checkable name.
     """
@@ -259,7 +266,7 @@ def check(name: str, as_json: bool, confirm: bool) -> None:
         click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks it")
         return
     providers = [settings.provider] + ([settings.confirm_provider] if confirm and settings.confirm_provider else [])
-    answers = asyncio.run(check_now(domain, providers, settings))
+    answers = asyncio.run(check_now(domain, providers, settings, refresh=refresh))
     if as_json:
         import orjson
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import datetime, timezone
 
@@ -27,33 +28,117 @@ def _iso(moment: float | None) -> str | None:
         timespec="seconds").replace("+00:00", "Z")
 
 
-async def check_now(domain: str, providers: list[str], settings: Settings) -> list[dict]:
-    """One answer per provider, in order: its verdict and evidence, or why there is none."""
+async def fresh_bootstrap(provider, settings: Settings, *, force: bool = False) -> dict | None:
+    """Bring an RDAP provider's bootstrap up to date as the worker would; what is in use, for the output.
+
+    The data directory's cached copy of IANA's file is used as it is while it is
+    younger than LAPSEWATCH_RDAP_BOOTSTRAP_REFRESH; older (or `force`), IANA is
+    asked first. A refresh that fails costs nothing but the note: the newest
+    copy at hand (the cache, or the shipped snapshot) answers. None for a
+    provider without a bootstrap.
+    """
+    from streams.providers.bootstrap import BootstrapSource
+
+    source = getattr(provider, "bootstrap", None)
+    if not isinstance(source, BootstrapSource) or not hasattr(provider, "refresh_bootstrap"):
+        return None
+    age = source.cache_age()
+    refreshed = None
+    if source.url and (force or age is None or age > settings.rdap_bootstrap_refresh):
+        quiet = logging.getLogger("lapsewatch.rdap.bootstrap")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # a failed refresh is told in the answer, not as a warning beside it
+        try:
+            async with asyncio.timeout(settings.check_deadline):
+                refreshed = await provider.refresh_bootstrap()
+        except TimeoutError:
+            refreshed, source.last_error = False, f"no answer within {settings.check_deadline:g} s"
+        finally:
+            quiet.setLevel(level)
+    return {"in_use": source.in_use(), "publication": _iso(source.current.publication.timestamp()),
+            "cache_age_seconds": None if age is None else round(age), "url": source.url,
+            "refreshed": refreshed, "refresh_error": source.last_error if refreshed is False else None}
+
+
+def answered_by(provider, domain: str) -> dict:
+    """Which server a check of `domain` goes to, and where the provider found it.
+
+    Every provider names its server through `route(domain)` (the key of its rate
+    limit and circuit breaker): an RDAP registry, a WHOIS server, Fastly's API.
+    `source` is the provider's own `source_for(domain)` when it has one (a WHOIS
+    provider can say where its server came from there), else its bootstrap's
+    ("override", "iana", "registry"); None when nothing says.
+    """
+    route = getattr(provider, "route", None)
+    server = route(domain) if callable(route) else None
+    look_up = getattr(provider, "source_for", None) or getattr(getattr(provider, "bootstrap", None), "source_for", None)
+    return {"server": server, "source": look_up(domain) if callable(look_up) else None}
+
+
+async def check_now(domain: str, providers: list[str], settings: Settings, *, refresh: bool = False) -> list[dict]:
+    """One answer per provider, in order: its verdict and evidence, or why there is none, and who answered."""
     gate = Gate(settings.provider_rate, settings.server_rate)
     answers = []
     for name in providers:
         provider = build_provider(name, settings, gate)
-        started = time.monotonic()
         try:
-            async with asyncio.timeout(settings.check_deadline):
-                verdict = await provider.check(domain)
-            answers.append({"provider": name, "verdict": verdict.verdict, "flags": list(verdict.flags),
-                            "detail": verdict.detail, "registered_at": _iso(verdict.registered_at),
-                            "expires_at": _iso(verdict.expires_at), "grace": verdict.grace,
-                            "nameservers": list(verdict.nameservers),
-                            "seconds": round(time.monotonic() - started, 3)})
-        except (ProviderError, TimeoutError) as exc:
-            reason = str(exc) or f"no answer within {settings.check_deadline:g} s"
-            answers.append({"provider": name, "verdict": None, "error": reason,
-                            "seconds": round(time.monotonic() - started, 3)})
+            bootstrap = await fresh_bootstrap(provider, settings, force=refresh)
+            context = {"answered_by": answered_by(provider, domain),
+                       **({"bootstrap": bootstrap} if bootstrap is not None else {})}
+            started = time.monotonic()
+            try:
+                async with asyncio.timeout(settings.check_deadline):
+                    verdict = await provider.check(domain)
+                answers.append({"provider": name, "verdict": verdict.verdict, "flags": list(verdict.flags),
+                                "detail": verdict.detail, "registered_at": _iso(verdict.registered_at),
+                                "expires_at": _iso(verdict.expires_at), "grace": verdict.grace,
+                                "nameservers": list(verdict.nameservers),
+                                "seconds": round(time.monotonic() - started, 3), **context})
+            except (ProviderError, TimeoutError) as exc:
+                reason = str(exc) or f"no answer within {settings.check_deadline:g} s"
+                answers.append({"provider": name, "verdict": None, "error": reason,
+                                "seconds": round(time.monotonic() - started, 3), **context})
         finally:
             await provider.aclose()
     return answers
 
 
+SOURCE_NAMES = {"override": "LAPSEWATCH_RDAP_SERVERS", "iana": "IANA's bootstrap file",
+                "registry": "the registry table"}
+
+
+def describe_source(answer: dict) -> list[str]:
+    """The lines naming who answered and which bootstrap copy said so."""
+    lines = []
+    who = answer.get("answered_by") or {}
+    if who.get("server"):
+        found = SOURCE_NAMES.get(who.get("source"), who.get("source"))
+        server = "no server (the TLD has none)" if who["server"] == "none" else who["server"]
+        lines.append(f"  asked:       {server}" + (f" (from {found})" if found else ""))
+    bootstrap = answer.get("bootstrap")
+    if bootstrap:
+        copy = {"shipped": "the shipped snapshot", "cached": "the cached copy",
+                "fetched": "a copy fetched now"}[bootstrap["in_use"]]
+        line = f"  bootstrap:   IANA's file of {bootstrap['publication']}, {copy}"
+        if bootstrap["refreshed"] is False:
+            line += f" (refresh failed: {bootstrap['refresh_error']})"
+        elif bootstrap["refreshed"] is None and bootstrap["cache_age_seconds"] is not None:
+            line += f" (fetched {_age(bootstrap['cache_age_seconds'])} ago)"
+        lines.append(line)
+    return lines
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def describe_verdict(domain: str, answer: dict) -> str:
     if answer["verdict"] is None:
-        return f"{domain}: {answer['provider']} gave no verdict: {answer['error']}"
+        return "\n".join([f"{domain}: {answer['provider']} gave no verdict: {answer['error']}",
+                          *describe_source(answer)])
     lines = [f"{domain}: {answer['verdict'].upper()} according to {answer['provider']} ({answer['seconds']:.2f} s)",
              f"  status:      {' '.join(answer['flags']) or '—'}",
              f"  why:         {answer['detail'] or '—'}"]
@@ -64,6 +149,7 @@ def describe_verdict(domain: str, answer: dict) -> str:
         lines.append("  in a grace period: checked daily")
     if answer.get("nameservers"):
         lines.append(f"  nameservers: {', '.join(answer['nameservers'])}")
+    lines.extend(describe_source(answer))
     return "\n".join(lines)
 
 
