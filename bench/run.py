@@ -32,7 +32,7 @@ from rich.table import Table
 
 from bench.common import Figure
 
-BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout")
+BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout", "coverage")
 # Run only when named (`python -m bench soak`, `make soak`): the soak alone takes over ten minutes.
 OPTIONAL = ("soak",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
