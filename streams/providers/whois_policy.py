@@ -26,6 +26,7 @@ from streams.providers.whois_registries import GRACE, HOLD, LAPSE, REGISTERED, R
 
 MAX_EXCERPT = 300
 MAX_LINES = 5000  # a real answer has a few hundred; the byte cap keeps this far away anyway
+MAX_STATUSES = 32  # a real record has a handful: more is noise, and costs time
 
 # Refusals any server may send, matched at the start of a line once its comment marks and
 # error codes are stripped ("% Error: 55000000002 ...", "-3: ...", "# ...").
@@ -220,14 +221,16 @@ def _any_line(lines: list[str], patterns: tuple[re.Pattern[str], ...], domain: s
 
 
 def _statuses(text: str, registry: Registry) -> tuple[str, ...]:
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered, without repeats
     for pattern in registry.statuses:
         for match in pattern.finditer(text):
             parts = registry.status_split.split(match.group(1)) if registry.status_split else [match.group(1)]
             for part in parts:
                 value = _ICANN_LINK.sub("", part.strip(" \t*")).strip()
-                if value and value not in found:
-                    found.append(value)
+                if value:
+                    found[value] = None
+                if len(found) >= MAX_STATUSES:
+                    return tuple(found)
     return tuple(found)
 
 

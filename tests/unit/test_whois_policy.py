@@ -282,6 +282,7 @@ def test_a_generic_not_found_line_naming_another_domain_is_inconclusive():
     ("Domain Name: a.jp\n" + "\t" * 50 + "\n") * 2_000,
     "% " + "-1:" * 40_000,
     "query_status: " * 9_000,
+    "".join(f"Domain Status: s{i}\n" for i in range(7_000)),
 ])
 def test_hostile_answers_are_read_in_linear_time(text):
     started = time.perf_counter()
