@@ -300,7 +300,7 @@ async def test_every_event_the_pipeline_publishes_follows_the_contract(start_pip
     rdap.set(expired, {"json": docs.domain_object(expired, ["pending delete"], "2016-02-01T00:00:00Z",
                                                   "2026-09-01T00:00:00Z")})
     rdap.set(resold, {"json": docs.domain_object(resold, ["active"], "2026-06-01T00:00:00Z", "2027-06-01T00:00:00Z")})
-    rdap.set(unsure, {"json": docs.domain_object(unsure, [], None, None)})
+    rdap.set(unsure, {"json": docs.domain_object(unsure, ["frozen by court order"], None, None)})  # unknown alone
     ann, bob, cy = unique("ann"), unique("bob"), unique("cy")
     await pipeline.email(email_event("email_added", ann, f"Ann@Mail.{expired}", verified=True,
                                      verified_at="2020-01-01T00:00:00Z"))
