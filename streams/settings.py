@@ -26,7 +26,7 @@ DEFAULT_TOPICS = {
     "CONTROL": "lapsewatch.control",
 }
 
-PROVIDERS = ("rdap", "fastly", "dns", "simulated")
+PROVIDERS = ("rdap", "whois", "fastly", "dns", "simulated")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
@@ -129,6 +129,7 @@ class Settings:
     rdap_bootstrap_url: str | None
     rdap_bootstrap_refresh: float
     rdap_servers: dict[str, str]
+    whois_servers: dict[str, str]  # LAPSEWATCH_WHOIS_SERVERS: ahead of the shipped table
     dns_resolvers: tuple[tuple[str, int], ...]  # empty: the system's resolvers
     ca_bundle: Path | None
     provider_timeout: float
@@ -136,6 +137,7 @@ class Settings:
     check_concurrency: int
     provider_rate: float
     server_rate: float
+    whois_server_rate: float
     breaker_failures: int
     breaker_cooldown: float
     breaker_max_cooldown: float
@@ -501,6 +503,16 @@ def _https_url_or_off(reader: _Reader, name: str, default: str) -> str | None:
     return url
 
 
+def _whois_servers(reader: _Reader) -> dict[str, str]:
+    """`de=whois.denic.de,io=127.0.0.1:4343`: WHOIS servers ahead of the shipped table."""
+    from streams.providers.whois_servers import parse_whois_servers
+
+    try:
+        return parse_whois_servers(reader.raw("WHOIS_SERVERS") or "")
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}WHOIS_SERVERS: {exc}") from None
+
+
 def _rdap_servers(reader: _Reader) -> dict[str, str]:
     """`com=https://rdap.example/,org=...`: explicit RDAP servers, ahead of the bootstrap."""
     text = reader.raw("RDAP_SERVERS")
@@ -592,6 +604,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rdap_bootstrap_url=_https_url_or_off(reader, "RDAP_BOOTSTRAP_URL", IANA_RDAP_BOOTSTRAP),
         rdap_bootstrap_refresh=reader.duration("RDAP_BOOTSTRAP_REFRESH", "1d", minimum=60),
         rdap_servers=_rdap_servers(reader),
+        whois_servers=_whois_servers(reader),
         dns_resolvers=_dns_resolvers(reader),
         ca_bundle=_ca_bundle(reader),
         provider_timeout=reader.duration("PROVIDER_TIMEOUT", "10s", minimum=0.01, maximum=600),
@@ -599,6 +612,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         check_concurrency=reader.integer("CHECK_CONCURRENCY", 48, minimum=1, maximum=10000),
         provider_rate=reader.number("PROVIDER_RATE", 20.0),
         server_rate=reader.number("SERVER_RATE", 2.0),
+        # WHOIS servers refuse far sooner than RDAP ones (DENIC, EURid, Nominet count per minute or hour).
+        whois_server_rate=reader.number("WHOIS_SERVER_RATE", 0.2),
         breaker_failures=reader.integer("BREAKER_FAILURES", 5, minimum=1, maximum=1000),
         breaker_cooldown=reader.duration("BREAKER_COOLDOWN", "1m", minimum=0.01),
         breaker_max_cooldown=reader.duration("BREAKER_MAX_COOLDOWN", "15m", minimum=0.01),

@@ -19,8 +19,8 @@ from streams.domains.lifecycle import (CheckResult, apply_check, apply_control, 
 from streams.domains import outbound, rows
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
-from streams.providers import build_provider
-from streams.providers.polite import Breakers, CircuitChange, Gate
+from streams.providers import build_gate, build_provider
+from streams.providers.polite import Breakers, CircuitChange
 
 log = logging.getLogger("lapsewatch.domains")
 POLICY = settings.policy
@@ -43,7 +43,7 @@ def requeue(domain: str, at: float) -> None:
         due.set(domain, at, priority_of(value))
 
 
-gate = Gate(settings.provider_rate, settings.server_rate)
+gate = build_gate(settings)
 checker = Checker(
     build_provider(settings.provider, settings, gate), publish_result,
     confirm=build_provider(settings.confirm_provider, settings, gate) if settings.confirm_provider else None,

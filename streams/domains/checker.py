@@ -51,7 +51,7 @@ class Checker:
         self.max_pending = concurrency * 4
         # A check may wait for its turn behind every pending one at the slowest rate, then run to its
         # deadline; past that its result is taken as lost (a rebalance) and the domain comes due again.
-        slowest = max(min(gate.provider_rate, gate.server_rate), 1e-3)
+        slowest = max(gate.slowest, 1e-3)
         self.in_flight_ttl = in_flight_ttl or deadline + self.max_pending / slowest + 60.0
         self._semaphore = asyncio.Semaphore(concurrency)
         self._in_flight: dict[str, tuple[float, str]] = {}  # domain -> (started, check id)
@@ -67,9 +67,12 @@ class Checker:
     def providers(self) -> list[StatusProvider]:
         return [self.primary] + ([self.confirm] if self.confirm else [])
 
-    def provider_for(self, confirming: bool) -> StatusProvider:
-        """A suspected lapse is confirmed by the second provider when there is one."""
-        return self.confirm if confirming and self.confirm is not None else self.primary
+    def provider_for(self, confirming: bool, domain: str) -> StatusProvider:
+        """A suspected lapse is confirmed by the second provider when there is one; a chain of
+        providers (RDAP, then WHOIS) names the one that serves `domain`."""
+        provider = self.confirm if confirming and self.confirm is not None else self.primary
+        pick = getattr(provider, "pick", None)
+        return pick(domain) if pick is not None else provider
 
     def busy(self, domain: str, now: float) -> bool:
         flight = self._in_flight.get(domain)
@@ -139,7 +142,7 @@ class Checker:
             if self.busy(domain, now):
                 deferred.append((domain, self._in_flight[domain][0] + self.in_flight_ttl))
                 continue
-            provider = self.provider_for(confirming)
+            provider = self.provider_for(confirming, domain)
             server = f"{provider.name} {provider.route(domain)}"
             hold = self.gate.held_for(server)
             if hold > 0:
@@ -163,7 +166,7 @@ class Checker:
     async def check_once(self, domain: str, provider: StatusProvider | None = None,
                          check_id: str | None = None) -> CheckResult:
         """Ask `provider` once, within the deadline; a failure is a result with no verdict."""
-        provider = provider or self.primary
+        provider = provider or self.provider_for(False, domain)
         started = time.time()
         result = await self._ask(domain, provider, started)
         if check_id is not None:

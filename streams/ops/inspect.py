@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 
 from streams.accounts.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
 from streams.end_offsets import end_offsets
-from streams.providers import ProviderError, build_provider
-from streams.providers.polite import Gate
+from streams.providers import ProviderError, build_gate, build_provider
 from streams.settings import Settings
 
 
@@ -77,10 +76,12 @@ def answered_by(provider, domain: str) -> dict:
 
 async def check_now(domain: str, providers: list[str], settings: Settings, *, refresh: bool = False) -> list[dict]:
     """One answer per provider, in order: its verdict and evidence, or why there is none, and who answered."""
-    gate = Gate(settings.provider_rate, settings.server_rate)
+    gate = build_gate(settings)
     answers = []
     for name in providers:
         provider = build_provider(name, settings, gate)
+        pick = getattr(provider, "pick", None)
+        name = pick(domain).name if pick is not None else name  # RDAP's chain may hand a TLD to WHOIS
         try:
             bootstrap = await fresh_bootstrap(provider, settings, force=refresh)
             context = {"answered_by": answered_by(provider, domain),

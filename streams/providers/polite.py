@@ -152,13 +152,23 @@ class Breakers:
 
 
 class Gate:
-    """Waits for a provider-wide token, a per-server token and any Retry-After hold."""
+    """Waits for a provider-wide token, a per-server token and any Retry-After hold.
 
-    def __init__(self, provider_rate: float, server_rate: float):
+    `server_rates` gives some providers' servers their own rate (WHOIS servers
+    want far fewer queries than RDAP ones); the others get `server_rate`.
+    """
+
+    def __init__(self, provider_rate: float, server_rate: float, server_rates: dict[str, float] | None = None):
         self.provider_rate = provider_rate
         self.server_rate = server_rate
+        self.server_rates = dict(server_rates or {})
         self._buckets: dict[str, TokenBucket] = {}
         self._held_until: dict[str, float] = {}
+
+    @property
+    def slowest(self) -> float:
+        """The lowest rate any request may have to wait for."""
+        return min(self.provider_rate, self.server_rate, *self.server_rates.values())
 
     def _bucket(self, key: str, rate: float) -> TokenBucket:
         bucket = self._buckets.get(key)
@@ -191,7 +201,7 @@ class Gate:
                 continue
             now = time.monotonic()
             wait = max(self._bucket("provider " + provider, self.provider_rate).take(now),
-                       self._bucket("server " + server, self.server_rate).take(now))
+                       self._bucket("server " + server, self.server_rates.get(provider, self.server_rate)).take(now))
             if wait > 0:
                 await asyncio.sleep(wait)
             if not self.held(server):  # a hold that began while we waited for the token wins

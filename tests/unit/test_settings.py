@@ -135,9 +135,18 @@ def test_without_a_status_provider_the_default_is_rdap():
 
 
 def test_an_unknown_provider_names_the_status_provider_variable():
-    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "whois"})
+    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "gopher"})
     assert message.startswith("LAPSEWATCH_STATUS_PROVIDER: ")
-    assert "'whois'" in message
+    assert "'gopher'" in message
+
+
+def test_whois_servers_override_the_table_and_a_bad_one_names_the_variable():
+    settings = load_settings({"LAPSEWATCH_WHOIS_SERVERS": "de=127.0.0.1:4343, io=whois.example.net"})
+    assert settings.whois_servers == {"de": "127.0.0.1:4343", "io": "whois.example.net"}
+    assert settings.whois_server_rate == 0.2  # well under one query a second per server
+    for bad in ("de", "de=", "de=host:0", "de=bad host", "d e=whois.example"):
+        assert settings_error({"LAPSEWATCH_WHOIS_SERVERS": bad}).startswith("LAPSEWATCH_WHOIS_SERVERS: ")
+    assert settings_error({"LAPSEWATCH_WHOIS_SERVER_RATE": "0"}).startswith("LAPSEWATCH_WHOIS_SERVER_RATE: ")
 
 
 def test_the_provider_name_is_case_insensitive():
