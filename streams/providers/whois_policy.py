@@ -118,7 +118,8 @@ def read_answer(text: str, server: str, domain: str) -> Answer:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.strip() for line in text.split("\n", MAX_LINES)[:MAX_LINES]]
     _raise_on_refusal(text, lines, registry, server, domain)
-    base = dict(server=server, domain=domain, registry=registry.name, excerpt=_excerpt(lines),
+    raw_lines = text.split("\n", MAX_LINES)[:MAX_LINES]  # indentation kept: it marks a contact block
+    base = dict(server=server, domain=domain, registry=registry.name, excerpt=_excerpt(raw_lines),
                 statusless=registry.statusless, referral=_referral(text))
     statuses = _statuses(text, registry)
     dates = dict(expires_at=_first_date(text, registry.expiry, registry),
@@ -266,9 +267,26 @@ def _same_name(value: str, domain: str) -> bool:
         return False
 
 
+# Labels of people's data: an excerpt travels in events and logs, so it carries none of it.
+_PERSONAL = re.compile(r"name|mail|phone|fax|address|street|city|postal|zip|organi[sz]ation|registrant|holder|"
+                       r"contact|person|owner|admin|tech|billing|country|province", re.IGNORECASE)
+_NOT_PERSONAL = re.compile(r"domain|server|registrar|dns", re.IGNORECASE)
+_LABEL = re.compile(r"^\[?\s*([^:\]]{1,60})[:\]]")
+
+
+def _personal(line: str) -> bool:
+    """An indented line (a contact block's continuation), an address, or a line labelled as a person's data."""
+    if line[:1].isspace() or "@" in line:
+        return True
+    label = _LABEL.match(line)
+    return bool(label and _PERSONAL.search(label[1]) and not _NOT_PERSONAL.search(label[1]))
+
+
 def _excerpt(lines: list[str]) -> str:
-    """The answer's first lines of substance (no legal notices), as evidence for an unreadable answer."""
-    kept = [line for line in lines if line and not _COMMENT.match(line)]
+    """The answer's first lines of substance (no legal notices, nobody's contact data), as evidence
+    for an unreadable answer."""
+    kept = [line.strip() for line in lines
+            if line.strip() and not _COMMENT.match(line.strip()) and not _personal(line)]
     # Evidence goes into logs and events: no control characters.
     text = "".join(ch if ch.isprintable() else "?" for ch in " | ".join(kept)[: MAX_EXCERPT + 1])
     return text if len(text) <= MAX_EXCERPT else text[: MAX_EXCERPT - 1] + "…"

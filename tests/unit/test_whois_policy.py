@@ -176,6 +176,18 @@ def test_the_excerpt_skips_legal_notices():
     assert "Copyright" not in verdict.detail and "domian:" in verdict.detail
 
 
+def test_the_excerpt_carries_nobodys_contact_data():
+    """It goes into events on domains.status: names, addresses, mail and phone numbers stay out."""
+    raw = ("Domian:     pasticceria-ferri.it\nStatus:     weird\nRegistrant\n  Organization: Pasticceria Ferri\n"
+           "  Address:  Via Roma 8\n            Modena\nAdmin Contact: Maria Ferri\nTech Email: it@ferri.example\n"
+           "Phone: +39.059123456\nRegistrant Name: Maria Ferri\n[Name] Maria\nRegistrar: Aruba S.p.A.\n")
+    verdict = classify_whois(raw, "whois.nic.it", "pasticceria-ferri.it", NOW)
+    assert verdict.verdict == "inconclusive"
+    for private in ("Ferri S", "Via Roma", "Modena", "Maria", "ferri.example", "059123456"):
+        assert private not in verdict.detail, private
+    assert "Domian:" in verdict.detail and "Registrar: Aruba" in verdict.detail
+
+
 def test_an_answer_about_another_domain_decides_nothing():
     raw = answers.punktum("someone-else.dk", "Deactivated", answers.on(NOW, -20, "%Y-%m-%d"))
     verdict = classify_whois(raw.decode(), "whois.punktum.dk", "nordlys-bager.dk", NOW)
