@@ -155,7 +155,7 @@ class PortOwners:
 
     def __init__(self, server_ports: set[int]):
         self.server_ports = server_ports
-        self.owner: dict[int, str] = {}
+        self.owners: dict[int, list[tuple[float, str]]] = {}  # port -> (first seen, worker), as ports get reused
 
     def sample(self, workers: dict[str, Worker]) -> None:
         try:
@@ -177,12 +177,19 @@ class PortOwners:
                     if target.startswith("socket:["):
                         port = inodes.get(target[8:-1])
                         if port is not None:
-                            self.owner[port] = name
+                            seen = self.owners.setdefault(port, [])
+                            if not seen or seen[-1][1] != name:
+                                seen.append((time.monotonic(), name))
         except OSError:
             pass
 
-    def of(self, port: int | None) -> str:
-        return self.owner.get(port, "?") if port is not None else "?"
+    def of(self, port: int | None, at: float) -> str:
+        """The worker that held the port at `at` (sampled every 0.25 s: "?" when it came and went unseen)."""
+        seen = self.owners.get(port) if port is not None else None
+        if not seen:
+            return "?"
+        before = [name for since, name in seen if since <= at + 0.5]
+        return before[-1] if before else seen[0][1]
 
 
 class CircuitWatch:
@@ -268,6 +275,11 @@ class Scene:
         self._kinds = itertools.cycle([self.thick_active, self.in_redemption, self.thin_active, self.not_found,
                                        self.moved_active, self.pending_delete, self.net_active, self.net_lapsed])
         self._feeding: asyncio.Task | None = None
+        self.t0_epoch = time.time() - (time.monotonic() - self.t0)
+        self.trace: set[str] = set()  # domains whose way through the topics the report shows
+        self._tracing = False
+        self._traced = {"input": self.first.topics["email_events"], "accounts": f"{self.app_id}-account-commands",
+                        "domains": f"{self.app_id}-domain-commands", "table": f"{self.app_id}-domains-changelog"}
         self._parsed: dict[str, int] = {}
         self._statuses: dict[str, list[str]] = {}
         self._circuits: list[dict] = []
@@ -286,6 +298,9 @@ class Scene:
         await asyncio.gather(*[worker.start() for worker in started.values()])
         self.workers.update(started)
         self.circuits.workers.update(started)
+        if not self._tracing:  # the internal topics exist once a worker ran: follow them, for diagnostics only
+            self._tracing = True
+            await self.bus.follow(*self._traced.values())
 
     def kill(self, name: str) -> float:
         worker = self.workers.pop(name)
@@ -500,6 +515,7 @@ class Scene:
                                   f"{data['reason']}, not domain_expired")
         for member in sorted(expected - by_member.keys()):
             name = next(n for n in self.names if member in n.verified)
+            self.trace.add(name.domain)
             self.findings.add(f"MISSED: {member[1]} on a lapsed domain ({name.plays}) was never unverified; asked "
                               f"at {[self.at(t) for t in name.server.ask_times(name.domain, REGISTRY)]}, "
                               f"transitions {self.statuses().get(name.domain, [])}")
@@ -536,9 +552,10 @@ class Scene:
         for name in self.names:
             asks = name.server.asks(name.domain, REGISTRY)
             times = [ask.monotonic for ask in asks]
-            who = lambda i: f"{asks[i].answer} to {self.owners.of(asks[i].peer)}"  # noqa: E731
+            who = lambda i: f"{asks[i].answer} to {self.owners.of(asks[i].peer, asks[i].monotonic)}"  # noqa: E731
             for i, (a, b) in enumerate(zip(times, times[1:])):
                 if b - a < RETRY_MIN:
+                    self.trace.add(name.domain)
                     self.findings.add(
                         f"TWICE within RETRY_MIN ({RETRY_MIN:g} s): {name.domain} ({name.plays}) asked at "
                         f"{self.at(a)} ({who(i)}) and {b - a:.2f} s later at {self.at(b)} ({who(i + 1)})"
@@ -548,6 +565,7 @@ class Scene:
             for i, (a, b) in enumerate(zip(points, points[1:])):
                 allowed = (FIRST_BOUND if i == 0 else bound) + self._stretch(a, b)
                 if b - a > allowed:
+                    self.trace.add(name.domain)
                     since = "its first account" if i == 0 else "its last ask" if b == now else "its previous ask"
                     then = "not asked since (end of run)" if b == now else f"asked at {self.at(b)}"
                     self.findings.add(
@@ -593,13 +611,51 @@ class Scene:
                 + f"; circuits not closed: {spans or 'never'}"
                 + "; disturbances: " + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows))
 
+    def trail(self, domain: str) -> str:
+        """Where the domain went (diagnostics, never asserted on): its input events, the commands about it on the
+        internal topics (with the check ids and times), its table rows, and its asks at the registry."""
+        def at_ms(message) -> str:
+            return f"t+{message.timestamp / 1000 - self.t0_epoch:.2f}s"
+
+        def moment(value: object) -> str:
+            return f"t+{value - self.t0_epoch:.2f}s" if isinstance(value, (int, float)) else str(value)
+
+        lines = [f"  {domain}:"]
+        needle = domain.encode()
+        for what, topic in self._traced.items():
+            for message in self.bus.records.get(topic, []):
+                if needle not in (message.value or b"") and needle not in (message.key or b""):
+                    continue
+                where = f"    {what} p{message.partition}@{message.offset} {at_ms(message)}"
+                if message.value is None:
+                    lines.append(f"{where} tombstone")
+                    continue
+                value = orjson.loads(message.value)
+                if what == "table":
+                    lines.append(f"{where} status={value.get('status')} next_check_at={moment(value.get('next_check_at'))}"
+                                 f" last_check_at={moment(value.get('last_check_at'))} errors={value.get('errors')}")
+                    continue
+                for command in value if isinstance(value, list) else [value]:
+                    if domain not in orjson.dumps(command).decode():
+                        continue
+                    keep = {k: command[k] for k in ("type", "kind", "verdict", "check_id", "account_id") if k in command}
+                    if "checked_at" in command:
+                        keep["checked_at"] = moment(command["checked_at"])
+                    lines.append(f"{where} {keep}")
+        for ask in self.registry.asks(domain) + self.neighbour.asks(domain):
+            lines.append(f"    asked {self.at(ask.monotonic)} /{ask.prefix}/ {ask.answer} by "
+                         f"{self.owners.of(ask.peer, ask.monotonic)}")
+        return "\n".join(lines)
+
     def report(self) -> str:
         spans = [f"  {w} {s}: {self.at(a)} → {self.at(b)} ({b - a:.1f} s, {how})"
                  for w, s, a, b, how in self.circuits.all_spans()]
         return ("\n".join(self.findings.items) + f"\n\n{self.summary()}"
                 + f"\n\ncircuits not closed (from /readyz):\n" + ("\n".join(spans) or "  none")
                 + "\ndisturbances: " + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows)
-                + "\nworker logs: " + ", ".join(str(w.log_path) for w in self.all_workers))
+                + "\nworker logs: " + ", ".join(str(w.log_path) for w in self.all_workers)
+                + "\n\nthe way of the domains named above (diagnostics):\n"
+                + "\n".join(self.trail(domain) for domain in sorted(self.trace)[:6]))
 
 
 def _seconds(iso: str) -> float:
