@@ -68,6 +68,12 @@ async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
         for name in ("lapsewatch_due_backlog", "lapsewatch_check_duration_seconds_bucket", "lapsewatch_consumer_lag",
                      "lapsewatch_events_in_total", "lapsewatch_dead_lettered_total"):
             assert name in text, name
+        # The tables' RocksDB memory, which RSS includes: the domain just written sits in a memtable.
+        found = samples(text)
+        memtables = {labels: value for (name, labels), value in found.items()
+                     if name == "lapsewatch_table_memory_bytes" and ("kind", "memtables") in labels}
+        assert {dict(labels)["table"] for labels in memtables} == {"accounts", "domains"}, memtables
+        assert all(value > 0 for value in memtables.values()), memtables
 
 
 async def test_json_logs_are_one_object_per_line_with_the_decisions_and_no_secrets(start_pipeline, fastly):

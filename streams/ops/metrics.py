@@ -34,6 +34,10 @@ circuit_changes = Counter("lapsewatch_provider_circuit_changes_total",
 failing_alone = Gauge("lapsewatch_domains_failing_alone",
                       "Domains whose last check failed on their own while their server answers others, by server",
                       ["server"], registry=REGISTRY)
+table_memory = Gauge("lapsewatch_table_memory_bytes",
+                     "RocksDB memory of the tables' partitions on this worker, by table and kind "
+                     "(memtables: writes not yet flushed; block_cache: blocks read)",
+                     ["table", "kind"], registry=REGISTRY)
 due_backlog = Gauge("lapsewatch_due_backlog", "Domains due for a check now, by priority",
                     ["priority"], registry=REGISTRY)
 domains_owned = Gauge("lapsewatch_domains", "Domains in this worker's partitions", registry=REGISTRY)

@@ -6,6 +6,7 @@ import time
 
 from faust.web import Request, Response, View
 
+from streams import topics
 from streams.app import app
 from streams.domains.agents import checker, due, ready
 from streams.domains.due import PRIORITY_NAMES
@@ -28,11 +29,28 @@ def readiness() -> tuple[bool, dict]:
                                   "partitions": len(app.assignor.assigned_actives())}
 
 
+# RocksDB properties behind lapsewatch_table_memory_bytes: bounded per partition by topics.STORE_OPTIONS.
+TABLE_MEMORY = {"memtables": "rocksdb.cur-size-all-mem-tables", "block_cache": "rocksdb.block-cache-usage"}
+
+
+def table_memory() -> list[tuple[tuple[str, str], float]]:
+    """Bytes of RocksDB memory per table and kind, summed over this worker's open partitions."""
+    samples = []
+    for table in (topics.accounts, topics.domains):
+        databases = list(getattr(table.data, "_dbs", {}).values())  # Faust keeps no public accessor
+        for kind, prop in TABLE_MEMORY.items():
+            total = sum(db.property_int_value(prop) or 0 for db in databases
+                        if hasattr(db, "property_int_value"))
+            samples.append(((table.name, kind), float(total)))
+    return samples
+
+
 def refresh_gauges() -> None:
     now = time.time()
     backlog = due.backlog(now)
     metrics.set_gauge_family(metrics.due_backlog, (((name,), backlog[name]) for name in PRIORITY_NAMES))
     metrics.domains_owned.set(len(due))
+    metrics.set_gauge_family(metrics.table_memory, table_memory())
     metrics.set_gauge_family(metrics.circuit_open, (((server,), 1.0) for server in checker.breakers.open_servers()))
     metrics.set_gauge_family(metrics.failing_alone, (((server,), count)
                                                      for server, count in checker.failing_alone().items()))
