@@ -11,6 +11,17 @@ from tests.harness import Bus, FastlyServer, Worker, WorkerConfig
 from tests.rdap_server import RdapServer
 
 
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A process environment with no LAPSEWATCH_ setting of the caller's, a data dir of the test's own and
+    no bootstrap refresh: commands see only what the test sets."""
+    for key in [k for k in os.environ if k.startswith("LAPSEWATCH_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LAPSEWATCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LAPSEWATCH_RDAP_BOOTSTRAP_URL", "off")
+    return monkeypatch
+
+
 @pytest.fixture(scope="session")
 def broker_url():
     """LAPSEWATCH_TEST_BROKER (e.g. an Apache Kafka) or an embedded Tansu broker."""

@@ -70,6 +70,7 @@ from aiohttp import web
 
 from streams.broker import free_port
 from tests.rdap_documents import RDAP_CONTENT_TYPE, error_object
+from tests.server_thread import ServerThread
 from tests.tls import certificate_authority
 
 Answer = dict[str, Any]
@@ -160,10 +161,12 @@ def _error_response(status: int, description: str, headers: dict[str, str] | Non
     return web.Response(status=status, body=body, content_type=RDAP_CONTENT_TYPE, headers=headers)
 
 
-class RdapServer:
+class RdapServer(ServerThread):
+    what = "RDAP server"
     address = "127.0.0.1"
 
     def __init__(self) -> None:
+        super().__init__()
         self.port = 0
         self._lock = threading.Lock()
         self._plan: dict[tuple[str | None, str], Answer | list[Answer]] = {}
@@ -176,10 +179,6 @@ class RdapServer:
         self._site: web.TCPSite | None = None
         self._down = False
         self._bootstrap: tuple[bool, dict | None] = (False, None)
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="rdap-server", daemon=True)
         self._stopping: asyncio.Event | None = None
         self._cut: asyncio.Event | None = None  # set while down: planned hangs end
         self._runner: web.AppRunner | None = None
@@ -420,24 +419,6 @@ class RdapServer:
             return
         raise RuntimeError(f"no free port on {self.address} after {attempts} tries") from last
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as error:  # reported by start()
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> "RdapServer":
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the RDAP server did not start")
-        if self._error is not None:
-            raise RuntimeError(f"the RDAP server did not start: {self._error!r}") from self._error
-        return self
 
     # --- outages ----------------------------------------------------------------
 
@@ -463,7 +444,7 @@ class RdapServer:
             self._transports = weakref.WeakSet()
             self._cut.set()
 
-        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
+        self._call(down())
         self._down = True
 
     def come_back(self, timeout: float = 10.0) -> None:
@@ -484,24 +465,9 @@ class RdapServer:
                 self._site, self._cut = site, asyncio.Event()
                 return
 
-        asyncio.run_coroutine_threadsafe(up(), self._loop).result(timeout + 5)
+        self._call(up(), timeout + 5)
         self._down = False
 
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-
-        async def shutdown() -> None:
-            self._stopping.set()
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> "RdapServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def _shutdown(self) -> None:
+        self._stopping.set()
+        await self._runner.cleanup()

@@ -15,15 +15,6 @@ from tests.harness import FASTLY_TEST_KEY, unique_domain
 from tests.tls import certificate_authority
 
 
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in [k for k in os.environ if k.startswith("LAPSEWATCH_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("LAPSEWATCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LAPSEWATCH_RDAP_BOOTSTRAP_URL", "off")
-    return monkeypatch
-
-
 def test_check_prints_fastlys_verdict_and_exits_zero(env, fastly):
     domain = unique_domain("checkcmd")
     fastly.scenario.set(domain, "inactive")

@@ -3,7 +3,6 @@ played by the loopback RDAP server."""
 
 from __future__ import annotations
 
-import os
 
 import orjson
 import pytest
@@ -13,15 +12,6 @@ from streams.cli import main
 from streams.providers.bootstrap import save
 from tests import rdap_documents as docs
 from tests.tls import certificate_authority
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    for key in [k for k in os.environ if k.startswith("LAPSEWATCH_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("LAPSEWATCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LAPSEWATCH_RDAP_BOOTSTRAP_URL", "off")
-    return monkeypatch
 
 
 def coverage_json(*args: str) -> dict:

@@ -41,6 +41,8 @@ import time
 import weakref
 from typing import Any, NamedTuple
 
+from tests.server_thread import ServerThread
+
 Answer = dict[str, Any]
 FORMS = ("bytes", "chunks", "hang", "trickle", "huge", "close", "reset")
 MAX_QUERY = 4096
@@ -72,8 +74,11 @@ def _validate(answer: object) -> None:
         raise ValueError(f"an answer's bytes are bytes: {answer!r}")
 
 
-class WhoisServer:
+class WhoisServer(ServerThread):
+    what = "WHOIS server"
+
     def __init__(self, address: str = "127.0.0.1") -> None:
+        super().__init__()
         self.address = address  # any 127.x.y.z: a second "host" on loopback, for referrals
         self.port = 0
         self._lock = threading.Lock()
@@ -83,10 +88,6 @@ class WhoisServer:
         self._connections = 0
         self._writers: weakref.WeakSet = weakref.WeakSet()
         self._server: asyncio.base_events.Server | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="whois-server", daemon=True)
         self._stopping: asyncio.Event | None = None
         self._cut: asyncio.Event | None = None
 
@@ -221,27 +222,6 @@ class WhoisServer:
         self._stopping, self._cut = asyncio.Event(), asyncio.Event()
         await self._listen(0)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._serve())
-        except BaseException as error:  # reported by start()
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> "WhoisServer":
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the WHOIS server did not start")
-        if self._error is not None:
-            raise RuntimeError(f"the WHOIS server did not start: {self._error!r}") from self._error
-        return self
-
-    def _call(self, coroutine, timeout: float = 10.0):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     # --- outages ----------------------------------------------------------------
 
@@ -277,25 +257,10 @@ class WhoisServer:
 
         self._call(up(), timeout + 5)
 
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-
-        async def shutdown() -> None:
-            self._stopping.set()
-            if self._server is not None:
-                self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            await asyncio.sleep(0)
-
-        self._call(shutdown())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def __enter__(self) -> "WhoisServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def _shutdown(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await asyncio.sleep(0)

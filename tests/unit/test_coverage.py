@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import types
 
@@ -78,16 +77,7 @@ def test_measure_counts_the_sources_of_a_bootstrap_source(tmp_path):
     assert coverage.context["rdap_bootstrap"] == {"publication": "2026-07-23T02:00:03Z", "in_use": "shipped"}
 
 
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for key in [k for k in os.environ if k.startswith("LAPSEWATCH_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("LAPSEWATCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("LAPSEWATCH_RDAP_BOOTSTRAP_URL", "off")
-    return monkeypatch
-
-
-def test_the_shipped_rdap_data_covers_what_issue_12_found(offline):
+def test_the_shipped_rdap_data_covers_what_issue_12_found(env):
     report = orjson.loads(CliRunner().invoke(main, ["coverage", "--json"]).output)
     rdap = {tld for tld, source in report["by_tld"].items() if source.startswith("rdap")}
     assert len(rdap) >= 1199  # 1,196 from IANA's file over https (kg and mg are http only), .de .ch .li
@@ -97,7 +87,7 @@ def test_the_shipped_rdap_data_covers_what_issue_12_found(offline):
     assert report["rdap_bootstrap"]["in_use"] == "shipped" and report["registry_table"] == ["ch", "de", "li"]
 
 
-def test_issue_12_goal_on_the_shipped_data(offline):
+def test_issue_12_goal_on_the_shipped_data(env):
     """`lapsewatch coverage --json`: ≥ 90 % of the root zone's TLDs with a source, and the 20 named by RDAP or WHOIS."""
     if whois_servers() is None:  # from the day the table lands, this must pass
         pytest.xfail("the shipped WHOIS table (streams.providers.whois_servers) has not landed: "
