@@ -80,7 +80,7 @@ def _run_worker(env_updates: dict[str, str], tmp_path) -> subprocess.CompletedPr
 def test_a_provider_without_what_it_needs_refuses_to_start_and_names_the_variables(tmp_path):
     for env, names in [({"LAPSEWATCH_STATUS_PROVIDER": "fastly"}, ["LAPSEWATCH_FASTLY_API_KEY"]),
                        ({"LAPSEWATCH_CONFIRM_PROVIDER": "simulated"}, ["LAPSEWATCH_SIMULATED_SCENARIO"]),
-                       ({"LAPSEWATCH_STATUS_PROVIDER": "whois"}, ["LAPSEWATCH_STATUS_PROVIDER"]),
+                       ({"LAPSEWATCH_STATUS_PROVIDER": "gopher"}, ["LAPSEWATCH_STATUS_PROVIDER"]),
                        ({"LAPSEWATCH_CONFIRM_PROVIDER": "rdap"}, ["LAPSEWATCH_CONFIRM_PROVIDER"])]:
         result = _run_worker(env, tmp_path)
         assert result.returncode != 0, env
