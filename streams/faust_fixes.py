@@ -22,6 +22,11 @@ Each was found by killing a worker mid-batch on a loaded machine
    Tansu under-reports after a batch of several records: `_highwaters` takes
    the true ones (streams/end_offsets.py).
 
+4. The RocksDB store remembers the encoded key of up to 1,000 keys per table
+   (`_key_index`), and orjson's output keeps a 4 KiB buffer whatever its
+   length: 8 MiB per worker held for short keys. `_encode_key` hands back an
+   exact-size copy.
+
 And one limit made a setting: Faust builds its consumer with a hard-coded
 `fetch_max_wait_ms=1500`, so a broker that holds fetches to the end of the
 wait (Tansu does, over several partitions) adds up to 1.5 s per hop.
@@ -36,6 +41,7 @@ import logging
 from typing import Any, AsyncIterator
 
 from aiokafka import TopicPartition
+from faust.stores import base as stores_base
 from faust.transport import consumer as consumers
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport import producer as producers
@@ -155,6 +161,13 @@ async def _true_highwaters(self, partitions: list) -> dict:
     return await end_offsets(consumer, partitions)
 
 
+def _exact_size(encode_key):
+    def _encode_key(self, key):
+        return bytes(memoryview(encode_key(self, key)))  # bytes(b) would return b itself
+
+    return _encode_key
+
+
 def install(fetch_max_wait: float = 1.5) -> None:
     if getattr(consumers.Consumer, "_lapsewatch_fixed", False):
         return
@@ -166,4 +179,5 @@ def install(fetch_max_wait: float = 1.5) -> None:
     producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
     consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)
     consumers.Consumer.perform_seek = _guarded_seek(consumers.Consumer.perform_seek)
+    stores_base.SerializedStore._encode_key = _exact_size(stores_base.SerializedStore._encode_key)
     consumers.Consumer._lapsewatch_fixed = True

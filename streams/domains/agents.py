@@ -36,6 +36,12 @@ async def announce_circuit(provider: str, change: CircuitChange) -> None:
                                        change.retry_at, time.time()))
 
 
+def proven(domain: str) -> bool:
+    """The domain answered a check before and has not failed since: its failure speaks of its server."""
+    value = topics.domains.get(domain)
+    return isinstance(value, dict) and value.get("last_success_at") is not None and not value.get("errors")
+
+
 def requeue(domain: str, at: float) -> None:
     """A check that was not sent after all (its circuit opened meanwhile) comes due again at `at`."""
     value = topics.domains.get(domain)
@@ -50,7 +56,7 @@ checker = Checker(
     concurrency=settings.check_concurrency, deadline=settings.check_deadline, gate=gate,
     breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown,
                       settings.breaker_window),
-    announce=announce_circuit, requeue=requeue)
+    announce=announce_circuit, requeue=requeue, proven=proven)
 
 
 def decide(state: DomainState | None, command: dict, now: float):
@@ -146,14 +152,12 @@ async def apply_domain_record(event) -> None:
         by_domain.setdefault(domain, []).append(command)
     decided = []
     for domain, group in by_domain.items():
-        for command in group:
-            if command.get("kind") == "check":
-                checker.done(domain, command.get("check_id"))
         stored, before = load(domain)
         try:
             state, events = apply_domain_commands_to(before, group)
         except Exception:
             await apply_one_by_one(message, domain, stored, before, group)
+            release_checks(domain, group)
             continue
         decided.append((domain, stored, state, events))
     # Events are delivered before the table records them as emitted: after a crash
@@ -161,6 +165,15 @@ async def apply_domain_record(event) -> None:
     await asyncio.gather(*[await send(outgoing) for *_, events in decided for outgoing in events])
     for domain, stored, state, _ in decided:
         store(domain, stored, state)
+        release_checks(domain, by_domain[domain])
+
+
+def release_checks(domain: str, group: list[dict]) -> None:
+    """The checks whose results were applied leave flight, only now that the table holds the next check
+    time: released any sooner, the dispatcher could ask again on a due time the result has not yet moved."""
+    for command in group:
+        if command.get("kind") == "check":
+            checker.done(domain, command.get("check_id"))
 
 
 async def apply_one_by_one(message, domain: str, stored: dict[str, dict], before: dict | None,

@@ -31,6 +31,7 @@ log = logging.getLogger("lapsewatch.checks")
 Publish = Callable[[CheckResult], Awaitable[None]]
 Announce = Callable[[str, CircuitChange], Awaitable[None]]
 Requeue = Callable[[str, float], None]
+Proven = Callable[[str], bool]
 # Domains remembered as failing on their own, per worker: enough for every bad name of a large platform.
 SUSPECTS_KEPT = 100_000
 
@@ -39,12 +40,14 @@ class Checker:
     def __init__(self, primary: StatusProvider, publish: Publish, *, concurrency: int, deadline: float,
                  gate: Gate, breakers: Breakers, confirm: StatusProvider | None = None,
                  announce: Announce | None = None, requeue: Requeue | None = None,
-                 in_flight_ttl: float | None = None):
+                 in_flight_ttl: float | None = None, proven: Proven | None = None):
         self.primary = primary
         self.confirm = confirm
         self.publish = publish
         self.announce = announce
         self.requeue = requeue
+        # Whether a domain answered before and has not failed since (read from the table by the worker).
+        self.proven = proven or (lambda domain: True)
         self.gate = gate
         self.breakers = breakers
         self.deadline = deadline
@@ -211,8 +214,10 @@ class Checker:
             log.warning("check of %s failed: %s", domain, result.detail)
             if result.retry_after:
                 self.gate.hold(server, result.retry_after)
+            suspect = self.suspect(domain, failing)
             change = self.breakers.failure(server, time.time(), result.detail or "failed", domain=domain,
-                                           server_wide=result.server_wide, suspect=self.suspect(domain, failing))
+                                           server_wide=result.server_wide, suspect=suspect,
+                                           proven=not suspect and self.proven(domain))
             self._remember(domain, server, alone=not result.server_wide)
         else:
             change = self.breakers.success(server)

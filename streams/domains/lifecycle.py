@@ -179,8 +179,11 @@ def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = Fa
 
 
 def superseded(state: DomainState, result: CheckResult) -> bool:
-    """A result older than what the table already knows: a failure older than the last attempt,
-    or a verdict older than the last verdict (a previous partition owner's late answer)."""
+    """A result the table already holds (read again after a restart: applied twice, an overdue
+    confirmation would be asked for again at once), or one older than what it knows: a failure older
+    than the last attempt, or a verdict older than the last verdict (a previous owner's late answer)."""
+    if result.check_id is not None and result.check_id == state.last_check_id:
+        return True
     if result.verdict is None:
         return state.last_check_at is not None and result.checked_at < state.last_check_at
     return state.last_success_at is not None and result.checked_at < state.last_success_at
@@ -192,6 +195,7 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
     if superseded(state, result):
         return state, []
     state.last_check_at = max(result.checked_at, state.last_check_at or result.checked_at)
+    state.last_check_id = result.check_id
     state.urgent = False
     if result.verdict is None:
         state.errors += 1

@@ -17,6 +17,7 @@ class DomainState:
     first_seen_at: float = 0.0
     last_check_at: float | None = None  # last attempt, successful or not
     last_success_at: float | None = None  # last attempt that gave a verdict
+    last_check_id: str | None = None  # the check whose result was applied last: never applied twice
     next_check_at: float = 0.0
     urgent: bool = False  # a login pulled the next check forward: it goes ahead of routine rechecks
     errors: int = 0  # consecutive failed checks

@@ -69,9 +69,10 @@ class Breakers:
     (a suspect failed on its own last time, so failing again says nothing new).
     `threshold` pieces of evidence within `window` seconds, with no success between,
     open the circuit for a cooldown that doubles with each trip up to
-    `max_cooldown`. Then one probe at a time: a success closes the circuit, evidence
-    reopens it, and a suspect's own failure only frees the probe for the next domain,
-    so one bad name can never hold a circuit open.
+    `max_cooldown`. Then one probe at a time: a success closes the circuit; a
+    server-wide failure, or the failure of a proven domain (one that answered
+    before and did not fail since), reopens it; any other failure only frees the
+    probe for the next domain, so no bad name, known or new, can hold a circuit open.
     """
 
     def __init__(self, threshold: int, cooldown: float, max_cooldown: float, window: float = 120.0):
@@ -127,14 +128,15 @@ class Breakers:
         return CircuitChange(server, "closed", 0, None, None)
 
     def failure(self, server: str, now: float, reason: str, *, domain: str, server_wide: bool = False,
-                suspect: bool = False) -> CircuitChange | None:
+                suspect: bool = False, proven: bool = True) -> CircuitChange | None:
         circuit = self._circuits.setdefault(server, _Circuit())
         evidence = server_wide or not suspect
         if circuit.state == "half_open":
             if domain != circuit.probe:
                 return None  # sent before the circuit opened: the probe decides
             circuit.probe = None
-            return self._trip(circuit, server, now, reason) if evidence else None
+            # A name never seen to answer may be bad on its own: its failure cannot keep the circuit open.
+            return self._trip(circuit, server, now, reason) if server_wide or (evidence and proven) else None
         if not evidence:
             return None
         circuit.evidence[f"server-wide {next(self._server_wide)}" if server_wide else domain] = now

@@ -43,3 +43,24 @@ def test_the_worker_consumer_waits_at_most_the_configured_fetch_time():
 
     create = faust_fixes._with_fetch_max_wait(lambda thread, transport: Made(_fetch_max_wait_ms=1500), 100)
     assert create(None, None)._fetch_max_wait_ms == 100
+
+
+def test_an_encoded_table_key_holds_only_its_own_bytes():
+    """Faust's store keeps up to 1,000 encoded keys per table; orjson's 4 KiB buffer each was 8 MiB a worker."""
+    import tracemalloc
+
+    import faust
+    from faust.stores.base import SerializedStore
+
+    app = faust.App("lapsewatch-unit-keys", broker="memory://", store="memory://")
+    store = SimpleNamespace(app=app, key_type=None, key_serializer="json")
+    SerializedStore._encode_key(store, "warm-up.example")  # the codec registry's first use is not a key
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        keys = [SerializedStore._encode_key(store, f"shop-{n}.example") for n in range(200)]
+        grown = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert keys[0] == b'"shop-0.example"'
+    assert grown < 200 * 256, f"{grown} bytes held for 200 short keys"

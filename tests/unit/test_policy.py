@@ -198,6 +198,17 @@ def test_a_check_record_carries_its_check_id_and_refuses_one_of_another_type():
     assert CheckResult.from_dict(older).check_id is None  # records written before check ids still apply
 
 
+def test_a_result_read_again_after_a_restart_is_applied_once():
+    """Replayed from the topic, an overdue confirmation's answer must not schedule another check now."""
+    state, _ = run([at(0, LAPSED)])
+    confirm = CheckResult("shop.com", T0 + 2 * H, "rdap", "lapsed", ("pending delete",), check_id="w1-9")
+    state, events = apply_check(state, confirm, T0 + 2 * H, POLICY)
+    assert state.status == "lapsed" and events
+    after = (state.status, state.next_check_at, dict(state.emitted))
+    state, events = apply_check(state, confirm, T0 + 2 * H + 5, POLICY)
+    assert events == [] and (state.status, state.next_check_at, dict(state.emitted)) == after
+
+
 def test_a_late_failure_never_moves_the_last_check_back_nor_counts():
     """A previous owner's failure that arrives after this owner's newer answer is superseded."""
     state, _ = run([at(10, ACTIVE)])

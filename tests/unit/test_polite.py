@@ -111,6 +111,18 @@ def test_a_suspect_probe_that_fails_frees_the_probe_and_the_circuit_stays_half_o
     assert breakers.success("s").state == "closed"
 
 
+def test_a_probe_never_seen_to_answer_cannot_keep_the_circuit_open():
+    """Fresh bad names probing one after another once doubled the cooldown each time (2, 4, 8 s...)."""
+    breakers = Breakers(threshold=1, cooldown=10, max_cooldown=100)
+    _opened(breakers)
+    for n in range(3):
+        assert breakers.allow("s", 10.0 + n, f"new-bad{n}.com")[0]
+        assert breakers.failure("s", 10.0 + n, "not JSON", domain=f"new-bad{n}.com", proven=False) is None
+    assert breakers.state("s") == "half_open"
+    assert breakers.allow("s", 13.0, "known.com")[0]
+    assert breakers.failure("s", 13.0, "HTTP 500", domain="known.com", proven=True).state == "open"
+
+
 def test_a_server_wide_failure_of_a_suspect_probe_reopens_the_circuit():
     breakers = Breakers(threshold=1, cooldown=10, max_cooldown=100)
     _opened(breakers)
