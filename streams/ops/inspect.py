@@ -105,7 +105,7 @@ async def check_now(domain: str, providers: list[str], settings: Settings, *, re
 
 
 SOURCE_NAMES = {"override": "LAPSEWATCH_RDAP_SERVERS", "iana": "IANA's bootstrap file",
-                "registry": "the registry table"}
+                "registry": "the registry table", "whois": "the WHOIS table or LAPSEWATCH_WHOIS_SERVERS"}
 
 
 def describe_source(answer: dict) -> list[str]:
