@@ -16,7 +16,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import replace
 from typing import Awaitable, Callable, Iterable
 
@@ -218,7 +218,8 @@ class Checker:
             change = self.breakers.failure(server, time.time(), result.detail or "failed", domain=domain,
                                            server_wide=result.server_wide, suspect=suspect,
                                            proven=not suspect and self.proven(domain))
-            self._remember(domain, server, alone=not result.server_wide)
+            if not result.server_wide:  # the server's trouble says nothing about the name
+                self._remember(domain, server)
         else:
             change = self.breakers.success(server)
             self.suspects.pop(domain, None)
@@ -226,9 +227,7 @@ class Checker:
             self._announce(provider.name, change)
         await self.publish(result)
 
-    def _remember(self, domain: str, server: str, *, alone: bool) -> None:
-        if not alone:
-            return  # the server's trouble says nothing about the name
+    def _remember(self, domain: str, server: str) -> None:
         self.suspects[domain] = server
         self.suspects.move_to_end(domain)
         if len(self.suspects) > SUSPECTS_KEPT:
@@ -236,10 +235,7 @@ class Checker:
 
     def failing_alone(self) -> dict[str, int]:
         """How many domains fail on their own, by server (for metrics)."""
-        counts: dict[str, int] = {}
-        for server in self.suspects.values():
-            counts[server] = counts.get(server, 0) + 1
-        return counts
+        return dict(Counter(self.suspects.values()))
 
     def _announce(self, provider: str, change: CircuitChange) -> None:
         metrics.circuit_changes.labels(change.server, change.state).inc()
