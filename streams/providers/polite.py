@@ -136,7 +136,7 @@ class Breakers:
                 return None  # sent before the circuit opened: the probe decides
             circuit.probe = None
             # A name never seen to answer may be bad on its own: its failure cannot keep the circuit open.
-            return self._trip(circuit, server, now, reason) if server_wide or (evidence and proven) else None
+            return self._trip(circuit, server, now, reason) if server_wide or (not suspect and proven) else None
         if not evidence:
             return None
         circuit.evidence[f"server-wide {next(self._server_wide)}" if server_wide else domain] = now
