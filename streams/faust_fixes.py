@@ -31,13 +31,15 @@ And one limit made a setting: Faust builds its consumer with a hard-coded
 `fetch_max_wait_ms=1500`, so a broker that holds fetches to the end of the
 wait (Tansu does, over several partitions) adds up to 1.5 s per hop.
 `install()` applies them once; streams/app.py calls it before the app
-exists, with LAPSEWATCH_BROKER_FETCH_MAX_WAIT.
+exists, with LAPSEWATCH_BROKER_FETCH_MAX_WAIT. It refuses any faust-streaming
+but the one they were written for (pyproject.toml pins it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from importlib import metadata
 from typing import Any, AsyncIterator
 
 from aiokafka import TopicPartition
@@ -49,6 +51,9 @@ from faust.transport import producer as producers
 from streams.end_offsets import end_offsets
 
 log = logging.getLogger("lapsewatch.faust")
+
+# The release these fixes were written and tested against (pyproject.toml pins it).
+FAUST_VERSION = "0.15.3"
 
 # Set for a partition with no committed offset: Faust's commit logic then
 # waits for offset 0 to be acknowledged, as it would wait for committed + 1.
@@ -168,7 +173,30 @@ def _exact_size(encode_key):
     return _encode_key
 
 
+class FaustVersionError(RuntimeError):
+    """The installed faust-streaming is not the release these fixes were written for."""
+
+
+def check_faust_version(installed: str) -> None:
+    # They replace private internals (_acked, _gap, _send_pending, _highwaters,
+    # _encode_key, ...): on another release a patch may miss or misfire, and
+    # either way input is lost without a word. Another release means new fixes.
+    if installed != FAUST_VERSION:
+        raise FaustVersionError(
+            f"faust-streaming {installed} is installed, but streams/faust_fixes.py was written for "
+            f"faust-streaming {FAUST_VERSION}: it patches Faust's private internals (_acked, _gap, "
+            f"_send_pending, _highwaters, _encode_key, ...), and without them, or with them on "
+            f"another release, a worker can lose input. Refusing to start: install "
+            f"faust-streaming=={FAUST_VERSION} (requirements.lock pins it)."
+        )
+
+
 def install(fetch_max_wait: float = 1.5) -> None:
+    # Checked before anything is patched, and every time: a worker must not start half-fixed.
+    try:
+        check_faust_version(metadata.version("faust-streaming"))
+    except FaustVersionError as exc:
+        raise SystemExit(f"lapsewatch: {exc}") from None
     if getattr(consumers.Consumer, "_lapsewatch_fixed", False):
         return
     thread = aiokafka_driver.AIOKafkaConsumerThread
