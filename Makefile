@@ -6,12 +6,37 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install test demo clean
 
-$(STAMP): pyproject.toml
+# Exact versions, each file checked against its hash: requirements-test.lock (runtime + test) here,
+# requirements.lock (runtime) in the Docker image. `pip check` catches a lock older than pyproject.toml.
+$(STAMP): pyproject.toml requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(BIN)/python -m pip check --disable-pip-version-check || { \
+	  echo "make install: requirements-test.lock does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refreshes both locks from pyproject.toml for Python 3.11 (run it on 3.11), with pip-tools in its own venv.
+# Pins still allowed are kept: `make lock LOCK_ARGS=--upgrade` moves everything to the newest release,
+# LOCK_ARGS="--upgrade-package httpx" one package. The test lock keeps the runtime lock's versions.
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	touch $(TOOLS_STAMP)
+
+.PHONY: lock
+lock: $(TOOLS_STAMP)
+	@$(TOOLS_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and \
+	  "make lock: the locks are for Python 3.11; run it with one (PYTHON=python3.11 and rm -r $(TOOLS_VENV))")'
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra test -c requirements.lock -o requirements-test.lock pyproject.toml
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: install
