@@ -1,10 +1,13 @@
 FROM python:3.11-slim
 WORKDIR /app
+# The runtime lock's exact versions, each file checked against its hash; a layer of its own, cached until the lock changes.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
-# The data directory exists and is the user's, so a volume mounted there is writable.
-RUN pip install --no-cache-dir . && useradd --create-home lapsewatch \
+# --no-deps: the lock installed them all. The data directory exists and is the user's, so a volume mounted there is writable.
+RUN pip install --no-cache-dir --no-deps . && pip check && useradd --create-home lapsewatch \
     && install -d -o lapsewatch -g lapsewatch /home/lapsewatch/data
 USER lapsewatch
 ENV LAPSEWATCH_DATA_DIR=/home/lapsewatch/data
