@@ -31,7 +31,7 @@ from streams.accounts.book import apply_command
 from streams.end_offsets import end_offsets
 from streams.accounts.events import AccountCommand, AddressUpdate
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
-from streams.domains.policy import Policy
+from streams.core.policy import Policy
 from streams.providers.fastly_policy import classify_fastly
 
 PARTITIONS = 8  # LAPSEWATCH_PARTITIONS, default

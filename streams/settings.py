@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from streams.domains.policy import Policy
+from streams.core.policy import Policy
 
 PREFIX = "LAPSEWATCH_"
 

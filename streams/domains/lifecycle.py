@@ -13,7 +13,7 @@ from datetime import datetime
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
 from streams.accounts.events import iso_utc
-from streams.domains.policy import Policy
+from streams.core.policy import Policy
 from streams.domains.schedule import backoff_at, routine_at
 from streams.domains.state import DomainState
 from streams.providers.base import Verdict

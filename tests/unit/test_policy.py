@@ -9,7 +9,7 @@ import pytest
 
 from streams.accounts.events import iso_utc
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
-from streams.domains.policy import Policy
+from streams.core.policy import Policy
 from streams.domains.schedule import DAY
 
 H = 3600.0
