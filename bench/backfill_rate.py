@@ -19,7 +19,7 @@ import time
 
 import orjson
 
-from streams.accounts.addresses import PublicMailboxes
+from streams.core.addresses import PublicMailboxes
 from streams.accounts.backfill import run_backfill
 from streams.broker import EmbeddedBroker
 

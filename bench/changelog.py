@@ -130,7 +130,7 @@ def records(population: Population, policy: Policy, now: float, checked: bool = 
 
 def sample_matches_parser(population: Population, size: int = 200) -> int:
     """How many sampled accounts the real parser turns into a different account state (should be 0)."""
-    from streams.accounts.addresses import PublicMailboxes
+    from streams.core.addresses import PublicMailboxes
     from streams.accounts.events import parse_email_event
 
     public = PublicMailboxes()

@@ -14,7 +14,7 @@ import time
 
 from bench.common import Figure, env_int
 from bench.population import ACCOUNTS, build, custom_count
-from streams.accounts.addresses import PublicMailboxes, normalize_address
+from streams.core.addresses import PublicMailboxes, normalize_address
 
 NAME = "dedup"
 

@@ -14,7 +14,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from streams.accounts.addresses import PublicMailboxes
+from streams.core.addresses import PublicMailboxes
 
 ACCOUNTS = 1_000_000
 PUBLIC_SHARE = 0.70

@@ -13,7 +13,7 @@ import click
 from streams.settings import SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from streams.accounts.addresses import PublicMailboxes
+    from streams.core.addresses import PublicMailboxes
     from streams.accounts.backfill import Summary
 
 
@@ -121,7 +121,7 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     produced), 1 nothing could be done (settings, file or broker error).
     Running it again with the same file changes nothing.
     """
-    from streams.accounts.addresses import PublicMailboxes
+    from streams.core.addresses import PublicMailboxes
     from streams.accounts.backfill import BackfillError, bootstrap_servers, detect_format, summary_lines
 
     settings = _settings()

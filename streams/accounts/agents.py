@@ -16,7 +16,7 @@ import logging
 from typing import Callable
 
 from streams import batches, topics
-from streams.accounts.addresses import PublicMailboxes
+from streams.core.addresses import PublicMailboxes
 from streams.accounts.book import apply_command
 from streams.accounts.events import AccountCommand, Rejected, parse_email_event, parse_login_event
 from streams.app import app, settings

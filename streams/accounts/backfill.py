@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Mappin
 
 import orjson
 
-from streams.accounts.addresses import (MAX_ADDRESS, MAX_LOCAL, Address, InvalidAddress, PublicMailboxes,
+from streams.core.addresses import (MAX_ADDRESS, MAX_LOCAL, Address, InvalidAddress, PublicMailboxes,
                                         ascii_host, normalize_address, registrable_domain)
 from streams.accounts.events import Rejected, parse_timestamp
 

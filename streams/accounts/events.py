@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import orjson
 
 from schemas import first_error
-from streams.accounts.addresses import Address, InvalidAddress, PublicMailboxes, normalize_address
+from streams.core.addresses import Address, InvalidAddress, PublicMailboxes, normalize_address
 
 
 class Rejected(Exception):

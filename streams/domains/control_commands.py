@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas import first_error
-from streams.accounts.addresses import InvalidAddress, ascii_host, registrable_domain
+from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
 from streams.accounts.events import Rejected, decode_payload, parse_timestamp
 
 

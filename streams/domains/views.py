@@ -6,7 +6,7 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
 from streams import batches, topics
-from streams.accounts.addresses import InvalidAddress, ascii_host, registrable_domain
+from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
 from streams.app import app, settings
 from streams.domains.agents import load
 from streams.domains.summary import domain_summary

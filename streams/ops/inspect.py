@@ -7,7 +7,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from streams.accounts.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
+from streams.core.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
 from streams.end_offsets import end_offsets
 from streams.providers import ProviderError, build_gate, build_provider
 from streams.settings import Settings

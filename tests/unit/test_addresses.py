@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.accounts.addresses import (
+from streams.core.addresses import (
     SHIPPED_PUBLIC_DOMAINS,
     Address,
     InvalidAddress,

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from schemas import first_error
-from streams.accounts.addresses import InvalidAddress, PublicMailboxes, normalize_address
+from streams.core.addresses import InvalidAddress, PublicMailboxes, normalize_address
 from streams.accounts.backfill import (
     _NAMESPACE,
     BACKFILL_OCCURRED_AT,

@@ -9,7 +9,7 @@ import copy
 
 import orjson
 
-from streams.accounts.addresses import PublicMailboxes
+from streams.core.addresses import PublicMailboxes
 from streams.accounts.book import RECENT_EVENT_IDS, apply_command
 from streams.accounts.events import AccountCommand, AddressUpdate, parse_email_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.accounts.addresses import PublicMailboxes
+from streams.core.addresses import PublicMailboxes
 from streams.accounts.events import (
     AccountCommand,
     AddressUpdate,
