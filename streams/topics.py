@@ -20,7 +20,7 @@ dead_letter = app.topic(settings.topics.dead_letter, partitions=settings.partiti
 OUTPUTS = (email_unverified, domain_status, dead_letter)
 
 # Internal repartition topics: account-partitioned, then domain-partitioned. Values are
-# batches of commands (streams/batches.py), encoded by us.
+# batches of commands (streams/core/batches.py), encoded by us.
 account_commands = app.topic(settings.internal_topics["account_commands"], partitions=settings.partitions,
                              internal=True, **RAW)
 domain_commands = app.topic(settings.internal_topics["domain_commands"], partitions=settings.partitions,

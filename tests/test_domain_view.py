@@ -10,7 +10,7 @@ import time
 import httpx
 import orjson
 
-from streams import batches
+from streams.core import batches
 from tests.harness import email_event, unique, unique_domain, wait_for
 
 T = 60

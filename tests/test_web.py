@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.batches import partition_for
+from streams.core.batches import partition_for
 from tests.conftest import close_pipeline, open_pipeline
 from tests.harness import Worker, WorkerConfig, email_event, unique, unique_domain, wait_for
 from tests.test_two_workers import ALL_PARTITIONS, owned_partitions

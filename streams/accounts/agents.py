@@ -1,6 +1,6 @@
 """Input events → account commands (repartitioned by account) → account table → domain commands.
 
-Both hops work in batches (streams/batches.py): the input agent takes many
+Both hops work in batches (streams/core/batches.py): the input agent takes many
 events at a time and sends one record per account partition; the account
 agent applies a whole record, writes each account it changed once, and sends
 one record per domain partition. Faust acks an input event only after its
@@ -15,12 +15,12 @@ import asyncio
 import logging
 from typing import Callable
 
-from streams import batches, topics
+from streams import topics
+from streams.core import batches, metrics
 from streams.core.addresses import PublicMailboxes
 from streams.accounts.book import apply_command
 from streams.accounts.events import AccountCommand, Rejected, parse_email_event, parse_login_event
 from streams.app import app, settings
-from streams.ops import metrics
 from streams.ops.failures import dead_letter_command, send_dead_letter
 
 log = logging.getLogger("lapsewatch.accounts")

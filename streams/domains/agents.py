@@ -8,8 +8,8 @@ import time
 
 import orjson
 
-from streams import batches, topics
-from streams.ops import metrics
+from streams import topics
+from streams.core import batches, metrics
 from streams.ops.failures import dead_letter_command
 from streams.app import app, settings
 from streams.domains.checker import Checker, start_due_checks

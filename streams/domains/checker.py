@@ -22,7 +22,7 @@ from typing import Awaitable, Callable, Iterable
 
 from streams.domains.due import CONFIRM, RETRY, DueIndex
 from streams.domains.lifecycle import CheckResult
-from streams.ops import metrics
+from streams.core import metrics
 from streams.providers import ProviderError, StatusProvider
 from streams.providers.polite import Breakers, CircuitChange, Gate
 

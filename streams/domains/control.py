@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from streams import batches, topics
+from streams import topics
+from streams.core import batches
 from streams.accounts.events import Rejected
 from streams.app import app, settings
 from streams.domains.control_commands import parse_control

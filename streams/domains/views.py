@@ -5,7 +5,8 @@ from __future__ import annotations
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
-from streams import batches, topics
+from streams import topics
+from streams.core import batches
 from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
 from streams.app import app, settings
 from streams.domains.agents import load
@@ -19,7 +20,7 @@ class DomainView(View):
             domain = registrable_domain(ascii_host(name))
         except InvalidAddress as exc:
             return self.json({"error": "invalid_domain", "detail": str(exc)}, status=400)
-        # Our partitioning (murmur2 of the raw name, streams/batches.py), not Faust's JSON-keyed one.
+        # Our partitioning (murmur2 of the raw name, streams/core/batches.py), not Faust's JSON-keyed one.
         changelog = topics.domains.changelog_topic.get_topic_name()
         try:
             owner = app.assignor.key_store(changelog, domain.encode())

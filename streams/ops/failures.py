@@ -7,7 +7,7 @@ import logging
 import orjson
 
 from streams import topics
-from streams.ops import metrics
+from streams.core import metrics
 from streams.ops.deadletter import dead_letter_record
 
 log = logging.getLogger("lapsewatch.failures")

@@ -188,7 +188,7 @@ async def status_history(bootstrap: str, topic: str, domain: str, *, client_opti
     """The domain's records on domains.status, oldest first: its verdict history with the evidence of each."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.batches import partition_for
+    from streams.core.batches import partition_for
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 **(client_options or {}))

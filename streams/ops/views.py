@@ -10,7 +10,7 @@ from streams import topics
 from streams.app import app
 from streams.domains.agents import checker, due, ready
 from streams.domains.due import PRIORITY_NAMES
-from streams.ops import metrics
+from streams.core import metrics
 
 _joined = False
 

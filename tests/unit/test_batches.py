@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams import batches
+from streams.core import batches
 
 
 def test_a_key_keeps_the_partition_the_producer_gave_it_before_batching():
