@@ -427,13 +427,14 @@ def _status_history(settings, domain: str) -> list[dict]:
 def _send_control(command: str, name: str, reason: str | None, by: str | None) -> None:
     """Writes one operator command to the control topic; the owning worker applies and audits it."""
     import getpass
+    import time
     import uuid
-    from datetime import datetime, timezone
 
     import orjson
     from aiokafka import AIOKafkaProducer
 
     from streams.accounts.backfill import bootstrap_servers
+    from streams.core.times import iso_utc
 
     settings = _settings()
     if settings.broker is None:
@@ -448,7 +449,7 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
     except (KeyError, OSError):
         requested_by = "unknown"
     value = {"command": command, "domain": domain, "requested_by": requested_by, "reason": reason,
-             "requested_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+             "requested_at": iso_utc(time.time()),
              "command_id": str(uuid.uuid4())}
     bootstrap = bootstrap_servers(settings.broker)
 
@@ -497,10 +498,8 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
 
     Replaying twice changes nothing: the pipeline deduplicates by event id.
     """
-    from datetime import datetime, timezone
-
-
     from streams.accounts.backfill import bootstrap_servers
+    from streams.core.times import parse_iso
     from streams.ops.replay import replay_dead_letters
 
     settings = _settings()
@@ -509,10 +508,10 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
     since_ms = None
     if since:
         try:
-            moment = datetime.fromisoformat(since.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = parse_iso(since)
         except ValueError:
             raise click.BadParameter(f"{since!r} is not an ISO 8601 time", param_hint="--since") from None
-        since_ms = int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+        since_ms = int(moment.timestamp() * 1000)
     bootstrap = bootstrap_servers(settings.broker)
     summary = _on_broker(bootstrap, replay_dead_letters(
         bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),

@@ -7,12 +7,12 @@ stable `reason` (for metrics and replay tooling) and a message for people.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import orjson
 
 from schemas import first_error
 from streams.core.addresses import Address, InvalidAddress, PublicMailboxes, normalize_address
+from streams.core.times import iso_utc, parse_iso
 
 
 class Rejected(Exception):
@@ -68,21 +68,12 @@ class AccountCommand:
                    replace=data["replace"], login=data["login"], occurred_at=data.get("occurred_at"))
 
 
-def iso_utc(moment: datetime | float) -> str:
-    if isinstance(moment, (int, float)):
-        moment = datetime.fromtimestamp(moment, timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def parse_timestamp(text: str | None, field_name: str) -> str | None:
     """RFC 3339 / ISO 8601 → canonical UTC `YYYY-MM-DDTHH:MM:SSZ`; naive times are UTC."""
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return iso_utc(moment)
+        return iso_utc(parse_iso(text.strip()))
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
         raise Rejected("invalid_timestamp", f"{field_name}: {text!r} is not an ISO 8601 timestamp") from None
 

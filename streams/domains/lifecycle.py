@@ -8,12 +8,11 @@ domain agent only reads, calls one of these, writes and sends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
+from streams.core.policy import Policy
+from streams.core.times import epoch_seconds, iso_utc
 from streams.domains import outbound
 from streams.domains.outbound import Outbound
-from streams.accounts.events import iso_utc
-from streams.core.policy import Policy
 from streams.domains.schedule import backoff_at, routine_at
 from streams.domains.state import DomainState
 from streams.providers.base import Verdict
@@ -99,10 +98,6 @@ def _unverify_pending(state: DomainState, now: float) -> list[Outbound]:
     return events
 
 
-def _epoch(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
-
-
 def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
     """One event per member verified before the domain's current registration, once per registration."""
     registered = state.registered_at
@@ -112,7 +107,7 @@ def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
     for account_id, addresses in state.members.items():
         for key, member in addresses.items():
             member_id = _member_id(account_id, key)
-            verified_at = _epoch(member["verified_at"])
+            verified_at = epoch_seconds(member["verified_at"])
             if (member["verified"] and verified_at is not None and verified_at < registered
                     and state.reregistered.get(member_id) != registered):
                 state.reregistered[member_id] = registered

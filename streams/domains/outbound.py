@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from streams.accounts.events import iso_utc
+from streams.core.times import iso_utc, iso_utc_or_none
 from streams.domains.state import DomainState
 
 SOURCE = "lapsewatch"
@@ -33,10 +33,6 @@ def reregistered_id(account_id: str, key: str, domain: str, registered_at: float
     return str(uuid.uuid5(ID_NAMESPACE, f"reregistered\n{account_id}\n{key}\n{domain}\n{iso_utc(registered_at)}"))
 
 
-def _optional_time(moment: float | None) -> str | None:
-    return iso_utc(moment) if moment is not None else None
-
-
 def _unverified(state: DomainState, account_id: str, member: dict, now: float, reason: str, event_id: str,
                 confirmed_at: float) -> Outbound:
     """The evidence travels with the event, so the account service can show and audit why."""
@@ -49,9 +45,9 @@ def _unverified(state: DomainState, account_id: str, member: dict, now: float, r
         "provider": state.provider or "unknown",
         "checked_at": iso_utc(state.last_success_at or confirmed_at),
         "confirmed_at": iso_utc(confirmed_at),
-        "lapse_first_seen_at": _optional_time(state.lapse_seen_at),
-        "registered_at": _optional_time(state.registered_at),
-        "expires_at": _optional_time(state.expires_at),
+        "lapse_first_seen_at": iso_utc_or_none(state.lapse_seen_at),
+        "registered_at": iso_utc_or_none(state.registered_at),
+        "expires_at": iso_utc_or_none(state.expires_at),
         "verified_at": member["verified_at"],
         "detail": state.detail,
     }
@@ -76,7 +72,7 @@ def circuit_status(provider: str, server: str, state: str, failures: int, reason
                    retry_at: float | None, now: float) -> Outbound:
     """A provider server's circuit breaker changed state: domains it serves wait meanwhile."""
     data = {"provider": provider, "server": server, "state": state, "failures": failures, "reason": reason,
-            "retry_at": _optional_time(retry_at)}
+            "retry_at": iso_utc_or_none(retry_at)}
     key = f"provider:{server}"
     event_id = str(uuid.uuid5(ID_NAMESPACE, f"circuit\n{server}\n{state}\n{now!r}"))
     return Outbound("status", key, _envelope(event_id, "lapsewatch.provider.circuit", key, now, data))
@@ -91,10 +87,10 @@ def domain_status(state: DomainState, transition: str, previous: str | None, now
         "previous_status": previous,
         "flags": list(state.flags),
         "provider": state.provider,
-        "checked_at": _optional_time(state.last_success_at),
+        "checked_at": iso_utc_or_none(state.last_success_at),
         "detail": state.detail,
-        "registered_at": _optional_time(state.registered_at),
-        "expires_at": _optional_time(state.expires_at),
+        "registered_at": iso_utc_or_none(state.registered_at),
+        "expires_at": iso_utc_or_none(state.expires_at),
         "members": state.member_count(),
         "verified_members": state.verified_count(),
     }

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from streams.accounts.events import iso_utc
-
-
-def _time(moment: float | None) -> str | None:
-    return iso_utc(moment) if moment is not None else None
+from streams.core.times import iso_utc_or_none
 
 
 def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
@@ -19,21 +15,21 @@ def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
         "flags": list(value.get("flags") or []),
         "provider": value.get("provider"),
         "detail": value.get("detail"),
-        "first_seen_at": _time(value.get("first_seen_at")),
-        "last_check_at": _time(value.get("last_check_at")),
-        "last_success_at": _time(value.get("last_success_at")),
-        "next_check_at": _time(value.get("next_check_at")),
+        "first_seen_at": iso_utc_or_none(value.get("first_seen_at")),
+        "last_check_at": iso_utc_or_none(value.get("last_check_at")),
+        "last_success_at": iso_utc_or_none(value.get("last_success_at")),
+        "next_check_at": iso_utc_or_none(value.get("next_check_at")),
         "urgent": bool(value.get("urgent")),
         "consecutive_errors": value.get("errors", 0),
-        "failing_since": _time(value.get("failing_since")),
+        "failing_since": iso_utc_or_none(value.get("failing_since")),
         # Failing while its server answers others: the name backs off alone, the circuit stays closed.
         "failing_alone": bool(value.get("errors") and value.get("failing_alone")),
         "consecutive_inconclusive": value.get("inconclusive", 0),
-        "inconclusive_since": _time(value.get("inconclusive_since")),
-        "lapse_first_seen_at": _time(value.get("lapse_seen_at")),
-        "lapse_confirmed_at": _time(value.get("confirmed_at")),
-        "registered_at": _time(value.get("registered_at")),
-        "expires_at": _time(value.get("expires_at")),
+        "inconclusive_since": iso_utc_or_none(value.get("inconclusive_since")),
+        "lapse_first_seen_at": iso_utc_or_none(value.get("lapse_seen_at")),
+        "lapse_confirmed_at": iso_utc_or_none(value.get("confirmed_at")),
+        "registered_at": iso_utc_or_none(value.get("registered_at")),
+        "expires_at": iso_utc_or_none(value.get("expires_at")),
         "grace": bool(value.get("grace")),
         "members": {"accounts": len(members), "addresses": len(addresses),
                     "verified": sum(1 for member in addresses if member.get("verified"))},
@@ -48,5 +44,5 @@ def _allowed(allow: dict | None) -> dict | None:
     """Who allowed the domain (never unverified) and why, or None."""
     if not allow:
         return None
-    return {"by": allow.get("by"), "reason": allow.get("reason"), "at": _time(allow.get("at")),
+    return {"by": allow.get("by"), "reason": allow.get("reason"), "at": iso_utc_or_none(allow.get("at")),
             "command_id": allow.get("command_id")}

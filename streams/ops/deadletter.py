@@ -6,7 +6,7 @@ import base64
 import hashlib
 import time
 
-from streams.accounts.events import iso_utc
+from streams.core.times import iso_utc
 
 KEEP_VALUE_BYTES = 64 * 1024  # a prefix keeps the record under any broker's message limit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
 
 from streams.core.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
+from streams.core.times import iso_utc_or_none
 from streams.end_offsets import end_offsets
 from streams.providers import ProviderError, build_gate, build_provider
 from streams.settings import Settings
@@ -20,11 +20,6 @@ def domain_of(name: str, settings: Settings) -> tuple[str, bool]:
     except InvalidAddress as exc:
         raise ValueError(str(exc)) from None
     return domain, domain in PublicMailboxes(settings.public_domains_extra)
-
-
-def _iso(moment: float | None) -> str | None:
-    return None if moment is None else datetime.fromtimestamp(moment, timezone.utc).isoformat(
-        timespec="seconds").replace("+00:00", "Z")
 
 
 async def fresh_bootstrap(provider, settings: Settings, *, force: bool = False) -> dict | None:
@@ -54,7 +49,7 @@ async def fresh_bootstrap(provider, settings: Settings, *, force: bool = False) 
             refreshed, source.last_error = False, f"no answer within {settings.check_deadline:g} s"
         finally:
             quiet.setLevel(level)
-    return {"in_use": source.in_use(), "publication": _iso(source.current.publication.timestamp()),
+    return {"in_use": source.in_use(), "publication": iso_utc_or_none(source.current.publication.timestamp()),
             "cache_age_seconds": None if age is None else round(age), "url": source.url,
             "refreshed": refreshed, "refresh_error": source.last_error if refreshed is False else None}
 
@@ -91,8 +86,8 @@ async def check_now(domain: str, providers: list[str], settings: Settings, *, re
                 async with asyncio.timeout(settings.check_deadline):
                     verdict = await provider.check(domain)
                 answers.append({"provider": name, "verdict": verdict.verdict, "flags": list(verdict.flags),
-                                "detail": verdict.detail, "registered_at": _iso(verdict.registered_at),
-                                "expires_at": _iso(verdict.expires_at), "grace": verdict.grace,
+                                "detail": verdict.detail, "registered_at": iso_utc_or_none(verdict.registered_at),
+                                "expires_at": iso_utc_or_none(verdict.expires_at), "grace": verdict.grace,
                                 "nameservers": list(verdict.nameservers),
                                 "seconds": round(time.monotonic() - started, 3), **context})
             except (ProviderError, TimeoutError) as exc:

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from streams.accounts.events import iso_utc
+from streams.core.times import iso_utc
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
 from streams.core.policy import Policy
 from streams.domains.schedule import DAY
