@@ -18,8 +18,9 @@ from typing import Callable
 from streams import topics
 from streams.core import batches, metrics
 from streams.core.addresses import PublicMailboxes
+from streams.core.inbound import Rejected
 from streams.accounts.book import apply_command
-from streams.accounts.events import AccountCommand, Rejected, parse_email_event, parse_login_event
+from streams.accounts.events import AccountCommand, parse_email_event, parse_login_event
 from streams.app import app, settings
 from streams.ops.failures import dead_letter_command, send_dead_letter
 

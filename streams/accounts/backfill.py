@@ -37,7 +37,7 @@ import orjson
 
 from streams.core.addresses import (MAX_ADDRESS, MAX_LOCAL, Address, InvalidAddress, PublicMailboxes,
                                         ascii_host, normalize_address, registrable_domain)
-from streams.accounts.events import Rejected, parse_timestamp
+from streams.core.inbound import Rejected, parse_timestamp
 
 if TYPE_CHECKING:
     from aiokafka.producer.message_accumulator import BatchBuilder

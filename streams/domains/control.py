@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 
 from streams import topics
-from streams.core import batches
-from streams.accounts.events import Rejected
 from streams.app import app, settings
+from streams.core import batches
+from streams.core.inbound import Rejected
 from streams.domains.control_commands import parse_control
 from streams.ops.failures import send_dead_letter
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas import first_error
 from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
-from streams.accounts.events import Rejected, decode_payload, parse_timestamp
+from streams.core.inbound import Rejected, decode_payload, parse_timestamp
 
 
 def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> dict:

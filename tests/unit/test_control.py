@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.accounts.events import Rejected
+from streams.core.inbound import Rejected
 from streams.domains.control_commands import parse_control
 from streams.domains.lifecycle import apply_control, apply_member, apply_unmember
 from streams.domains.state import DomainState

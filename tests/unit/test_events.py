@@ -9,11 +9,10 @@ from streams.core.addresses import PublicMailboxes
 from streams.accounts.events import (
     AccountCommand,
     AddressUpdate,
-    Rejected,
     parse_email_event,
     parse_login_event,
-    parse_timestamp,
 )
+from streams.core.inbound import Rejected, parse_timestamp
 
 PUBLIC = PublicMailboxes()
 LIMIT = 4096
