@@ -25,7 +25,7 @@ from referencing import Registry, Resource
 
 from streams.domains import outbound
 from streams.domains.state import STATUSES, DomainState
-from streams.ops.deadletter import dead_letter_record
+from streams.core.dead_letters import dead_letter_record
 from streams.settings import DEFAULT_TOPICS
 from tests import rdap_documents as docs
 from tests.harness import email_event, unique, unique_domain, wait_for

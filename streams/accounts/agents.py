@@ -22,7 +22,7 @@ from streams.core.inbound import Rejected
 from streams.accounts.book import apply_command
 from streams.accounts.events import AccountCommand, parse_email_event, parse_login_event
 from streams.app import app, settings
-from streams.ops.failures import dead_letter_command, send_dead_letter
+from streams.deadletters import dead_letter_command, send_dead_letter
 
 log = logging.getLogger("lapsewatch.accounts")
 PUBLIC = PublicMailboxes(settings.public_domains_extra)

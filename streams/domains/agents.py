@@ -10,7 +10,7 @@ import orjson
 
 from streams import topics
 from streams.core import batches, metrics
-from streams.ops.failures import dead_letter_command
+from streams.deadletters import dead_letter_command
 from streams.app import app, settings
 from streams.domains.checker import Checker, start_due_checks
 from streams.domains.due import URGENT, DueIndex, priority_of

@@ -13,7 +13,7 @@ from streams.app import app, settings
 from streams.core import batches
 from streams.core.inbound import Rejected
 from streams.domains.control_commands import parse_control
-from streams.ops.failures import send_dead_letter
+from streams.deadletters import send_dead_letter
 
 log = logging.getLogger("lapsewatch.control")
 

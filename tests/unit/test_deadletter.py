@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from schemas import first_error, load_schema, validator
-from streams.ops.deadletter import KEEP_VALUE_BYTES, dead_letter_record
+from streams.core.dead_letters import KEEP_VALUE_BYTES, dead_letter_record
 
 NOW = 1_000_000_000.0  # 2001-09-09T01:46:40Z
 

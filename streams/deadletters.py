@@ -1,4 +1,7 @@
-"""Where records that cannot be processed go: the dead-letter topic, never a crash loop."""
+"""Where records that cannot be processed go: the dead-letter topic, never a crash loop.
+
+What a dead letter holds is streams/core/dead_letters.py; this sends it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import orjson
 
 from streams import topics
 from streams.core import metrics
-from streams.ops.deadletter import dead_letter_record
+from streams.core.dead_letters import dead_letter_record
 
 log = logging.getLogger("lapsewatch.failures")
 

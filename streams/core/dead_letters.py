@@ -1,4 +1,4 @@
-"""Dead-letter records: what failed, why, where it came from, and its bytes."""
+"""Dead-letter records: what failed, why, where it came from, and its bytes. Pure: streams/deadletters.py sends them."""
 
 from __future__ import annotations
 
