@@ -21,7 +21,7 @@ import orjson
 
 from streams.core.addresses import PublicMailboxes
 from streams.accounts.backfill import run_backfill
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 
 PUBLIC = ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")
 

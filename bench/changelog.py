@@ -28,7 +28,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers import codecs
 
 from streams.accounts.book import apply_command
-from streams.end_offsets import end_offsets
+from streams.kafka.end_offsets import end_offsets
 from streams.accounts.events import AccountCommand, AddressUpdate
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
 from streams.core.policy import Policy
@@ -147,7 +147,7 @@ async def write(bootstrap: str, app_id: str, population: Population, policy: Pol
     """Produces the population's records to `<app id>-accounts-changelog` and `-domains-changelog`.
 
     Bulk in large batches; the worker's recovery reads them up to the true end offsets
-    (streams/end_offsets.py).
+    (streams/kafka/end_offsets.py).
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
                                 max_request_size=8 * 1024 * 1024)

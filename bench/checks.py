@@ -38,7 +38,7 @@ from bench.changelog import Population, write
 from bench.common import (COMPACT, Figure, Process, TopicReader, create_topic, embedded_broker, env_int,
                           lapsewatch_worker, wait_until, worker_env, workdir, write_scenario)
 from bench.population import custom_domain_sizes
-from streams.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult
 from streams.providers.fastly import FastlyProvider

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import EmbeddedBroker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LAPSEWATCH_WORKER = [sys.executable, "-m", "streams", "worker", "-l", "info"]

@@ -30,7 +30,7 @@ import orjson
 from bench.changelog import Population, compare, read_latest, records, sample_matches_parser, write
 from bench.common import (COMPACT, Figure, Process, TopicReader, create_topic, embedded_broker, env_int, lapsewatch_worker,
                           produce, wait_until, worker_env, workdir, write_scenario)
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from streams.settings import load_settings
 
 NAME = "footprint"

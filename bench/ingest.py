@@ -32,7 +32,7 @@ import orjson
 from bench.common import (Figure, Process, Progress, TopicReader, account_events, create_topic, embedded_broker,
                           env_int, lapsewatch_worker, owned_partitions, produce, wait_until, worker_env, workdir,
                           write_scenario)
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 
 NAME = "ingest"
 GOAL = 20_000  # events/s, full pipeline

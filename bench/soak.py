@@ -73,7 +73,7 @@ from rich.table import Table
 
 from bench.common import (LAPSEWATCH_WORKER, ROOT, Figure, Process, TopicReader, create_topic, embedded_broker,
                           env_int, produce, worker_env, workdir, write_scenario)
-from streams.broker import EmbeddedBroker, _die_with_parent
+from streams.kafka.broker import EmbeddedBroker, _die_with_parent
 from streams.ops.lag import measure_lag
 from tests import rdap_documents as docs
 from tests.rdap_server import RdapServer

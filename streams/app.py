@@ -8,13 +8,11 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
-import tempfile
-from pathlib import Path
 
 import faust
 
-from streams import faust_fixes
-from streams.local_state import DataDirInUse, LocalState
+from streams.kafka import faust_fixes
+from streams.kafka.local_state import DataDirInUse, LocalState
 from streams.settings import SettingsError, load_settings
 
 log = logging.getLogger("lapsewatch")
@@ -29,14 +27,12 @@ faust_fixes.install(fetch_max_wait=settings.fetch_max_wait)
 if settings.broker:
     broker_url = settings.broker
 else:
-    from streams.broker import EmbeddedBroker
+    from streams.kafka.broker import EMBEDDED_NOTICE, start_embedded
 
-    embedded = EmbeddedBroker().start()
+    embedded, embedded_data_dir = start_embedded()
     broker_url = embedded.url
-    # The broker keeps nothing across runs, so table state must not either.
-    settings = dataclasses.replace(settings, data_dir=Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-")))
-    log.warning("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
-                "(in memory: everything is lost when the worker stops)", broker_url)
+    settings = dataclasses.replace(settings, data_dir=embedded_data_dir)
+    log.warning(EMBEDDED_NOTICE, broker_url)
 
 def json_logging() -> dict:
     """dictConfig for one JSON object per log line on stderr (LAPSEWATCH_LOG_FORMAT=json).

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING
 
 import click
@@ -58,18 +57,17 @@ def worker(ctx: click.Context, loglevel: str) -> None:
     """Run a worker in the foreground (extra options go to `faust worker`)."""
     settings = _settings()
     if settings.broker is None:
-        from streams.broker import EmbeddedBroker
+        from streams.kafka.broker import EMBEDDED_NOTICE, start_embedded
 
-        broker = EmbeddedBroker().start()
+        # Started here rather than by the app, so the shorter timeouts below apply (the app reads the environment).
+        broker, data_dir = start_embedded()
         os.environ["LAPSEWATCH_BROKER"] = broker.url
-        # The broker keeps nothing across runs, so table state must not either.
-        os.environ["LAPSEWATCH_DATA_DIR"] = tempfile.mkdtemp(prefix="lapsewatch-embedded-")
+        os.environ["LAPSEWATCH_DATA_DIR"] = str(data_dir)
         # One member on a private broker: no need to wait out long session timeouts.
         os.environ.setdefault("LAPSEWATCH_BROKER_SESSION_TIMEOUT", "6s")
         os.environ.setdefault("LAPSEWATCH_BROKER_REBALANCE_TIMEOUT", "3s")
         os.environ.setdefault("LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL", "1s")
-        click.echo(f"lapsewatch: LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at {broker.url} "
-                   "(in memory: everything is lost when the worker stops)", err=True)
+        click.echo("lapsewatch: " + EMBEDDED_NOTICE % broker.url, err=True)
     from faust.cli.faust import cli as faust_cli
 
     faust_cli.main(["-A", "streams.app", "worker", "-l", loglevel, *ctx.args], prog_name="lapsewatch")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.kafka.broker import EmbeddedBroker
 from tests.dns_server import DnsServer
 from tests.harness import Bus, FastlyServer, Worker, WorkerConfig
 from tests.rdap_server import RdapServer

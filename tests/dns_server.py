@@ -22,7 +22,7 @@ from collections import Counter
 from dnslib import NS, QTYPE, RCODE, RR, DNSRecord
 from dnslib.server import DNSHandler, DNSLogger, DNSServer, TCPServer
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 
 KEYWORDS = ("nxdomain", "servfail", "noanswer", "hang")
 Answer = str | list[str]

@@ -23,7 +23,7 @@ from typing import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.providers.scenario import Scenario
 from streams.providers.simulator import serve
 

@@ -68,7 +68,7 @@ from typing import Any, NamedTuple
 import orjson
 from aiohttp import web
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from tests.rdap_documents import RDAP_CONTENT_TYPE, error_object
 from tests.server_thread import ServerThread
 from tests.tls import certificate_authority

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.end_offsets import end_offsets
+from streams.kafka.end_offsets import end_offsets
 from tests.harness import unique
 
 

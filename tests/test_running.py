@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from tests.harness import Bus, Worker, WorkerConfig, email_event, unique, unique_domain, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ events at a time and sends one record per account partition; the account
 agent applies a whole record, writes each account it changed once, and sends
 one record per domain partition. Faust acks an input event only after its
 batch is handled, and commits only after the producer has flushed (a flush
-streams/faust_fixes.py makes complete), so the at-least-once guarantee is the
+streams/kafka/faust_fixes.py makes complete), so the at-least-once guarantee is the
 same as one event at a time.
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.kafka.broker import EmbeddedBroker, free_port
 
 # (account, address, verified): who the demo platform has.
 ACCOUNTS = [

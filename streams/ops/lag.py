@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.end_offsets import end_offsets
+from streams.kafka.end_offsets import end_offsets
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.end_offsets import end_offsets
+from streams.kafka.end_offsets import end_offsets
 
 REPLAY_HEADER = "lapsewatch-replayed-from"
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from faust.transport.producer import ProducerBuffer
 
-from streams import faust_fixes
+from streams.kafka import faust_fixes
 
 faust_fixes.install()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import faust_fixes
+from streams.kafka import faust_fixes
 
 
 def test_the_release_the_fixes_were_written_for_passes():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.local_state import DataDirInUse, LocalState
+from streams.kafka.local_state import DataDirInUse, LocalState
 
 
 def tables(tmp_path):

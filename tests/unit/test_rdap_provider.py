@@ -183,7 +183,7 @@ async def test_only_the_servers_own_answers_about_itself_are_server_wide(server,
 
 
 async def test_a_server_that_refuses_connections_fails_server_wide(tmp_path):
-    from streams.broker import free_port
+    from streams.kafka.broker import free_port
 
     source = BootstrapSource(None, tmp_path, {"test": f"https://127.0.0.1:{free_port()}/registry/"})
     provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())

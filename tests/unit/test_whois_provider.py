@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from streams.broker import free_port
+from streams.kafka.broker import free_port
 from streams.providers.base import ProviderError
 from streams.providers.polite import Gate
 from streams.providers.whois import MAX_ANSWER, WhoisProvider

@@ -20,7 +20,7 @@ Each was found by killing a worker mid-batch on a loaded machine
 
 3. Recovery reads a changelog up to the end offset ListOffsets reports, which
    Tansu under-reports after a batch of several records: `_highwaters` takes
-   the true ones (streams/end_offsets.py).
+   the true ones (streams/kafka/end_offsets.py).
 
 4. The RocksDB store remembers the encoded key of up to 1,000 keys per table
    (`_key_index`), and orjson's output keeps a 4 KiB buffer whatever its
@@ -48,7 +48,7 @@ from faust.transport import consumer as consumers
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport import producer as producers
 
-from streams.end_offsets import end_offsets
+from streams.kafka.end_offsets import end_offsets
 
 log = logging.getLogger("lapsewatch.faust")
 
@@ -183,7 +183,7 @@ def check_faust_version(installed: str) -> None:
     # either way input is lost without a word. Another release means new fixes.
     if installed != FAUST_VERSION:
         raise FaustVersionError(
-            f"faust-streaming {installed} is installed, but streams/faust_fixes.py was written for "
+            f"faust-streaming {installed} is installed, but streams/kafka/faust_fixes.py was written for "
             f"faust-streaming {FAUST_VERSION}: it patches Faust's private internals (_acked, _gap, "
             f"_send_pending, _highwaters, _encode_key, ...), and without them, or with them on "
             f"another release, a worker can lose input. Refusing to start: install "

