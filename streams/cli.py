@@ -321,9 +321,9 @@ def coverage(as_json: bool, refresh: bool, listed: str | None) -> None:
 
 
 async def _coverage_now(settings, refresh: bool):
+    from streams.domains.provider_setup import build_provider
     from streams.ops.coverage import measure
     from streams.ops.inspect import fresh_bootstrap
-    from streams.providers import build_provider
     from streams.providers.bootstrap import BootstrapSource
 
     if not refresh:

@@ -19,7 +19,7 @@ from streams.domains.lifecycle import (CheckResult, apply_check, apply_control, 
 from streams.domains import outbound, rows
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
-from streams.providers import build_gate, build_provider
+from streams.domains.provider_setup import build_gate, build_provider
 from streams.providers.polite import Breakers, CircuitChange
 
 log = logging.getLogger("lapsewatch.domains")

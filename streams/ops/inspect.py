@@ -8,8 +8,9 @@ import time
 
 from streams.core.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
 from streams.core.times import iso_utc_or_none
+from streams.domains.provider_setup import build_gate, build_provider
 from streams.kafka.end_offsets import end_offsets
-from streams.providers import ProviderError, build_gate, build_provider
+from streams.providers import ProviderError
 from streams.settings import Settings
 
 
