@@ -42,7 +42,8 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult
 from streams.providers.fastly import FastlyProvider
-from streams.providers.polite import BURST_SECONDS, Breakers, Gate
+from streams.providers.breakers import Breakers
+from streams.providers.gate import BURST_SECONDS, Gate
 from streams.settings import load_settings
 
 NAME = "checks"

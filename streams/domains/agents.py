@@ -20,7 +20,7 @@ from streams.domains import outbound, rows
 from streams.domains.outbound import Outbound
 from streams.domains.state import DomainState
 from streams.domains.provider_setup import build_gate, build_provider
-from streams.providers.polite import Breakers, CircuitChange
+from streams.providers.breakers import Breakers, CircuitChange
 
 log = logging.getLogger("lapsewatch.domains")
 POLICY = settings.policy

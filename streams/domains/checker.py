@@ -24,7 +24,8 @@ from streams.domains.due import CONFIRM, RETRY, DueIndex
 from streams.domains.lifecycle import CheckResult
 from streams.core import metrics
 from streams.providers import ProviderError, StatusProvider
-from streams.providers.polite import Breakers, CircuitChange, Gate
+from streams.providers.breakers import Breakers, CircuitChange
+from streams.providers.gate import Gate
 
 log = logging.getLogger("lapsewatch.checks")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 
 from streams.providers import StatusProvider
-from streams.providers.polite import Gate
+from streams.providers.gate import Gate
 from streams.settings import Settings
 
 

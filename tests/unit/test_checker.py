@@ -13,7 +13,8 @@ from streams.domains.checker import Checker, start_due_checks
 from streams.domains.due import CONFIRM, URGENT, DueIndex
 from streams.domains.lifecycle import CheckResult
 from streams.providers.bootstrap import BootstrapSource
-from streams.providers.polite import Breakers, Gate
+from streams.providers.breakers import Breakers
+from streams.providers.gate import Gate
 from streams.providers.rdap import RdapProvider
 from tests import rdap_documents as docs
 from tests.tls import certificate_authority

@@ -10,7 +10,7 @@ import pytest
 
 from streams.providers.base import ProviderError
 from streams.providers.bootstrap import BootstrapSource
-from streams.providers.polite import Gate
+from streams.providers.gate import Gate
 from streams.providers.rdap import RdapProvider
 from tests import rdap_documents as docs
 from tests.tls import certificate_authority

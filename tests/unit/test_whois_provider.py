@@ -12,7 +12,7 @@ import pytest
 
 from streams.kafka.broker import free_port
 from streams.providers.base import ProviderError
-from streams.providers.polite import Gate
+from streams.providers.gate import Gate
 from streams.providers.whois import MAX_ANSWER, WhoisProvider
 from tests import whois_answers as answers
 from tests.whois_server import WhoisServer

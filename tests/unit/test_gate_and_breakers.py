@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.providers.polite import Breakers, TokenBucket
+from streams.providers.breakers import Breakers
+from streams.providers.gate import TokenBucket
 
 
 def test_a_bucket_allows_its_burst_then_spaces_requests_at_its_rate():
@@ -145,7 +146,7 @@ def test_in_half_open_only_the_probe_decides_and_a_probe_never_sent_frees_its_pl
 async def test_retry_after_holds_only_the_server_that_asked():
     import asyncio
 
-    from streams.providers.polite import Gate
+    from streams.providers.gate import Gate
 
     gate = Gate(provider_rate=1000, server_rate=1000)
     gate.hold("rdap a.example", 30.0)
