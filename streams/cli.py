@@ -81,8 +81,8 @@ def worker(ctx: click.Context, loglevel: str) -> None:
               help="require this variable's value as the Fastly-Key header, when it is set")
 def simulator(scenario_path: str, host: str, port: int, api_key_env: str) -> None:
     """Serve Fastly's domain Status API from a scenario file, for demos and tests."""
+    from streams.providers.fastly_simulator import serve
     from streams.providers.scenario import Scenario
-    from streams.providers.simulator import serve
 
     async def run() -> None:
         await serve(Scenario.load(scenario_path), host, port, os.environ.get(api_key_env))

@@ -24,8 +24,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.kafka.broker import free_port
+from streams.providers.fastly_simulator import serve
 from streams.providers.scenario import Scenario
-from streams.providers.simulator import serve
 
 FASTLY_TEST_KEY = "sk-test-9f8e7d6c5b4a-NEVER-LOG-ME"
 _counter = itertools.count()

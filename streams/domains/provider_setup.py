@@ -46,7 +46,7 @@ def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> S
                            settings.provider_timeout)
     if name == "simulated":
         from streams.providers.scenario import Scenario
-        from streams.providers.simulated import SimulatedProvider
+        from streams.providers.scenario_provider import SimulatedProvider
 
         assert settings.simulated_scenario
         return SimulatedProvider(Scenario.load(settings.simulated_scenario), settings.provider_timeout)

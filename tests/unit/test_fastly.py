@@ -11,8 +11,8 @@ import pytest
 from streams.providers.base import ProviderError, Verdict
 from streams.providers.fastly import FastlyProvider, parse_status_body
 from streams.providers.fastly_policy import LAPSED, REGISTERED, UNREGISTRABLE, classify_fastly
+from streams.providers.fastly_simulator import serve
 from streams.providers.scenario import Scenario
-from streams.providers.simulator import serve
 
 KEY = "sk-unit-fastly-5e4d3c2b1a-NEVER-LOG-ME"
 HANG = 0.6  # how long the simulator's "timeout" answer hangs: past the client's timeout, no longer
