@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.settings import SettingsError, load_settings
+from streams.settings import SettingsError, bootstrap_servers, load_settings
 
 if TYPE_CHECKING:
     from streams.core.addresses import PublicMailboxes
@@ -120,7 +120,7 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     Running it again with the same file changes nothing.
     """
     from streams.core.addresses import PublicMailboxes
-    from streams.accounts.backfill import BackfillError, bootstrap_servers, detect_format, summary_lines
+    from streams.accounts.backfill import BackfillError, detect_format, summary_lines
 
     settings = _settings()
     if settings.broker is None and not dry_run:
@@ -192,7 +192,6 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
 
     from rich.console import Console
 
-    from streams.accounts.backfill import bootstrap_servers
     from streams.ops.lag import measure_lag
 
     settings = _settings()
@@ -411,8 +410,6 @@ def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> N
 
 
 def _status_history(settings, domain: str) -> list[dict]:
-
-    from streams.accounts.backfill import bootstrap_servers
     from streams.ops.inspect import status_history
 
     if settings.broker is None:
@@ -431,7 +428,6 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
     import orjson
     from aiokafka import AIOKafkaProducer
 
-    from streams.accounts.backfill import bootstrap_servers
     from streams.core.times import iso_utc
 
     settings = _settings()
@@ -496,7 +492,6 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
 
     Replaying twice changes nothing: the pipeline deduplicates by event id.
     """
-    from streams.accounts.backfill import bootstrap_servers
     from streams.core.times import parse_iso
     from streams.ops.replay import replay_dead_letters
 

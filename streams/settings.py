@@ -164,10 +164,6 @@ class Settings:
         return f"http://{host}:{self.web_port}"
 
     @property
-    def internal_prefix(self) -> str:
-        return self.app_id
-
-    @property
     def internal_topics(self) -> dict[str, str]:
         """The repartition topics lapsewatch's consumer group reads besides the two inputs."""
         return {"account_commands": f"{self.app_id}-account-commands",
@@ -296,6 +292,11 @@ def _broker_urls(reader: _Reader) -> str | None:
     if not urls:
         raise SettingsError(f"{PREFIX}BROKER: no broker address in {text!r}")
     return ";".join(urls)
+
+
+def bootstrap_servers(broker: str) -> str:
+    """`kafka://h:p;kafka://h2:p2` (Settings.broker) → `h:p,h2:p2`, as aiokafka's clients take it."""
+    return ",".join(url.split("://", 1)[-1] for url in broker.split(";"))
 
 
 def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:

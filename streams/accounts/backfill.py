@@ -350,11 +350,6 @@ async def run_backfill(stream: BinaryIO, fmt: str, *, bootstrap: str | None, top
     return summary
 
 
-def bootstrap_servers(broker: str) -> str:
-    """`kafka://h:p;kafka://h2:p2` (settings.broker) → `h:p,h2:p2`."""
-    return ",".join(url.split("://", 1)[-1] for url in broker.split(";"))
-
-
 def summary_lines(summary: Summary, *, dry_run: bool = False, shown: int = 20) -> list[str]:
     """The report printed at the end, rejected rows listed up to `shown`."""
     lines = [f"rows read:   {summary.read:,}",
