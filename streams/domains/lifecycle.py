@@ -293,9 +293,6 @@ def _lapsed(state: DomainState, previous: str, result: CheckResult, now: float, 
     return [outbound.domain_status(state, "lapsed", previous, now), *_unverify_pending(state, now)]
 
 
-CONTROL_COMMANDS = ("recheck", "allow", "unallow")
-
-
 def apply_control(state: DomainState | None, command: dict, now: float) -> Decision:
     """An operator's recheck, allow or unallow, audited on domains.status whether or not it changed anything."""
     action = command["command"]
