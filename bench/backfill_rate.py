@@ -20,7 +20,7 @@ import time
 import orjson
 
 from streams.core.addresses import PublicMailboxes
-from streams.accounts.backfill import run_backfill
+from streams.ops.backfill import run_backfill
 from streams.kafka.broker import EmbeddedBroker
 
 PUBLIC = ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers import codecs
 
-from streams.accounts.book import apply_command
+from streams.accounts.address_book import apply_command
 from streams.kafka.end_offsets import end_offsets
 from streams.accounts.events import AccountCommand, AddressUpdate
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member

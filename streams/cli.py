@@ -13,7 +13,7 @@ from streams.settings import SettingsError, bootstrap_servers, load_settings
 
 if TYPE_CHECKING:
     from streams.core.addresses import PublicMailboxes
-    from streams.accounts.backfill import Summary
+    from streams.ops.backfill import Summary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,7 +120,7 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     Running it again with the same file changes nothing.
     """
     from streams.core.addresses import PublicMailboxes
-    from streams.accounts.backfill import BackfillError, detect_format, summary_lines
+    from streams.ops.backfill import BackfillError, detect_format, summary_lines
 
     settings = _settings()
     if settings.broker is None and not dry_run:
@@ -154,7 +154,7 @@ def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from streams.accounts.backfill import BackfillError, run_backfill
+    from streams.ops.backfill import BackfillError, run_backfill
 
     stream = sys.stdin.buffer if file == "-" else open(file, "rb")
     size = None if file == "-" else os.path.getsize(file)

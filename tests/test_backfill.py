@@ -10,7 +10,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.accounts.backfill import produce
+from streams.ops.backfill import produce
 from streams.kafka.end_offsets import end_offsets
 from tests.harness import email_event, unique, unique_domain, wait_for
 

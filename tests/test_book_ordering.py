@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.accounts.book import TOMBSTONES, apply_command
+from streams.accounts.address_book import TOMBSTONES, apply_command
 from streams.accounts.events import AccountCommand, AddressUpdate
 
 A = AddressUpdate("a@alpha.com", "a@alpha.com", "alpha.com", True, "2020-01-01T00:00:00Z")

@@ -19,7 +19,7 @@ from streams import topics
 from streams.core import batches, metrics
 from streams.core.addresses import PublicMailboxes
 from streams.core.inbound import Rejected
-from streams.accounts.book import apply_command
+from streams.accounts.address_book import apply_command
 from streams.accounts.events import AccountCommand, parse_email_event, parse_login_event
 from streams.app import app, settings
 from streams.deadletters import dead_letter_command, send_dead_letter

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from schemas import first_error
 from streams.core.addresses import InvalidAddress, PublicMailboxes, normalize_address
-from streams.accounts.backfill import (
+from streams.ops.backfill import (
     _NAMESPACE,
     BACKFILL_OCCURRED_AT,
     BackfillError,
@@ -27,7 +27,7 @@ from streams.accounts.backfill import (
     read_rows,
     summary_lines,
 )
-from streams.accounts.book import apply_command
+from streams.accounts.address_book import apply_command
 from streams.accounts.events import AccountCommand, parse_email_event
 from streams.cli import main
 
@@ -277,7 +277,7 @@ def test_the_cached_normaliser_agrees_with_normalize_address(text):
         assert fast_normalize(text) == expected  # cached
 
 
-# -- ordering against live events (book.py) --
+# -- ordering against live events (streams/accounts/address_book.py) --
 
 def backfill_command(verified: bool = True) -> AccountCommand:
     key, value = BUILDER.build({"account_id": "42", "email": "a@example.com", "verified": verified,

@@ -7,16 +7,17 @@ Running a backfill twice changes nothing: every event id is derived from the
 row's content, so the account book drops the second copy as a duplicate, and
 re-applying an identical address is a no-op anyway once the id has aged out.
 
-Ordering: book.py applies a change to an address only when its `occurred_at`
-is at or after the address's last change. A row has no time of its own (the
-export may be older than events already on the live topic, or arriving while
-it runs), so every backfill event says it occurred at `BACKFILL_OCCURRED_AT`,
-the oldest time there is: any timed live event about the same address wins,
-whichever is applied first, and live removals' tombstones keep the address
-away. `verified_at` is no substitute: it dates the verification, not the
-export, and it is null for unverified rows, and an event without a time
-overrides anything. (Live events that carry no time are, as ever, applied in
-arrival order.) Record timestamps stay "now", or retention would drop them.
+Ordering: the account stage (streams/accounts/address_book.py) applies a
+change to an address only when its `occurred_at` is at or after the address's
+last change. A row has no time of its own (the export may be older than events
+already on the live topic, or arriving while it runs), so every backfill event
+says it occurred at `BACKFILL_OCCURRED_AT`, the oldest time there is: any
+timed live event about the same address wins, whichever is applied first, and
+live removals' tombstones keep the address away. `verified_at` is no
+substitute: it dates the verification, not the export, and it is null for
+unverified rows, and an event without a time overrides anything. (Live events
+that carry no time are, as ever, applied in arrival order.) Record timestamps
+stay "now", or retention would drop them.
 
 Public mailbox addresses (gmail.com, ...) are counted and skipped: the
 pipeline drops them on arrival, never checks them and keeps no state for them.
