@@ -16,20 +16,20 @@ import logging
 from typing import Callable
 
 from streams import topics
-from streams.core import batches, metrics
-from streams.core.addresses import PublicMailboxes
-from streams.core.inbound import Rejected
 from streams.accounts.address_book import apply_command
 from streams.accounts.events import AccountCommand, parse_email_event, parse_login_event
 from streams.app import app, settings
+from streams.core import batches, metrics
+from streams.core.addresses import PublicMailboxes
+from streams.core.inbound import Rejected
 from streams.deadletters import dead_letter_command, send_dead_letter
 
 log = logging.getLogger("lapsewatch.accounts")
 PUBLIC = PublicMailboxes(settings.public_domains_extra)
 Parser = Callable[..., AccountCommand]
 # Input events per batch, and how long a batch waits to fill: a bound on the latency it adds.
-TAKE = 2000
-WITHIN = 0.05
+BATCH_EVENTS = 2000
+BATCH_WAIT_SECONDS = 0.05
 
 
 async def send_batches(topic, batcher: batches.Batcher) -> list:
@@ -39,7 +39,7 @@ async def send_batches(topic, batcher: batches.Batcher) -> list:
 
 async def ingest(stream, parse: Parser) -> None:
     batcher = batches.Batcher(settings.partitions)
-    async for events in stream.take_events(TAKE, within=WITHIN):
+    async for events in stream.take_events(BATCH_EVENTS, within=BATCH_WAIT_SECONDS):
         for event in events:
             message = event.message
             try:
