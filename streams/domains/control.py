@@ -12,7 +12,7 @@ from streams import topics
 from streams.app import app, settings
 from streams.core import batches
 from streams.core.inbound import Rejected
-from streams.domains.control_commands import parse_control
+from streams.domains.controls import parse_control
 from streams.deadletters import send_dead_letter
 
 log = logging.getLogger("lapsewatch.control")

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from streams.core.inbound import Rejected
-from streams.domains.control_commands import parse_control
+from streams.domains.controls import parse_control
 from streams.domains.lifecycle import apply_control, apply_member, apply_unmember
 from streams.domains.state import DomainState
 
