@@ -6,11 +6,11 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
 from streams import topics
+from streams.app import app, settings
 from streams.core import batches
 from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
-from streams.app import app, settings
-from streams.domains.agents import load
 from streams.domains.summary import domain_summary
+from streams.domains.table import load
 
 
 @app.page("/domains/{name}")

@@ -8,9 +8,10 @@ from faust.web import Request, Response, View
 
 from streams import topics
 from streams.app import app
-from streams.domains.agents import checker, due, ready
-from streams.domains.due import PRIORITY_NAMES
 from streams.core import metrics
+from streams.domains.due import PRIORITY_NAMES
+from streams.domains.scheduler import checker, ready
+from streams.domains.table import due
 
 _joined = False
 
