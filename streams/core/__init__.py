@@ -1,4 +1,4 @@
 """Shared pieces every stage uses: times, addresses, inbound decoding, policy, batches, metrics, dead-letter records.
 
-May import only streams.core and schemas: no Faust app, no Kafka I/O, no settings.
+May import only each other and schemas: no Faust app, no Kafka I/O, no settings.
 """

@@ -1,6 +1,6 @@
 """Domain status providers, chosen by LAPSEWATCH_STATUS_PROVIDER (and LAPSEWATCH_CONFIRM_PROVIDER).
 
-May import only streams.core (streams/domains/provider_setup.py builds them from the settings).
+May import only each other and streams.core; streams/domains/provider_setup.py builds them from the settings.
 """
 
 from __future__ import annotations
