@@ -20,8 +20,8 @@ import time
 import orjson
 
 from streams.core.addresses import PublicMailboxes
-from streams.ops.backfill import run_backfill
 from streams.kafka.broker import EmbeddedBroker
+from streams.ops.backfill import run_backfill
 
 PUBLIC = ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com")
 

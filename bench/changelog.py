@@ -28,10 +28,10 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.serializers import codecs
 
 from streams.accounts.address_book import apply_command
-from streams.kafka.end_offsets import end_offsets
 from streams.accounts.events import AccountCommand, AddressUpdate
-from streams.domains.lifecycle import CheckResult, apply_check, apply_member
 from streams.core.policy import Policy
+from streams.domains.lifecycle import CheckResult, apply_check, apply_member
+from streams.kafka.end_offsets import end_offsets
 from streams.providers.fastly_policy import classify_fastly
 
 PARTITIONS = 8  # LAPSEWATCH_PARTITIONS, default
@@ -130,8 +130,8 @@ def records(population: Population, policy: Policy, now: float, checked: bool = 
 
 def sample_matches_parser(population: Population, size: int = 200) -> int:
     """How many sampled accounts the real parser turns into a different account state (should be 0)."""
-    from streams.core.addresses import PublicMailboxes
     from streams.accounts.events import parse_email_event
+    from streams.core.addresses import PublicMailboxes
 
     public = PublicMailboxes()
     wrong = 0

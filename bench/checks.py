@@ -38,11 +38,11 @@ from bench.changelog import Population, write
 from bench.common import (COMPACT, Figure, Process, TopicReader, create_topic, embedded_broker, env_int,
                           lapsewatch_worker, wait_until, worker_env, workdir, write_scenario)
 from bench.population import custom_domain_sizes
-from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult
-from streams.providers.fastly import FastlyProvider
+from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.providers.breakers import Breakers
+from streams.providers.fastly import FastlyProvider
 from streams.providers.gate import BURST_SECONDS, Gate
 from streams.settings import load_settings
 

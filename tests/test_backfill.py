@@ -10,8 +10,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.ops.backfill import produce
 from streams.kafka.end_offsets import end_offsets
+from streams.ops.backfill import produce
 from tests.harness import email_event, unique, unique_domain, wait_for
 
 T = 60  # seconds any single outcome may take on a loaded 2-core machine

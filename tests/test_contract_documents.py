@@ -23,9 +23,9 @@ from cloudevents.core.formats.json import JSONFormat
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from streams.core.dead_letters import dead_letter_record
 from streams.domains import outbound
 from streams.domains.state import STATUSES, DomainState
-from streams.core.dead_letters import dead_letter_record
 from streams.settings import DEFAULT_TOPICS
 from tests import rdap_documents as docs
 from tests.harness import email_event, unique, unique_domain, wait_for

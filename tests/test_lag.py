@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
-from streams.kafka.broker import free_port
 from streams.cli import main
+from streams.kafka.broker import free_port
 from streams.ops.lag import measure_lag
 from tests.harness import email_event, unique, unique_domain
 

@@ -20,9 +20,9 @@ from collections import Counter, OrderedDict
 from dataclasses import replace
 from typing import Awaitable, Callable, Iterable
 
+from streams.core import metrics
 from streams.domains.due import CONFIRM, RETRY, DueIndex
 from streams.domains.lifecycle import CheckResult
-from streams.core import metrics
 from streams.providers import ProviderError, StatusProvider
 from streams.providers.breakers import Breakers, CircuitChange
 from streams.providers.gate import Gate

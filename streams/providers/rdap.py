@@ -20,9 +20,9 @@ import orjson
 
 from streams.providers.base import SERVER_WIDE_STATUSES, ProviderError, Verdict, report_unknown
 from streams.providers.bootstrap import BootstrapSource
+from streams.providers.gate import Gate
 from streams.providers.hostname import safe_hostname
 from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after, unreachable
-from streams.providers.gate import Gate
 from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
                                           unknown_statuses)
 

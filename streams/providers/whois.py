@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from streams.providers.base import ProviderError, Verdict, report_unknown
-from streams.providers.hostname import safe_hostname
 from streams.providers.gate import Gate
+from streams.providers.hostname import safe_hostname
 from streams.providers.whois_policy import decide, decode_answer, query_line, read_answer, referral_target
 from streams.providers.whois_servers import server_for, split_server, valid_server, valid_suffix
 

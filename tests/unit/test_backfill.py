@@ -10,6 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from schemas import first_error
+from streams.accounts.address_book import apply_command
+from streams.accounts.events import AccountCommand, parse_email_event
+from streams.cli import main
 from streams.core.addresses import InvalidAddress, PublicMailboxes, normalize_address
 from streams.ops.backfill import (
     _NAMESPACE,
@@ -27,9 +30,6 @@ from streams.ops.backfill import (
     read_rows,
     summary_lines,
 )
-from streams.accounts.address_book import apply_command
-from streams.accounts.events import AccountCommand, parse_email_event
-from streams.cli import main
 
 PUBLIC = PublicMailboxes()
 BUILDER = EventBuilder(PUBLIC)

@@ -9,9 +9,9 @@ import copy
 
 import orjson
 
-from streams.core.addresses import PublicMailboxes
 from streams.accounts.address_book import RECENT_EVENT_IDS, apply_command
 from streams.accounts.events import AccountCommand, AddressUpdate, parse_email_event
+from streams.core.addresses import PublicMailboxes
 
 A = AddressUpdate("a@alpha.com", "A@alpha.com", "alpha.com", True, "2024-01-01T00:00:00Z")
 B = AddressUpdate("b@beta.com", "b@beta.com", "beta.com", False, None)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streams.core.addresses import PublicMailboxes
 from streams.accounts.events import (
     AccountCommand,
     AddressUpdate,
     parse_email_event,
     parse_login_event,
 )
+from streams.core.addresses import PublicMailboxes
 from streams.core.inbound import Rejected, parse_timestamp
 
 PUBLIC = PublicMailboxes()

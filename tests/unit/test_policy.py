@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from streams.core.policy import Policy
 from streams.core.times import iso_utc
 from streams.domains.lifecycle import CheckResult, apply_check, apply_member
-from streams.core.policy import Policy
 from streams.domains.schedule import DAY
 
 H = 3600.0

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from streams.ops.inspect import check_now
 from streams.domains.provider_setup import build_gate, build_provider
+from streams.ops.inspect import check_now
 from streams.settings import load_settings
 from tests import whois_answers as answers
 from tests.whois_server import WhoisServer
