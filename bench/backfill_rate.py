@@ -37,8 +37,12 @@ def rows(count: int, seed: int = 7):
         else:
             email = f"User.{i}@mail.company{rng.randrange(10_000)}.co.uk"
         verified = rng.random() < 0.9
-        yield {"account_id": str(1_000_000 + i), "email": email, "verified": verified,
-               "verified_at": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T12:00:00Z" if verified else None}
+        yield {
+            "account_id": str(1_000_000 + i),
+            "email": email,
+            "verified": verified,
+            "verified_at": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T12:00:00Z" if verified else None,
+        }
 
 
 def write(path: str, fmt: str, count: int) -> None:
@@ -64,13 +68,21 @@ def main() -> None:
         broker = EmbeddedBroker().start()
         try:
             with open(path, "rb") as stream:
-                summary = asyncio.run(run_backfill(stream, args.format, bootstrap=broker.bootstrap,
-                                                   topic=f"bench.email-events-{time.time_ns()}",
-                                                   public=PublicMailboxes()))
+                summary = asyncio.run(
+                    run_backfill(
+                        stream,
+                        args.format,
+                        bootstrap=broker.bootstrap,
+                        topic=f"bench.email-events-{time.time_ns()}",
+                        public=PublicMailboxes(),
+                    )
+                )
         finally:
             broker.stop()
-    print(f"{args.format}: read {summary.read:,} rows, produced {summary.produced:,}, public {summary.public:,}, "
-          f"rejected {len(summary.rejected):,} in {summary.elapsed:.2f} s: {summary.rate:,.0f} rows/s")
+    print(
+        f"{args.format}: read {summary.read:,} rows, produced {summary.produced:,}, public {summary.public:,}, "
+        f"rejected {len(summary.rejected):,} in {summary.elapsed:.2f} s: {summary.rate:,.0f} rows/s"
+    )
 
 
 if __name__ == "__main__":

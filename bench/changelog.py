@@ -66,8 +66,9 @@ class Population:
         # domains with a couple of thousand accounts, most with one (see BENCHMARKS.md).
         sizes = [1] * self.domains
         weights = list(itertools.accumulate(1.0 / (rank + 50) for rank in range(self.domains)))
-        for index in random.Random(self.seed).choices(range(self.domains), cum_weights=weights,
-                                                      k=self.accounts - self.domains):
+        for index in random.Random(self.seed).choices(
+            range(self.domains), cum_weights=weights, k=self.accounts - self.domains
+        ):
             sizes[index] += 1
         return sizes
 
@@ -96,8 +97,12 @@ def account_record(account: str, email: str, domain: str) -> tuple[dict, list[di
     The command is built as `parse_email_event` builds it for this (already lowercase ASCII) address;
     `sample_matches_parser` checks that on a sample.
     """
-    command = AccountCommand(event_id=f"{account}-ev", account_id=account, occurred_at=OCCURRED_AT,
-                             upsert=[AddressUpdate(email, email, domain, True, VERIFIED_AT)])
+    command = AccountCommand(
+        event_id=f"{account}-ev",
+        account_id=account,
+        occurred_at=OCCURRED_AT,
+        upsert=[AddressUpdate(email, email, domain, True, VERIFIED_AT)],
+    )
     return apply_command(None, command)
 
 
@@ -111,8 +116,9 @@ def domain_state(commands: list[dict], policy: Policy, now: float, checked: bool
     return state.to_dict()
 
 
-def records(population: Population, policy: Policy, now: float, checked: bool = True
-            ) -> Iterator[tuple[str, int, bytes, bytes]]:
+def records(
+    population: Population, policy: Policy, now: float, checked: bool = True
+) -> Iterator[tuple[str, int, bytes, bytes]]:
     """(table, partition, key bytes, value bytes) for every account and every domain of the population."""
     domain = None
     commands: list[dict] = []
@@ -142,15 +148,17 @@ def sample_matches_parser(population: Population, size: int = 200) -> int:
     return wrong
 
 
-async def write(bootstrap: str, app_id: str, population: Population, policy: Policy, checked: bool = True
-                ) -> dict[str, int]:
+async def write(
+    bootstrap: str, app_id: str, population: Population, policy: Policy, checked: bool = True
+) -> dict[str, int]:
     """Produces the population's records to `<app id>-accounts-changelog` and `-domains-changelog`.
 
     Bulk in large batches; the worker's recovery reads them up to the true end offsets
     (streams/kafka/end_offsets.py).
     """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
-                                max_request_size=8 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024
+    )
     await producer.start()
     counts = {"accounts": 0, "domains": 0}
     try:
@@ -169,13 +177,16 @@ async def read_latest(bootstrap: str, topic: str) -> dict[bytes, tuple[int, byte
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or
-                                                          await _partitions(consumer, topic))]
+        parts = [
+            TopicPartition(topic, p)
+            for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+        ]
         consumer.assign(parts)
         ends = await end_offsets(consumer, parts)
         latest: dict[bytes, tuple[int, bytes]] = {}
         for tp in parts:
             await consumer.seek_to_beginning(tp)
+
         async def behind() -> bool:
             return any([await consumer.position(tp) < ends[tp] for tp in parts])
 
@@ -200,8 +211,7 @@ def _comparable(table: str, value: bytes) -> object:
     return decoded
 
 
-def compare(table: str, written: dict[bytes, tuple[int, bytes]], built: dict[bytes, tuple[int, bytes]]
-            ) -> list[str]:
+def compare(table: str, written: dict[bytes, tuple[int, bytes]], built: dict[bytes, tuple[int, bytes]]) -> list[str]:
     """Differences between a worker's changelog and the built one (clock values only as set/unset)."""
     problems = []
     for key in sorted(set(written) | set(built)):

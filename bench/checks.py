@@ -35,8 +35,20 @@ from pathlib import Path
 import orjson
 
 from bench.changelog import Population, write
-from bench.common import (COMPACT, Figure, Process, TopicReader, create_topic, embedded_broker, env_int,
-                          lapsewatch_worker, wait_until, worker_env, workdir, write_scenario)
+from bench.common import (
+    COMPACT,
+    Figure,
+    Process,
+    TopicReader,
+    create_topic,
+    embedded_broker,
+    env_int,
+    lapsewatch_worker,
+    wait_until,
+    worker_env,
+    workdir,
+    write_scenario,
+)
 from bench.population import custom_domain_sizes
 from streams.domains.checker import Checker
 from streams.domains.lifecycle import CheckResult
@@ -58,9 +70,11 @@ RATE = 100  # below the tuned worker's unlimited rate, so the limit is what hold
 async def simulator(scratch: Path) -> tuple[Process, str]:
     scenario = write_scenario(scratch / "scenario.json", latency_ms=LATENCY_MS)
     port = free_port()
-    process = Process([sys.executable, "-m", "streams", "simulator", "--scenario", str(scenario), "--port",
-                       str(port)], {**os.environ, "LAPSEWATCH_FASTLY_API_KEY": API_KEY},
-                      scratch / "simulator.log")
+    process = Process(
+        [sys.executable, "-m", "streams", "simulator", "--scenario", str(scenario), "--port", str(port)],
+        {**os.environ, "LAPSEWATCH_FASTLY_API_KEY": API_KEY},
+        scratch / "simulator.log",
+    )
     await process.start(ready="simulated Fastly status API on", timeout=30)
     return process, f"http://127.0.0.1:{port}"
 
@@ -69,14 +83,22 @@ def fastly(url: str, concurrency: int) -> FastlyProvider:
     return FastlyProvider(url, API_KEY, timeout=10.0, max_connections=concurrency)
 
 
-async def worker_run(broker: EmbeddedBroker, scratch: Path, url: str, count: int, **settings: str
-                     ) -> tuple[float, list[float], int]:
+async def worker_run(
+    broker: EmbeddedBroker, scratch: Path, url: str, count: int, **settings: str
+) -> tuple[float, list[float], int]:
     """One worker checks `count` new domains; returns (steady domains/s, request start times, failures)."""
     population = Population(count, count, tag=f"ck{uuid.uuid4().hex[:6]}")
     app_id = f"bench-checks-{population.tag}"
-    env = worker_env(broker, app_id, scratch / f"{app_id}-data", scratch / "scenario.json",
-                     LAPSEWATCH_STATUS_PROVIDER="fastly", LAPSEWATCH_FASTLY_API_URL=url,
-                     LAPSEWATCH_FASTLY_API_KEY=API_KEY, **settings)
+    env = worker_env(
+        broker,
+        app_id,
+        scratch / f"{app_id}-data",
+        scratch / "scenario.json",
+        LAPSEWATCH_STATUS_PROVIDER="fastly",
+        LAPSEWATCH_FASTLY_API_URL=url,
+        LAPSEWATCH_FASTLY_API_KEY=API_KEY,
+        **settings,
+    )
     for table in ("accounts", "domains"):
         await create_topic(broker.bootstrap, f"{app_id}-{table}-changelog", 8, COMPACT)
     await write(broker.bootstrap, app_id, population, load_settings(env).policy, checked=False)
@@ -130,8 +152,14 @@ async def checker_run(url: str, domains: list[str], concurrency: int, tick: floa
         results.append(result)
         checker.done(result.domain, result.check_id)
 
-    checker = Checker(fastly(url, concurrency), publish, concurrency=concurrency, deadline=30.0,
-                      gate=Gate(1e9, 1e9), breakers=Breakers(1000, 60.0, 900.0))
+    checker = Checker(
+        fastly(url, concurrency),
+        publish,
+        concurrency=concurrency,
+        deadline=30.0,
+        gate=Gate(1e9, 1e9),
+        breakers=Breakers(1000, 60.0, 900.0),
+    )
     waiting = list(reversed(domains))
     started = time.monotonic()
     try:
@@ -173,8 +201,9 @@ async def run() -> list[Figure]:
         try:
             default_rate, _, default_failed = await worker_run(broker, scratch, url, default_count)
             tuned_rate, _, tuned_failed = await worker_run(broker, scratch, url, count, **TUNED)
-            _, starts, limited_failed = await worker_run(broker, scratch, url, limited_count, **TUNED,
-                                                         LAPSEWATCH_PROVIDER_RATE=str(RATE))
+            _, starts, limited_failed = await worker_run(
+                broker, scratch, url, limited_count, **TUNED, LAPSEWATCH_PROVIDER_RATE=str(RATE)
+            )
             checker_rate, checker_failed = await checker_run(url, domains, 24, 0.1)
             wide_rate, wide_failed = await checker_run(url, domains, 64, 0.1)
             per_address = await sequential_rate(url, domains, env_int("BENCH_CHECKS_SEQUENTIAL_SECONDS", 8))
@@ -189,23 +218,56 @@ async def run() -> list[Figure]:
     goal = f"≥ {GOAL:,} domains/s"
     tuned = ", ".join(f"{k.removeprefix('LAPSEWATCH_')}={v}" for k, v in TUNED.items())
     return [
-        Figure(NAME, "(a) one worker, default settings (concurrency 48, tick 1 s)", default_rate, "domains/s",
-               goal, default_rate >= GOAL and not default_failed,
-               f"{default_count:,} new domains; 48 × 50 ms in flight bounds it at 960/s; {default_failed} failed"),
-        Figure(NAME, f"(a) one worker, {tuned}", tuned_rate, "domains/s", goal,
-               tuned_rate >= GOAL and not tuned_failed,
-               f"{count:,} new domains, {LATENCY_MS} ms per call over HTTP; steady 10 → 90 %; "
-               f"{tuned_failed} failed"),
-        Figure(NAME, "(b) Checker alone in process, concurrency 24, tick 0.1 s", checker_rate, "domains/s",
-               note=f"no Kafka, no table; {count:,} domains; {checker_failed} failed"),
-        Figure(NAME, "(b) Checker alone in process, concurrency 64, tick 0.1 s", wide_rate, "domains/s",
-               note=f"{count:,} domains; httpx clients of 16 connections each; {wide_failed} failed"),
-        Figure(NAME, "(c) sequential, one request per address (reference approach)", sequential, "domains/s",
-               note=f"{per_address:.1f} addresses/s, {per_domain:.2f} addresses per domain (bench/population.py)",
-               digits=1),
+        Figure(
+            NAME,
+            "(a) one worker, default settings (concurrency 48, tick 1 s)",
+            default_rate,
+            "domains/s",
+            goal,
+            default_rate >= GOAL and not default_failed,
+            f"{default_count:,} new domains; 48 × 50 ms in flight bounds it at 960/s; {default_failed} failed",
+        ),
+        Figure(
+            NAME,
+            f"(a) one worker, {tuned}",
+            tuned_rate,
+            "domains/s",
+            goal,
+            tuned_rate >= GOAL and not tuned_failed,
+            f"{count:,} new domains, {LATENCY_MS} ms per call over HTTP; steady 10 → 90 %; {tuned_failed} failed",
+        ),
+        Figure(
+            NAME,
+            "(b) Checker alone in process, concurrency 24, tick 0.1 s",
+            checker_rate,
+            "domains/s",
+            note=f"no Kafka, no table; {count:,} domains; {checker_failed} failed",
+        ),
+        Figure(
+            NAME,
+            "(b) Checker alone in process, concurrency 64, tick 0.1 s",
+            wide_rate,
+            "domains/s",
+            note=f"{count:,} domains; httpx clients of 16 connections each; {wide_failed} failed",
+        ),
+        Figure(
+            NAME,
+            "(c) sequential, one request per address (reference approach)",
+            sequential,
+            "domains/s",
+            note=f"{per_address:.1f} addresses/s, {per_domain:.2f} addresses per domain (bench/population.py)",
+            digits=1,
+        ),
         Figure(NAME, "(a) tuned worker ÷ (c) sequential", tuned_rate / sequential, "×"),
-        Figure(NAME, f"(d) tuned worker with PROVIDER_RATE={RATE}: sustained request rate", steady_requests,
-               "requests/s", f"{RATE} ± 5 %", deviation <= 0.05 and not limited_failed,
-               f"{deviation * 100:.1f} % off; {len(starts):,} requests, the first {burst} a burst by design; "
-               f"{overall:.0f}/s with the burst counted", digits=1),
+        Figure(
+            NAME,
+            f"(d) tuned worker with PROVIDER_RATE={RATE}: sustained request rate",
+            steady_requests,
+            "requests/s",
+            f"{RATE} ± 5 %",
+            deviation <= 0.05 and not limited_failed,
+            f"{deviation * 100:.1f} % off; {len(starts):,} requests, the first {burst} a burst by design; "
+            f"{overall:.0f}/s with the burst counted",
+            digits=1,
+        ),
     ]

@@ -26,8 +26,11 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 ROOT = Path(__file__).resolve().parent.parent
 LAPSEWATCH_WORKER = [sys.executable, "-m", "streams", "worker", "-l", "info"]
 # Short group timings, as the tests and the demo use on a private broker: a join costs seconds, not a minute.
-BROKER_TIMING = {"LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s", "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
-                 "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s"}
+BROKER_TIMING = {
+    "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s",
+    "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
+    "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
+}
 COMPACT = {"cleanup.policy": "compact"}  # topic config of Faust's changelogs
 
 
@@ -85,19 +88,21 @@ def write_scenario(path: Path, *, latency_ms: float = 50, domains: dict[str, str
 def worker_env(broker: EmbeddedBroker, app_id: str, data_dir: Path, scenario: Path, **overrides: str) -> dict:
     """A lapsewatch worker on the embedded broker with the simulated provider and no politeness limits."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAPSEWATCH_")}
-    env.update({
-        "LAPSEWATCH_BROKER": broker.url,
-        "LAPSEWATCH_APP_ID": app_id,
-        "LAPSEWATCH_DATA_DIR": str(data_dir),
-        "LAPSEWATCH_WEB_PORT": str(free_port()),
-        "LAPSEWATCH_STATUS_PROVIDER": "simulated",
-        "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario),
-        "LAPSEWATCH_CONFIRM_AFTER": "0",
-        "LAPSEWATCH_PROVIDER_RATE": "100000",
-        "LAPSEWATCH_SERVER_RATE": "100000",
-        "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
-        **BROKER_TIMING,
-    })
+    env.update(
+        {
+            "LAPSEWATCH_BROKER": broker.url,
+            "LAPSEWATCH_APP_ID": app_id,
+            "LAPSEWATCH_DATA_DIR": str(data_dir),
+            "LAPSEWATCH_WEB_PORT": str(free_port()),
+            "LAPSEWATCH_STATUS_PROVIDER": "simulated",
+            "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario),
+            "LAPSEWATCH_CONFIRM_AFTER": "0",
+            "LAPSEWATCH_PROVIDER_RATE": "100000",
+            "LAPSEWATCH_SERVER_RATE": "100000",
+            "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
+            **BROKER_TIMING,
+        }
+    )
     env.update(overrides)
     return env
 
@@ -105,12 +110,19 @@ def worker_env(broker: EmbeddedBroker, app_id: str, data_dir: Path, scenario: Pa
 # ---------------------------------------------------------------- processes
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float, what: str,
-                     on_fail: Callable[[], str] | None = None, poll: float = 0.02) -> None:
+async def wait_until(
+    predicate: Callable[[], object],
+    timeout: float,
+    what: str,
+    on_fail: Callable[[], str] | None = None,
+    poll: float = 0.02,
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}" + (f"\n{on_fail()}" if on_fail else ""))
+            raise TimeoutError(
+                f"timed out after {timeout:g}s waiting for {what}" + (f"\n{on_fail()}" if on_fail else "")
+            )
         await asyncio.sleep(poll)
 
 
@@ -134,8 +146,9 @@ class Process:
         """Starts the process; returns the seconds until `ready` appeared in its log."""
         with self.log_path.open("ab") as log:
             self.started_at = time.monotonic()
-            self.process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         await self.wait_log(ready, timeout)
         return time.monotonic() - self.started_at
 
@@ -191,8 +204,9 @@ async def create_topic(bootstrap: str, name: str, partitions: int, config: dict[
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                            topic_configs=config or {})])
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config or {})]
+        )
     except TopicAlreadyExistsError:
         pass
     finally:
@@ -243,8 +257,13 @@ class Progress:
 class TopicReader:
     """Reads whole topics from the beginning without a consumer group, counting records as they arrive."""
 
-    def __init__(self, bootstrap: str, *topics: str, on_record: Callable[[object, float], None] | None = None,
-                 max_records: int = 500):
+    def __init__(
+        self,
+        bootstrap: str,
+        *topics: str,
+        on_record: Callable[[object, float], None] | None = None,
+        max_records: int = 500,
+    ):
         self.bootstrap = bootstrap
         self.topics = topics
         self.on_record = on_record
@@ -255,9 +274,14 @@ class TopicReader:
 
     async def start(self, timeout: float = 30.0) -> "TopicReader":
         # A short fetch wait: the reader's own delay must not show up in latencies.
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                          auto_offset_reset="earliest", metadata_max_age_ms=500,
-                                          fetch_max_wait_ms=20, max_partition_fetch_bytes=4 * 1024 * 1024)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=500,
+            fetch_max_wait_ms=20,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
         await self._consumer.start()
         self._consumer.subscribe(topics=list(self.topics))
         deadline = time.monotonic() + timeout
@@ -286,8 +310,12 @@ class TopicReader:
         self.progress.add(now, count)
 
     async def wait_count(self, count: int, timeout: float, on_fail: Callable[[], str] | None = None) -> None:
-        await wait_until(lambda: self.progress.count >= count, timeout,
-                         f"{count:,} records on {', '.join(self.topics)} (have {self.progress.count:,})", on_fail)
+        await wait_until(
+            lambda: self.progress.count >= count,
+            timeout,
+            f"{count:,} records on {', '.join(self.topics)} (have {self.progress.count:,})",
+            on_fail,
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -303,20 +331,34 @@ class TopicReader:
 
 def email_added(account: str, email: str, event_id: str) -> tuple[bytes, bytes]:
     """An `email_added` record of the event contract, keyed by account id."""
-    return account.encode(), orjson.dumps({
-        "event_id": event_id, "type": "email_added", "account_id": account, "email": email, "verified": True,
-        "verified_at": "2024-05-01T12:00:00Z", "occurred_at": "2026-11-01T10:00:00Z"})
+    return account.encode(), orjson.dumps(
+        {
+            "event_id": event_id,
+            "type": "email_added",
+            "account_id": account,
+            "email": email,
+            "verified": True,
+            "verified_at": "2024-05-01T12:00:00Z",
+            "occurred_at": "2026-11-01T10:00:00Z",
+        }
+    )
 
 
 def login(account: str, email: str, event_id: str) -> tuple[bytes, bytes]:
     """A login record of the event contract with the account's `emails` snapshot, keyed by account id."""
-    return account.encode(), orjson.dumps({
-        "event_id": event_id, "account_id": account, "occurred_at": "2026-11-01T10:05:00Z",
-        "emails": [{"email": email, "verified": True, "verified_at": "2024-05-01T12:00:00Z"}]})
+    return account.encode(), orjson.dumps(
+        {
+            "event_id": event_id,
+            "account_id": account,
+            "occurred_at": "2026-11-01T10:05:00Z",
+            "emails": [{"email": email, "verified": True, "verified_at": "2024-05-01T12:00:00Z"}],
+        }
+    )
 
 
-def account_events(tag: str, count: int, domains: int, email_topic: str, login_topic: str
-                   ) -> list[tuple[str, bytes, bytes]]:
+def account_events(
+    tag: str, count: int, domains: int, email_topic: str, login_topic: str
+) -> list[tuple[str, bytes, bytes]]:
     """`count` (topic, key, value) input records: three `email_added` of new accounts, spread round-robin
     over `domains` custom domains, then a login with a snapshot for one of them, and so on. Every record
     is one account-table write (a new event id), so the accounts changelog counts them."""
@@ -325,12 +367,18 @@ def account_events(tag: str, count: int, domains: int, email_topic: str, login_t
     while len(records) < count:
         if len(records) % 4 == 3:
             i = account - 2
-            records.append((login_topic, *login(f"{tag}-{i}", f"user{i}@shop{i % domains}-{tag}.com",
-                                                f"{tag}-login-{i}")))
+            records.append(
+                (login_topic, *login(f"{tag}-{i}", f"user{i}@shop{i % domains}-{tag}.com", f"{tag}-login-{i}"))
+            )
         else:
-            records.append((email_topic, *email_added(f"{tag}-{account}",
-                                                      f"user{account}@shop{account % domains}-{tag}.com",
-                                                      f"{tag}-ev-{account}")))
+            records.append(
+                (
+                    email_topic,
+                    *email_added(
+                        f"{tag}-{account}", f"user{account}@shop{account % domains}-{tag}.com", f"{tag}-ev-{account}"
+                    ),
+                )
+            )
             account += 1
     return records
 

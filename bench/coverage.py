@@ -19,8 +19,19 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Figure
-from streams.ops.coverage import (EMAIL_CCTLDS, GOAL_PERCENT, NONE, RDAP_IANA, RDAP_REGISTRY, WHOIS, Coverage,
-                                  classify, measure, percent, root_zone)
+from streams.ops.coverage import (
+    EMAIL_CCTLDS,
+    GOAL_PERCENT,
+    NONE,
+    RDAP_IANA,
+    RDAP_REGISTRY,
+    WHOIS,
+    Coverage,
+    classify,
+    measure,
+    percent,
+    root_zone,
+)
 from streams.providers.bootstrap import Bootstrap, BootstrapSource
 
 NAME = "coverage"
@@ -31,8 +42,11 @@ MUST_COVER = EMAIL_CCTLDS
 def before(root: tuple[frozenset[str], str | None]) -> Coverage:
     old = Bootstrap.parse(BEFORE.read_bytes(), str(BEFORE))
     tlds, listed = root
-    return Coverage(classify(tlds, lambda tld: "iana" if tld in old.services else None, None), listed,
-                    {"snapshot_tlds": len(old.services), "publication": old.publication.date().isoformat()})
+    return Coverage(
+        classify(tlds, lambda tld: "iana" if tld in old.services else None, None),
+        listed,
+        {"snapshot_tlds": len(old.services), "publication": old.publication.date().isoformat()},
+    )
 
 
 def after(root: tuple[frozenset[str], str | None]) -> Coverage:
@@ -48,31 +62,74 @@ def run() -> list[Figure]:
     named = [tld for tld in MUST_COVER if new.sources.get(tld) in (RDAP_IANA, RDAP_REGISTRY, WHOIS)]
     named_before = [tld for tld in MUST_COVER if old.sources.get(tld) == RDAP_IANA]
     missing = [tld for tld in MUST_COVER if tld not in named]
-    whois_note = ("no WHOIS table in this tree" if new.context["whois_table"] is None
-                  else f"{new.context['whois_table']:,} servers in the shipped WHOIS table")
+    whois_note = (
+        "no WHOIS table in this tree"
+        if new.context["whois_table"] is None
+        else f"{new.context['whois_table']:,} servers in the shipped WHOIS table"
+    )
 
     def share(n: int) -> str:
         return f"{percent(n, total):.1f} % of {total:,} TLDs (IANA list {root[1]})"
 
     return [
-        Figure(NAME, "before: TLDs with RDAP (hand-written snapshot)", old_counts[RDAP_IANA], "TLDs",
-               note=f"{share(old_counts[RDAP_IANA])}; {old.context['snapshot_tlds']} suffixes, "
-                    f"published {old.context['publication']}; no registry table, no WHOIS"),
-        Figure(NAME, "before: root zone with a source", percent(old.covered, total), "%", digits=1,
-               note=f"{old.covered:,} TLDs; {old_counts[NONE]:,} without"),
-        Figure(NAME, "before: 20 ccTLDs for email by RDAP", len(named_before), f"of {len(MUST_COVER)}",
-               note="with RDAP: " + " ".join(named_before)),
-        Figure(NAME, "after: rdap (IANA)", counts[RDAP_IANA], "TLDs",
-               note=f"{share(counts[RDAP_IANA])}; IANA's file of {new.context['rdap_bootstrap']['publication']}"),
-        Figure(NAME, "after: rdap (registry table)", counts[RDAP_REGISTRY], "TLDs",
-               note=", ".join(new.tlds_of(RDAP_REGISTRY))),
+        Figure(
+            NAME,
+            "before: TLDs with RDAP (hand-written snapshot)",
+            old_counts[RDAP_IANA],
+            "TLDs",
+            note=f"{share(old_counts[RDAP_IANA])}; {old.context['snapshot_tlds']} suffixes, "
+            f"published {old.context['publication']}; no registry table, no WHOIS",
+        ),
+        Figure(
+            NAME,
+            "before: root zone with a source",
+            percent(old.covered, total),
+            "%",
+            digits=1,
+            note=f"{old.covered:,} TLDs; {old_counts[NONE]:,} without",
+        ),
+        Figure(
+            NAME,
+            "before: 20 ccTLDs for email by RDAP",
+            len(named_before),
+            f"of {len(MUST_COVER)}",
+            note="with RDAP: " + " ".join(named_before),
+        ),
+        Figure(
+            NAME,
+            "after: rdap (IANA)",
+            counts[RDAP_IANA],
+            "TLDs",
+            note=f"{share(counts[RDAP_IANA])}; IANA's file of {new.context['rdap_bootstrap']['publication']}",
+        ),
+        Figure(
+            NAME,
+            "after: rdap (registry table)",
+            counts[RDAP_REGISTRY],
+            "TLDs",
+            note=", ".join(new.tlds_of(RDAP_REGISTRY)),
+        ),
         Figure(NAME, "after: whois", counts[WHOIS], "TLDs", note=f"{share(counts[WHOIS])}; {whois_note}"),
         Figure(NAME, "after: none", counts[NONE], "TLDs", note=share(counts[NONE])),
-        Figure(NAME, "after: root zone with a source", percent(new.covered, total), "%", digits=1,
-               goal=f"≥ {GOAL_PERCENT:.0f} %", met=percent(new.covered, total) >= GOAL_PERCENT,
-               note=f"{new.covered:,} TLDs"),
-        Figure(NAME, "after: 20 ccTLDs for email by RDAP or WHOIS", len(named), f"of {len(MUST_COVER)}",
-               goal=f"{len(MUST_COVER)} of {len(MUST_COVER)}", met=not missing,
-               note=("without: " + " ".join(missing)) if missing else
-               "WHOIS: " + " ".join(tld for tld in MUST_COVER if new.sources[tld] == WHOIS)),
+        Figure(
+            NAME,
+            "after: root zone with a source",
+            percent(new.covered, total),
+            "%",
+            digits=1,
+            goal=f"≥ {GOAL_PERCENT:.0f} %",
+            met=percent(new.covered, total) >= GOAL_PERCENT,
+            note=f"{new.covered:,} TLDs",
+        ),
+        Figure(
+            NAME,
+            "after: 20 ccTLDs for email by RDAP or WHOIS",
+            len(named),
+            f"of {len(MUST_COVER)}",
+            goal=f"{len(MUST_COVER)} of {len(MUST_COVER)}",
+            met=not missing,
+            note=("without: " + " ".join(missing))
+            if missing
+            else "WHOIS: " + " ".join(tld for tld in MUST_COVER if new.sources[tld] == WHOIS),
+        ),
     ]

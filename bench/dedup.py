@@ -40,8 +40,13 @@ def run() -> list[Figure]:
     started = time.monotonic()
     population = build()
     calls = len({domain for domain in population.domains if domain is not None})
-    hosts = len({email.rpartition("@")[2].lower()
-                 for email, domain in zip(population.emails, population.domains) if domain is not None})
+    hosts = len(
+        {
+            email.rpartition("@")[2].lower()
+            for email, domain in zip(population.emails, population.domains)
+            if domain is not None
+        }
+    )
     built = time.monotonic() - started
 
     size = env_int("BENCH_DEDUP_SAMPLE", 50_000)
@@ -52,15 +57,37 @@ def run() -> list[Figure]:
 
     custom = custom_count()
     return [
-        Figure(NAME, "provider calls per cycle: lapsewatch (distinct registrable domains)", calls, "calls",
-               note=f"{ACCOUNTS:,} accounts, {custom:,} on custom domains ({hosts:,} distinct hosts); "
-               f"counted in {built:.1f} s"),
-        Figure(NAME, "provider calls per cycle: one per address (all / custom only)", ACCOUNTS, "calls",
-               note=f"{custom:,} if public mailboxes were skipped"),
-        Figure(NAME, "fewer calls: per address ÷ per domain (all / custom only)", ACCOUNTS / calls, "×", digits=1,
-               note=f"{custom / calls:.1f}× against custom addresses only"),
-        Figure(NAME, f"normalize_address on a {size:,}-address sample: mismatches", mismatches, "", "0",
-               mismatches == 0 and found == expected,
-               f"{found:,} distinct domains found, {expected:,} expected; {per_address * 1e6:.0f} µs/address, "
-               f"so all {ACCOUNTS:,} ≈ {per_address * ACCOUNTS:.0f} s (extrapolated)"),
+        Figure(
+            NAME,
+            "provider calls per cycle: lapsewatch (distinct registrable domains)",
+            calls,
+            "calls",
+            note=f"{ACCOUNTS:,} accounts, {custom:,} on custom domains ({hosts:,} distinct hosts); "
+            f"counted in {built:.1f} s",
+        ),
+        Figure(
+            NAME,
+            "provider calls per cycle: one per address (all / custom only)",
+            ACCOUNTS,
+            "calls",
+            note=f"{custom:,} if public mailboxes were skipped",
+        ),
+        Figure(
+            NAME,
+            "fewer calls: per address ÷ per domain (all / custom only)",
+            ACCOUNTS / calls,
+            "×",
+            digits=1,
+            note=f"{custom / calls:.1f}× against custom addresses only",
+        ),
+        Figure(
+            NAME,
+            f"normalize_address on a {size:,}-address sample: mismatches",
+            mismatches,
+            "",
+            "0",
+            mismatches == 0 and found == expected,
+            f"{found:,} distinct domains found, {expected:,} expected; {per_address * 1e6:.0f} µs/address, "
+            f"so all {ACCOUNTS:,} ≈ {per_address * ACCOUNTS:.0f} s (extrapolated)",
+        ),
     ]

@@ -28,8 +28,21 @@ from pathlib import Path
 import orjson
 
 from bench.changelog import Population, compare, read_latest, records, sample_matches_parser, write
-from bench.common import (COMPACT, Figure, Process, TopicReader, create_topic, embedded_broker, env_int, lapsewatch_worker,
-                          produce, wait_until, worker_env, workdir, write_scenario)
+from bench.common import (
+    COMPACT,
+    Figure,
+    Process,
+    TopicReader,
+    create_topic,
+    embedded_broker,
+    env_int,
+    lapsewatch_worker,
+    produce,
+    wait_until,
+    worker_env,
+    workdir,
+    write_scenario,
+)
 from streams.kafka.broker import EmbeddedBroker
 from streams.settings import load_settings
 
@@ -58,8 +71,14 @@ async def format_check(broker: EmbeddedBroker, scratch: Path, scenario: Path) ->
     app_id = f"bench-format-{population.tag}"
     topic = f"{app_id}.email-events"  # its own: the full-size workers must not pick these events up
     await create_topic(broker.bootstrap, topic, 8)
-    env = worker_env(broker, app_id, scratch / f"{app_id}-data", scenario, LAPSEWATCH_TICK="0.1s",
-                     LAPSEWATCH_TOPIC_EMAIL_EVENTS=topic)
+    env = worker_env(
+        broker,
+        app_id,
+        scratch / f"{app_id}-data",
+        scenario,
+        LAPSEWATCH_TICK="0.1s",
+        LAPSEWATCH_TOPIC_EMAIL_EVENTS=topic,
+    )
     worker = lapsewatch_worker(env, scratch, app_id)
     checked: set[str] = set()
 
@@ -76,8 +95,9 @@ async def format_check(broker: EmbeddedBroker, scratch: Path, scenario: Path) ->
         await status.start()
         await produce(broker.bootstrap, topic, (population.event(a, e) for a, e, _d in population.members()))
         await changelog.wait_count(population.accounts, timeout=120, on_fail=worker.tail)
-        await wait_until(lambda: len(checked) >= population.domains, 120, "the format-check domains checked",
-                         worker.tail)
+        await wait_until(
+            lambda: len(checked) >= population.domains, 120, "the format-check domains checked", worker.tail
+        )
         await asyncio.sleep(2)  # a member added after the check writes once more
     finally:
         await changelog.stop()
@@ -86,8 +106,11 @@ async def format_check(broker: EmbeddedBroker, scratch: Path, scenario: Path) ->
     built: dict[str, dict[bytes, tuple[int, bytes]]] = {"accounts": {}, "domains": {}}
     for table, partition, key, value in records(population, load_settings(env).policy, time.time()):
         built[table][key] = (partition, value)
-    problems = [f"{wrong} of 200 sampled accounts differ from parse_email_event's"
-                for wrong in [sample_matches_parser(population)] if wrong]
+    problems = [
+        f"{wrong} of 200 sampled accounts differ from parse_email_event's"
+        for wrong in [sample_matches_parser(population)]
+        if wrong
+    ]
     for table in ("accounts", "domains"):
         problems += compare(table, await read_latest(broker.bootstrap, f"{app_id}-{table}-changelog"), built[table])
     return problems
@@ -105,8 +128,10 @@ async def run() -> list[Figure]:
         await create_topic(broker.bootstrap, INPUT, 8)
         problems = await format_check(broker, scratch, scenario)
         if problems:
-            raise RuntimeError("the built changelog records differ from the worker's, so the footprint figures "
-                               "would not be about lapsewatch's state:\n" + "\n".join(problems[:10]))
+            raise RuntimeError(
+                "the built changelog records differ from the worker's, so the footprint figures "
+                "would not be about lapsewatch's state:\n" + "\n".join(problems[:10])
+            )
 
         def worker(name: str, data_dir: Path) -> Process:
             # A short tick: the due-index line (our "doing its job" signal) follows recovery closely.
@@ -142,21 +167,66 @@ async def run() -> list[Figure]:
     scope = "" if full else f" (goal is for {GOAL_ACCOUNTS:,} / {GOAL_DOMAINS:,}: smaller run, goal not judged)"
     mb = lambda mib: mib * 2**20 / 1e6  # noqa: E731 - the goal is in MB, /proc in KiB
     judged = lambda ok: ok if full else None  # noqa: E731
-    setup = (f"changelogs written directly in {written_in:.0f} s (format checked against a worker's); "
-             f"largest domain {max(sizes):,} accounts")
+    setup = (
+        f"changelogs written directly in {written_in:.0f} s (format checked against a worker's); "
+        f"largest domain {max(sizes):,} accounts"
+    )
     return [
-        Figure(NAME, f"RSS after takeover, holding {held}", mb(cold_rss), "MB", f"< {GOAL_MB} MB",
-               judged(mb(cold_rss) < GOAL_MB), f"peak (VmHWM) {mb(cold_peak):.0f} MB during recovery; "
-               f"RocksDB {on_disk:.0f} MiB on disk{scope}"),
-        Figure(NAME, "RSS after restart on the same data dir", mb(warm_rss), "MB", f"< {GOAL_MB} MB",
-               judged(mb(warm_rss) < GOAL_MB), f"peak {mb(warm_peak):.0f} MB; {setup}"),
-        Figure(NAME, "restart (SIGTERM, same data dir) → Worker ready", warm_ready, "s", f"< {GOAL_SECONDS:g} s",
-               judged(warm_ready < GOAL_SECONDS), f"previous worker took {stopped_in:.1f} s to stop", digits=1),
-        Figure(NAME, "restart (same data dir) → due index holds every domain", warm_due, "s",
-               f"< {GOAL_SECONDS:g} s", judged(warm_due < GOAL_SECONDS), held, digits=1),
-        Figure(NAME, "takeover (empty data dir) → Worker ready", cold_ready, "s", f"< {GOAL_SECONDS:g} s",
-               judged(cold_ready < GOAL_SECONDS),
-               f"replays {counts['accounts'] + counts['domains']:,} changelog records", digits=1),
-        Figure(NAME, "takeover (empty data dir) → due index holds every domain", cold_due, "s",
-               f"< {GOAL_SECONDS:g} s", judged(cold_due < GOAL_SECONDS), digits=1),
+        Figure(
+            NAME,
+            f"RSS after takeover, holding {held}",
+            mb(cold_rss),
+            "MB",
+            f"< {GOAL_MB} MB",
+            judged(mb(cold_rss) < GOAL_MB),
+            f"peak (VmHWM) {mb(cold_peak):.0f} MB during recovery; RocksDB {on_disk:.0f} MiB on disk{scope}",
+        ),
+        Figure(
+            NAME,
+            "RSS after restart on the same data dir",
+            mb(warm_rss),
+            "MB",
+            f"< {GOAL_MB} MB",
+            judged(mb(warm_rss) < GOAL_MB),
+            f"peak {mb(warm_peak):.0f} MB; {setup}",
+        ),
+        Figure(
+            NAME,
+            "restart (SIGTERM, same data dir) → Worker ready",
+            warm_ready,
+            "s",
+            f"< {GOAL_SECONDS:g} s",
+            judged(warm_ready < GOAL_SECONDS),
+            f"previous worker took {stopped_in:.1f} s to stop",
+            digits=1,
+        ),
+        Figure(
+            NAME,
+            "restart (same data dir) → due index holds every domain",
+            warm_due,
+            "s",
+            f"< {GOAL_SECONDS:g} s",
+            judged(warm_due < GOAL_SECONDS),
+            held,
+            digits=1,
+        ),
+        Figure(
+            NAME,
+            "takeover (empty data dir) → Worker ready",
+            cold_ready,
+            "s",
+            f"< {GOAL_SECONDS:g} s",
+            judged(cold_ready < GOAL_SECONDS),
+            f"replays {counts['accounts'] + counts['domains']:,} changelog records",
+            digits=1,
+        ),
+        Figure(
+            NAME,
+            "takeover (empty data dir) → due index holds every domain",
+            cold_due,
+            "s",
+            f"< {GOAL_SECONDS:g} s",
+            judged(cold_due < GOAL_SECONDS),
+            digits=1,
+        ),
     ]

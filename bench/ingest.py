@@ -29,9 +29,23 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import (Figure, Process, Progress, TopicReader, account_events, create_topic, embedded_broker,
-                          env_int, lapsewatch_worker, owned_partitions, produce, wait_until, worker_env, workdir,
-                          write_scenario)
+from bench.common import (
+    Figure,
+    Process,
+    Progress,
+    TopicReader,
+    account_events,
+    create_topic,
+    embedded_broker,
+    env_int,
+    lapsewatch_worker,
+    owned_partitions,
+    produce,
+    wait_until,
+    worker_env,
+    workdir,
+    write_scenario,
+)
 from streams.kafka.broker import EmbeddedBroker
 
 NAME = "ingest"
@@ -61,8 +75,9 @@ def events_for(prefix: str, total: int) -> list[tuple[str, bytes, bytes]]:
     return account_events(prefix.replace(".", "-"), total, max(1, total // 10), *input_topics(prefix))
 
 
-async def pipeline_rate(broker: EmbeddedBroker, scratch: Path, prefix: str, events: list[tuple[str, bytes, bytes]],
-                        workers: int = 1) -> PipelineRun:
+async def pipeline_rate(
+    broker: EmbeddedBroker, scratch: Path, prefix: str, events: list[tuple[str, bytes, bytes]], workers: int = 1
+) -> PipelineRun:
     """Produces `events` (see `events_for(prefix)`) to fresh 8-partition input topics read by `workers`
     lapsewatch workers in one group."""
     email_topic, login_topic = input_topics(prefix)
@@ -70,17 +85,32 @@ async def pipeline_rate(broker: EmbeddedBroker, scratch: Path, prefix: str, even
         await create_topic(broker.bootstrap, topic, PARTITIONS)
     scenario = write_scenario(scratch / "scenario.json")
     app_id = f"bench-{uuid.uuid4().hex[:8]}"
-    processes = [lapsewatch_worker(worker_env(broker, app_id, scratch / f"{app_id}-{i}-data", scenario,
-                                              LAPSEWATCH_TOPIC_EMAIL_EVENTS=email_topic,
-                                              LAPSEWATCH_TOPIC_LOGINS=login_topic), scratch, f"{app_id}-{i}")
-                 for i in range(workers)]
+    processes = [
+        lapsewatch_worker(
+            worker_env(
+                broker,
+                app_id,
+                scratch / f"{app_id}-{i}-data",
+                scenario,
+                LAPSEWATCH_TOPIC_EMAIL_EVENTS=email_topic,
+                LAPSEWATCH_TOPIC_LOGINS=login_topic,
+            ),
+            scratch,
+            f"{app_id}-{i}",
+        )
+        for i in range(workers)
+    ]
     reader = TopicReader(broker.bootstrap, f"{app_id}-accounts-changelog")
     try:
         for process in processes:
             await process.start()
         if workers > 1:
-            await wait_until(lambda: _split(processes), 120, "the workers to split the domain partitions",
-                             lambda: "\n".join(p.tail(10) for p in processes))
+            await wait_until(
+                lambda: _split(processes),
+                120,
+                "the workers to split the domain partitions",
+                lambda: "\n".join(p.tail(10) for p in processes),
+            )
         await reader.start()
         first, acknowledged = await produce(broker.bootstrap, None, events)
         await reader.wait_count(len(events), timeout=60 + len(events) / 100, on_fail=processes[0].tail)
@@ -89,8 +119,13 @@ async def pipeline_rate(broker: EmbeddedBroker, scratch: Path, prefix: str, even
         for process in processes:
             process.stop()
     total = len(events)
-    return PipelineRun(workers, total, acknowledged - first, total / (reader.progress.reached(total) - first),
-                       reader.progress.steady_rate(total))
+    return PipelineRun(
+        workers,
+        total,
+        acknowledged - first,
+        total / (reader.progress.reached(total) - first),
+        reader.progress.steady_rate(total),
+    )
 
 
 def _split(processes: list[Process]) -> bool:
@@ -99,13 +134,20 @@ def _split(processes: list[Process]) -> bool:
     return all(owned) and sum(map(len, owned)) == len(DOMAIN_PARTITIONS) and set().union(*owned) == DOMAIN_PARTITIONS
 
 
-async def trivial_faust_progress(broker: EmbeddedBroker, scratch: Path, topics: tuple[str, ...], total: int
-                                 ) -> Progress:
+async def trivial_faust_progress(
+    broker: EmbeddedBroker, scratch: Path, topics: tuple[str, ...], total: int
+) -> Progress:
     """(b): the Faust app of bench/trivial_app.py drains the topics; its log says when it got how far."""
-    env = {**os.environ, "BENCH_TRIVIAL_N": str(total), "BENCH_TRIVIAL_BROKER": broker.url,
-           "BENCH_TRIVIAL_TOPICS": ",".join(topics), "BENCH_TRIVIAL_APP_ID": f"bench-trivial-{uuid.uuid4().hex[:8]}"}
-    app = Process([sys.executable, "-m", "faust", "-A", "bench.trivial_app", "worker", "-l", "info"], env,
-                  scratch / "trivial.log")
+    env = {
+        **os.environ,
+        "BENCH_TRIVIAL_N": str(total),
+        "BENCH_TRIVIAL_BROKER": broker.url,
+        "BENCH_TRIVIAL_TOPICS": ",".join(topics),
+        "BENCH_TRIVIAL_APP_ID": f"bench-trivial-{uuid.uuid4().hex[:8]}",
+    }
+    app = Process(
+        [sys.executable, "-m", "faust", "-A", "bench.trivial_app", "worker", "-l", "info"], env, scratch / "trivial.log"
+    )
     try:
         await app.start(ready=rf"progress {total} ", timeout=120 + total / 1000)
     finally:
@@ -142,12 +184,29 @@ async def run() -> list[Figure]:
         raw = await raw_consumer_progress(broker.bootstrap, input_topics(prefix), total)
     goal = f"≥ {GOAL:,} events/s"
     return [
-        Figure(NAME, f"(a) full pipeline, first produce → {total:,} applied", full.overall, "events/s", goal,
-               full.overall >= GOAL, f"{total:,} events (3 email_added : 1 login); produced in "
-               f"{full.produce_seconds:.2f} s; worker started before"),
+        Figure(
+            NAME,
+            f"(a) full pipeline, first produce → {total:,} applied",
+            full.overall,
+            "events/s",
+            goal,
+            full.overall >= GOAL,
+            f"{total:,} events (3 email_added : 1 login); produced in "
+            f"{full.produce_seconds:.2f} s; worker started before",
+        ),
         Figure(NAME, "(a) full pipeline, steady 10 → 90 %", full.steady, "events/s", goal, full.steady >= GOAL),
-        Figure(NAME, "(b) Faust agent iterating the raw topics, steady 10 → 90 %", trivial.steady_rate(total),
-               "events/s", note=f"drains the filled topics; first → last record {drain_rate(trivial, total):,.0f}/s"),
-        Figure(NAME, "(c) aiokafka consumer + orjson, steady 10 → 90 %", raw.steady_rate(total), "events/s",
-               note=f"drains the filled topics; first → last record {drain_rate(raw, total):,.0f}/s"),
+        Figure(
+            NAME,
+            "(b) Faust agent iterating the raw topics, steady 10 → 90 %",
+            trivial.steady_rate(total),
+            "events/s",
+            note=f"drains the filled topics; first → last record {drain_rate(trivial, total):,.0f}/s",
+        ),
+        Figure(
+            NAME,
+            "(c) aiokafka consumer + orjson, steady 10 → 90 %",
+            raw.steady_rate(total),
+            "events/s",
+            note=f"drains the filled topics; first → last record {drain_rate(raw, total):,.0f}/s",
+        ),
     ]

@@ -25,8 +25,18 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import (Figure, TopicReader, create_topic, email_added, embedded_broker, env_int,
-                          lapsewatch_worker, worker_env, workdir, write_scenario)
+from bench.common import (
+    Figure,
+    TopicReader,
+    create_topic,
+    email_added,
+    embedded_broker,
+    env_int,
+    lapsewatch_worker,
+    worker_env,
+    workdir,
+    write_scenario,
+)
 
 NAME = "latency"
 GOAL = 1.0  # seconds, p99
@@ -42,8 +52,13 @@ async def fetch_wakeup(bootstrap: str, partitions: int, samples: int = 8) -> lis
     """
     topic = f"bench-fetch-probe-{partitions}"
     await create_topic(bootstrap, topic, partitions)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest",
-                                fetch_max_wait_ms=FAUST_FETCH_WAIT_MS)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=FAUST_FETCH_WAIT_MS,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await consumer.start()
     await producer.start()
@@ -74,8 +89,9 @@ async def run() -> list[Figure]:
 
     with embedded_broker() as broker, workdir(NAME) as scratch:
         scenario = write_scenario(scratch / "scenario.json", domains={DOMAIN: "inactive"})
-        worker = lapsewatch_worker(worker_env(broker, "bench-latency", scratch / "data", scenario,
-                                              LAPSEWATCH_TICK="0.05s"), scratch, "worker")
+        worker = lapsewatch_worker(
+            worker_env(broker, "bench-latency", scratch / "data", scenario, LAPSEWATCH_TICK="0.05s"), scratch, "worker"
+        )
         reader = TopicReader(broker.bootstrap, OUTPUT, on_record=arrived)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         try:
@@ -112,12 +128,29 @@ async def run() -> list[Figure]:
     setting = f"{samples:,} samples, {concurrency} in flight, {samples / elapsed:.0f} samples/s"
     return [
         Figure(NAME, "email_added on a lapsed domain → email-unverified, p50", p50 * 1000, "ms", note=setting),
-        Figure(NAME, "email_added on a lapsed domain → email-unverified, p99", p99 * 1000, "ms",
-               f"< {GOAL * 1000:,.0f} ms", p99 < GOAL, f"max {max(latencies) * 1000:,.0f} ms"),
-        Figure(NAME, "first account: check, lapse, email-unverified", first * 1000, "ms",
-               note="one provider call (simulated, 50 ms) and tick 0.05 s included"),
-        Figure(NAME, "broker: new record → consumer waiting in a fetch of 8 partitions, max", max(several) * 1000,
-               "ms", note=f"plain aiokafka with Faust's fetch wait ({FAUST_FETCH_WAIT_MS} ms), {len(several)} records "
-               f"at random moments: median {statistics.median(several) * 1000:.0f} ms; one partition: max "
-               f"{max(single) * 1000:.0f} ms. The pipeline has 3 such hops"),
+        Figure(
+            NAME,
+            "email_added on a lapsed domain → email-unverified, p99",
+            p99 * 1000,
+            "ms",
+            f"< {GOAL * 1000:,.0f} ms",
+            p99 < GOAL,
+            f"max {max(latencies) * 1000:,.0f} ms",
+        ),
+        Figure(
+            NAME,
+            "first account: check, lapse, email-unverified",
+            first * 1000,
+            "ms",
+            note="one provider call (simulated, 50 ms) and tick 0.05 s included",
+        ),
+        Figure(
+            NAME,
+            "broker: new record → consumer waiting in a fetch of 8 partitions, max",
+            max(several) * 1000,
+            "ms",
+            note=f"plain aiokafka with Faust's fetch wait ({FAUST_FETCH_WAIT_MS} ms), {len(several)} records "
+            f"at random moments: median {statistics.median(several) * 1000:.0f} ms; one partition: max "
+            f"{max(single) * 1000:.0f} ms. The pipeline has 3 such hops",
+        ),
     ]

@@ -17,11 +17,21 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("input agents: parse, batch, send (ours)", ("ingest_email_events", "ingest_logins")),
     ("account hop: table reads and writes, domain commands", ("apply_account_commands",)),
     ("domain hop: table reads and writes, events", ("apply_domain_commands",)),
-    ("Faust's consumer: fetch, drain, decode and queue each record",
-     ("Fetcher._fetcher", "Consumer._drain_messages", "on_message", "_passive_drainer", "Fetcher._proc_fetch_request",
-      "_fetch_requests_routine")),
-    ("producer: Faust's buffer and aiokafka's sender",
-     ("ProducerBuffer", "Sender._", "SendProduceReqHandler", "_on_published", "_on_changelog_sent")),
+    (
+        "Faust's consumer: fetch, drain, decode and queue each record",
+        (
+            "Fetcher._fetcher",
+            "Consumer._drain_messages",
+            "on_message",
+            "_passive_drainer",
+            "Fetcher._proc_fetch_request",
+            "_fetch_requests_routine",
+        ),
+    ),
+    (
+        "producer: Faust's buffer and aiokafka's sender",
+        ("ProducerBuffer", "Sender._", "SendProduceReqHandler", "_on_published", "_on_changelog_sent"),
+    ),
     ("offset commits", ("_commit_handler", "Consumer.commit")),
     ("checks", ("Checker.", "keep_checking")),
 ]

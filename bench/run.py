@@ -36,13 +36,27 @@ BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout", "
 # Run only when named (`python -m bench soak`, `make soak`): the soak alone takes over ten minutes.
 OPTIONAL = ("soak",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-SETTINGS = ("BENCH_INGEST_N", "BENCH_CHECKS_DOMAINS", "BENCH_CHECKS_DEFAULT_DOMAINS", "BENCH_CHECKS_LIMITED",
-            "BENCH_CHECKS_SEQUENTIAL_SECONDS",
-            "BENCH_DEDUP_SAMPLE", "BENCH_LATENCY_N", "BENCH_LATENCY_CONCURRENCY", "BENCH_FOOTPRINT_ACCOUNTS",
-            "BENCH_FOOTPRINT_DOMAINS", "LAPSEWATCH_SOAK_SECONDS", "LAPSEWATCH_SOAK_DOMAINS",
-            "LAPSEWATCH_SOAK_EVENTS_PER_SECOND", "LAPSEWATCH_SOAK_RECHECK_SECONDS", "LAPSEWATCH_SOAK_OUTAGE_SECONDS",
-            "LAPSEWATCH_SOAK_LAPSES", "LAPSEWATCH_SOAK_SAMPLE_SECONDS", "LAPSEWATCH_SOAK_FAULTY_PER_KIND",
-            "LAPSEWATCH_SOAK_WORKERS")
+SETTINGS = (
+    "BENCH_INGEST_N",
+    "BENCH_CHECKS_DOMAINS",
+    "BENCH_CHECKS_DEFAULT_DOMAINS",
+    "BENCH_CHECKS_LIMITED",
+    "BENCH_CHECKS_SEQUENTIAL_SECONDS",
+    "BENCH_DEDUP_SAMPLE",
+    "BENCH_LATENCY_N",
+    "BENCH_LATENCY_CONCURRENCY",
+    "BENCH_FOOTPRINT_ACCOUNTS",
+    "BENCH_FOOTPRINT_DOMAINS",
+    "LAPSEWATCH_SOAK_SECONDS",
+    "LAPSEWATCH_SOAK_DOMAINS",
+    "LAPSEWATCH_SOAK_EVENTS_PER_SECOND",
+    "LAPSEWATCH_SOAK_RECHECK_SECONDS",
+    "LAPSEWATCH_SOAK_OUTAGE_SECONDS",
+    "LAPSEWATCH_SOAK_LAPSES",
+    "LAPSEWATCH_SOAK_SAMPLE_SECONDS",
+    "LAPSEWATCH_SOAK_FAULTY_PER_KIND",
+    "LAPSEWATCH_SOAK_WORKERS",
+)
 
 
 def machine() -> dict:
@@ -76,8 +90,14 @@ def required_missed(name: str, figures: list[Figure]) -> list[Figure]:
 
 def table(figures: list[Figure]) -> Table:
     grid = Table(title="lapsewatch benchmarks", show_lines=False)
-    for column, style in (("benchmark", "bold"), ("figure", ""), ("value", "cyan"), ("goal", ""), ("met?", ""),
-                          ("note", "dim")):
+    for column, style in (
+        ("benchmark", "bold"),
+        ("figure", ""),
+        ("value", "cyan"),
+        ("goal", ""),
+        ("met?", ""),
+        ("note", "dim"),
+    ):
         grid.add_column(column, style=style, justify="right" if column == "value" else "left")
     for figure in figures:
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[figure.met]
@@ -89,8 +109,10 @@ def main(argv: list[str]) -> int:
     chosen = argv or list(BENCHMARKS)
     unknown = [name for name in chosen if name not in BENCHMARKS + OPTIONAL]
     if unknown:
-        print(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + OPTIONAL)}",
-              file=sys.stderr)
+        print(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS + OPTIONAL)}",
+            file=sys.stderr,
+        )
         return 2
     # A soak on its own must not overwrite the figures of the last full run.
     results = RESULTS if any(name in BENCHMARKS for name in chosen) else RESULTS.with_name(f"{'-'.join(chosen)}.json")
@@ -109,25 +131,37 @@ def main(argv: list[str]) -> int:
             traceback.print_exc()
             found, error = [], f"{type(exc).__name__}: {exc}"
         missed = [] if error else required_missed(name, found)
-        runs[name] = {"seconds": round(time.monotonic() - began, 1), "error": error,
-                      "required_missed": [figure.name for figure in missed]}
+        runs[name] = {
+            "seconds": round(time.monotonic() - began, 1),
+            "error": error,
+            "required_missed": [figure.name for figure in missed],
+        }
         figures.extend(found)
-        console.print(f"   {name} done in {runs[name]['seconds']:.0f} s" + (f" — FAILED: {error}" if error else "")
-                      + "".join(f"\n   [red]MUST HOLD, DID NOT:[/] {f.name}: {f.shown()} (goal {f.goal})"
-                                for f in missed))
+        console.print(
+            f"   {name} done in {runs[name]['seconds']:.0f} s"
+            + (f" — FAILED: {error}" if error else "")
+            + "".join(f"\n   [red]MUST HOLD, DID NOT:[/] {f.name}: {f.shown()} (goal {f.goal})" for f in missed)
+        )
     total = time.monotonic() - started
     console.print(table(figures))
-    console.print(f"{len(figures)} figures in {total:.0f} s; "
-                  f"{sum(f.met is True for f in figures)} goals met, {sum(f.met is False for f in figures)} missed")
+    console.print(
+        f"{len(figures)} figures in {total:.0f} s; "
+        f"{sum(f.met is True for f in figures)} goals met, {sum(f.met is False for f in figures)} missed"
+    )
 
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_bytes(orjson.dumps({
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "settings": {name: os.environ[name] for name in SETTINGS if name in os.environ},
-        "total_seconds": round(total, 1),
-        "benchmarks": runs,
-        "figures": [asdict(figure) for figure in figures],
-    }, option=orjson.OPT_INDENT_2))
+    results.write_bytes(
+        orjson.dumps(
+            {
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "settings": {name: os.environ[name] for name in SETTINGS if name in os.environ},
+                "total_seconds": round(total, 1),
+                "benchmarks": runs,
+                "figures": [asdict(figure) for figure in figures],
+            },
+            option=orjson.OPT_INDENT_2,
+        )
+    )
     console.print(f"wrote {results.relative_to(Path.cwd()) if results.is_relative_to(Path.cwd()) else results}")
     return 1 if any(run["error"] or run["required_missed"] for run in runs.values()) else 0

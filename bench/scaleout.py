@@ -21,10 +21,26 @@ async def run() -> list[Figure]:
         one = await pipeline_rate(broker, scratch, "scaleout-one", events_for("scaleout-one", total), workers=1)
         two = await pipeline_rate(broker, scratch, "scaleout-two", events_for("scaleout-two", total), workers=2)
     return [
-        Figure(NAME, "one worker, steady 10 → 90 %", one.steady, "events/s",
-               note=f"first produce → all applied {one.overall:,.0f}/s"),
-        Figure(NAME, "two workers in one group, steady 10 → 90 %", two.steady, "events/s",
-               note=f"first produce → all applied {two.overall:,.0f}/s"),
-        Figure(NAME, "two workers ÷ one", two.steady / one.steady, "×", digits=2,
-               note=f"{two.overall / one.overall:.2f}× first produce → all applied"),
+        Figure(
+            NAME,
+            "one worker, steady 10 → 90 %",
+            one.steady,
+            "events/s",
+            note=f"first produce → all applied {one.overall:,.0f}/s",
+        ),
+        Figure(
+            NAME,
+            "two workers in one group, steady 10 → 90 %",
+            two.steady,
+            "events/s",
+            note=f"first produce → all applied {two.overall:,.0f}/s",
+        ),
+        Figure(
+            NAME,
+            "two workers ÷ one",
+            two.steady / one.steady,
+            "×",
+            digits=2,
+            note=f"{two.overall / one.overall:.2f}× first produce → all applied",
+        ),
     ]

@@ -71,8 +71,20 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import (LAPSEWATCH_WORKER, ROOT, Figure, Process, TopicReader, create_topic, embedded_broker,
-                          env_int, produce, worker_env, workdir, write_scenario)
+from bench.common import (
+    LAPSEWATCH_WORKER,
+    ROOT,
+    Figure,
+    Process,
+    TopicReader,
+    create_topic,
+    embedded_broker,
+    env_int,
+    produce,
+    worker_env,
+    workdir,
+    write_scenario,
+)
 from streams.kafka.broker import EmbeddedBroker, _die_with_parent
 from streams.ops.lag import measure_lag
 from tests import rdap_documents as docs
@@ -132,8 +144,9 @@ def active(name: str) -> dict:
 
 
 LAPSE_KINDS = {  # what a registry answers once the name has lapsed; None: 404, no such domain
-    "redemption period": lambda n: {"json": docs.domain_object(n, ["pending delete", "redemption period"],
-                                                               REGISTERED, docs.iso(-38))},
+    "redemption period": lambda n: {
+        "json": docs.domain_object(n, ["pending delete", "redemption period"], REGISTERED, docs.iso(-38))
+    },
     "pending delete": lambda n: {"json": docs.domain_object(n, ["pending delete"], REGISTERED, docs.iso(-75))},
     "expired": lambda n: {"json": docs.domain_object(n, ["client transfer prohibited"], REGISTERED, docs.iso(-3))},
     "hold after expiry": lambda n: {"json": docs.domain_object(n, ["client hold"], REGISTERED, docs.iso(-20))},
@@ -230,19 +243,36 @@ class Platform:
         self.sent[kind] += 1
         address = self.accounts.get(account, {}).get(email)
         verified = address.verified if address is not None else None
-        payload = {"event_id": self._event_id(), "type": kind, "account_id": account, "email": email,
-                   "occurred_at": self._occurred_at(account), **extra}
+        payload = {
+            "event_id": self._event_id(),
+            "type": kind,
+            "account_id": account,
+            "email": email,
+            "occurred_at": self._occurred_at(account),
+            **extra,
+        }
         if kind in ("email_added", "email_changed"):
             payload.update(verified=verified, verified_at=VERIFIED_AT if verified else None)
         return EMAIL_EVENTS, account.encode(), orjson.dumps(payload)
 
     def _login(self, account: str) -> tuple[str, bytes, bytes]:
         self.sent["login"] += 1
-        snapshot = [{"email": email, "verified": a.verified, "verified_at": VERIFIED_AT if a.verified else None}
-                    for email, a in self.accounts.get(account, {}).items()]
-        return LOGINS, account.encode(), orjson.dumps({"event_id": self._event_id(), "account_id": account,
-                                                       "occurred_at": self._occurred_at(account),
-                                                       "emails": snapshot})
+        snapshot = [
+            {"email": email, "verified": a.verified, "verified_at": VERIFIED_AT if a.verified else None}
+            for email, a in self.accounts.get(account, {}).items()
+        ]
+        return (
+            LOGINS,
+            account.encode(),
+            orjson.dumps(
+                {
+                    "event_id": self._event_id(),
+                    "account_id": account,
+                    "occurred_at": self._occurred_at(account),
+                    "emails": snapshot,
+                }
+            ),
+        )
 
     def seed(self, extra_accounts: int) -> list[tuple[str, bytes, bytes]]:
         """An anchor account on every domain, then `extra_accounts` churning ones (a tenth with two addresses)."""
@@ -295,8 +325,12 @@ class Platform:
 
     def holders(self, domains: set[str]) -> list[tuple[str, str, Address]]:
         """(account, email, address) of every address the model holds on one of `domains`."""
-        return [(account, email, address) for account, addresses in self.accounts.items()
-                for email, address in addresses.items() if address.domain in domains]
+        return [
+            (account, email, address)
+            for account, addresses in self.accounts.items()
+            for email, address in addresses.items()
+            if address.domain in domains
+        ]
 
 
 # ---------------------------------------------------------------- workers
@@ -333,9 +367,15 @@ class Worker(Process):
         self.log_path = self.log_dir / f"{self.name}-{len(self.runs) + 1}.log"
         with self.log_path.open("ab") as log:
             self.started_at = time.monotonic()
-            self.process = subprocess.Popen(self.command, env=self.env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            preexec_fn=_die_with_parent)
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
         run = Run(self.name, self.process.pid, self.log_path, time.time())
         self.runs.append(run)
         await self.wait_log(ready, timeout)
@@ -367,8 +407,11 @@ class Worker(Process):
                 text = response.read().decode()
         except OSError:
             return None
-        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("lapsewatch_table_memory_bytes{")]
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("lapsewatch_table_memory_bytes{")
+        ]
         return sum(values) / 2**20 if values else None
 
     def ended(self, how: str) -> None:
@@ -382,8 +425,11 @@ class Worker(Process):
 
 
 # Faust's log format: "[2026-12-01 20:14:33,123] [4242] [ERROR]: circuit OPEN for rdap 127.0.0.1:4567 ..."
-CIRCUIT_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] \[\d+\] \[\w+\]:? "
-                          r"circuit (OPEN|HALF-OPEN|CLOSED) for \S+ (\S+)", re.MULTILINE)
+CIRCUIT_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] \[\d+\] \[\w+\]:? "
+    r"circuit (OPEN|HALF-OPEN|CLOSED) for \S+ (\S+)",
+    re.MULTILINE,
+)
 
 
 def circuit_log(run: Run) -> list[tuple[float, str, str]]:
@@ -498,8 +544,9 @@ class Soak:
         value = orjson.loads(message.value)
         data = value.get("data") or {}
         if value.get("type") == "lapsewatch.provider.circuit":
-            self.circuit_events.append((time.time(), str(data.get("server", "")).split(" ")[-1],
-                                        str(data.get("state"))))
+            self.circuit_events.append(
+                (time.time(), str(data.get("server", "")).split(" ")[-1], str(data.get("state")))
+            )
             return
         transition = data.get("transition")
         if transition in ("active", "inconclusive", "lapse_suspected", "lapsed"):
@@ -510,9 +557,16 @@ class Soak:
     def on_unverified(self, message, _arrived: float) -> None:
         value = orjson.loads(message.value)
         data = value.get("data") or {}
-        self.unverified.append({"at": time.time(), "id": value.get("id"), "account": data.get("account_id"),
-                                "email": data.get("email"), "domain": data.get("domain"),
-                                "reason": data.get("reason")})
+        self.unverified.append(
+            {
+                "at": time.time(),
+                "id": value.get("id"),
+                "account": data.get("account_id"),
+                "email": data.get("email"),
+                "domain": data.get("domain"),
+                "reason": data.get("reason"),
+            }
+        )
 
     # ---- the run
 
@@ -545,17 +599,21 @@ class Soak:
             await asyncio.sleep(0.5)
         missing = len(expected - self.first_verdict)
         self.seeded = len(seed)
-        self.seed_note = (f"{len(seed):,} seed events; {len(expected) - missing:,} of {len(expected):,} answering "
-                          f"domains had a first verdict after {time.monotonic() - began:.0f} s")
+        self.seed_note = (
+            f"{len(seed):,} seed events; {len(expected) - missing:,} of {len(expected):,} answering "
+            f"domains had a first verdict after {time.monotonic() - began:.0f} s"
+        )
         self.note(self.seed_note + ("" if not missing else f" (gave up waiting for {missing:,})"))
 
         self.producer = AIOKafkaProducer(bootstrap_servers=self.broker.bootstrap, linger_ms=5)
         await asyncio.wait_for(self.producer.start(), 30)
         self.t0 = time.time()
         self.stop_at = self.t0 + self.seconds
-        self.note(f"soak starts: {self.seconds} s, {self.rate} events/s, {len(self.domains):,} domains, "
-                  f"{len(self.faulty)} faulty names on .net, {len(self.lapse_plan)} lapses, recheck "
-                  f"{self.recheck} s")
+        self.note(
+            f"soak starts: {self.seconds} s, {self.rate} events/s, {len(self.domains):,} domains, "
+            f"{len(self.faulty)} faulty names on .net, {len(self.lapse_plan)} lapses, recheck "
+            f"{self.recheck} s"
+        )
         sampler = asyncio.ensure_future(self.sample_loop())
         try:
             actions = [self.at(offset, self.lapse(domain, kind)) for offset, domain, kind in self.lapse_plan]
@@ -599,8 +657,10 @@ class Soak:
         ready = await worker.start()
         self.restarts.append({"worker": worker.name, "how": how, "stopped_in": stopped, "ready_in": ready})
         worker.restarting = False
-        self.note(f"{worker.name}: ready again {ready:.1f} s after its restart ({how}; it took {stopped:.1f} s "
-                  f"to go)", f"{worker.name} ready {ready:.0f} s")
+        self.note(
+            f"{worker.name}: ready again {ready:.1f} s after its restart ({how}; it took {stopped:.1f} s to go)",
+            f"{worker.name} ready {ready:.0f} s",
+        )
 
     def down(self) -> Registry:
         return next(r for r in self.registries if r.role.startswith("down"))
@@ -639,8 +699,9 @@ class Soak:
     async def lag(self) -> tuple[int | None, int | None]:
         topics = [EMAIL_EVENTS, LOGINS, f"{APP_ID}-account-commands", f"{APP_ID}-domain-commands"]
         try:
-            report = await asyncio.wait_for(measure_lag(self.broker.bootstrap, APP_ID, topics, ages=False,
-                                                        timeout=5), 20)
+            report = await asyncio.wait_for(
+                measure_lag(self.broker.bootstrap, APP_ID, topics, ages=False, timeout=5), 20
+            )
         except Exception:  # a broker busy with a rebalance: this sample has no lag
             return None, None
         by_topic = report.by_topic()
@@ -653,21 +714,31 @@ class Soak:
         for worker in self.workers:
             if not worker.restarting and not worker.alive() and worker.runs and worker.runs[-1].ended is None:
                 worker.ended(f"exited by itself with {worker.process.returncode}")
-                self.note(f"{worker.name} exited by itself (status {worker.process.returncode}): see its log",
-                          f"{worker.name} EXITED")
+                self.note(
+                    f"{worker.name} exited by itself (status {worker.process.returncode}): see its log",
+                    f"{worker.name} EXITED",
+                )
         sample = {
-            "t": round(at - self.t0, 1), "produced": self.produced, "input_lag": inputs, "internal_lag": internal,
+            "t": round(at - self.t0, 1),
+            "produced": self.produced,
+            "input_lag": inputs,
+            "internal_lag": internal,
             "rss_mib": {w.name: w.sample_rss(at) for w in self.workers},
             "requests": {r.tld: r.counts()["requests"] for r in self.registries},
             "faulty_requests": {r.tld: r.counts()["faulty"] for r in self.registries},
             "circuit": dict(Counter(state for _, _, state in self.circuit_events)),
-            "unverified": len(self.unverified), "lapsed": len(self.lapsed_at),
+            "unverified": len(self.unverified),
+            "lapsed": len(self.lapsed_at),
         }
         self.samples.append(sample)
         rss = "/".join("—" if v is None else f"{v:.0f}" for v in sample["rss_mib"].values())
-        print(f"  [{sample['t']:6.0f} s] events {self.produced:,} | lag in {_n(inputs)} internal {_n(internal)} | "
-              f"RSS {rss} MiB | requests " + " ".join(f"{k} {v:,}" for k, v in sample["requests"].items()) +
-              f" | circuits {sample['circuit'] or '-'} | unverified {sample['unverified']:,}", flush=True)
+        print(
+            f"  [{sample['t']:6.0f} s] events {self.produced:,} | lag in {_n(inputs)} internal {_n(internal)} | "
+            f"RSS {rss} MiB | requests "
+            + " ".join(f"{k} {v:,}" for k, v in sample["requests"].items())
+            + f" | circuits {sample['circuit'] or '-'} | unverified {sample['unverified']:,}",
+            flush=True,
+        )
         return sample
 
     def expectations(self) -> list[dict]:
@@ -681,10 +752,16 @@ class Soak:
         for account, email, address in self.platform.holders(set(self.lapsed_at)):
             if address.verified:
                 lapsed = self.lapsed_at[address.domain]
-                rows.append({"domain": address.domain, "account": account, "email": email,
-                             "due": max(lapsed, address.added_at) + self.schedule_of(address.domain),
-                             "lapsed_at": lapsed,
-                             "event_at": first_event.get((account, email))})
+                rows.append(
+                    {
+                        "domain": address.domain,
+                        "account": account,
+                        "email": email,
+                        "due": max(lapsed, address.added_at) + self.schedule_of(address.domain),
+                        "lapsed_at": lapsed,
+                        "event_at": first_event.get((account, email)),
+                    }
+                )
         return rows
 
     async def drain(self) -> None:
@@ -712,8 +789,7 @@ class Soak:
         if self.producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), 15)
-        await asyncio.gather(*(asyncio.to_thread(worker.stop, 30.0) for worker in self.workers),
-                             return_exceptions=True)
+        await asyncio.gather(*(asyncio.to_thread(worker.stop, 30.0) for worker in self.workers), return_exceptions=True)
         for worker in self.workers:
             worker.ended("end of soak")
             with contextlib.suppress(Exception):
@@ -788,8 +864,9 @@ class Soak:
         longest_open = self.open_while_answering(longest) if longest else 0.0
         per_server_longest = defaultdict(float)
         for interval in intervals:
-            per_server_longest[interval.server] = max(per_server_longest[interval.server],
-                                                      self.open_while_answering(interval))
+            per_server_longest[interval.server] = max(
+                per_server_longest[interval.server], self.open_while_answering(interval)
+            )
         down = self.down()
         down_server = down.base.split("/")[2]
         back_to_closed = 0.0
@@ -804,6 +881,7 @@ class Soak:
         lags = [(s["input_lag"], s["t"]) for s in soak_samples if s["input_lag"] is not None]
         internal = [s["internal_lag"] for s in soak_samples if s["internal_lag"] is not None]
         final_lag = self.samples[-1]["input_lag"] if self.samples else None
+
         def growth_of(series: str) -> list[tuple[float, str, int, float, float]]:
             growths = []
             for worker in self.workers:
@@ -822,40 +900,104 @@ class Soak:
         span = max(1.0, (self.samples[-1]["t"] if self.samples else 1.0))
         first_requests = self.samples[0]["requests"] if self.samples else {}
         figures = [
-            Figure(NAME, MISSED, len(missed), "addresses", "0", not missed,
-                   f"{len(self.lapsed_at)} lapses, {len(rows):,} verified addresses on them to unverify; "
-                   f"late {len(late)}; domains {', '.join(missed_domains[:5]) or 'none'}"
-                   f"{' …' if len(missed_domains) > 5 else ''}; in time = within {self.schedule} s "
-                   f"({self.outage_schedule} s on .{self.down().tld}) of the lapse or the address's arrival"),
-            Figure(NAME, FALSE, len(false_keys), "addresses", "0", not false_keys,
-                   (", ".join(f"{n} {k}" for k, n in why.items()) or "none") +
-                   f"; `lapsed` transitions of domains that never lapsed: {len(false_domains)}"),
-            Figure(NAME, "lapse → first email-unverified, median", statistics.median(delays) if delays else 0, "s",
-                   note=f"max {max(delays) if delays else 0:.0f} s over {len(delays)} lapses; recheck every "
-                        f"{self.recheck} s, confirmed after {CONFIRM_AFTER} s", digits=1),
-            Figure(NAME, "RSS growth less RocksDB memory, worst worker run (last third ÷ first third)",
-                   100 * worst_heap[0] if worst_heap else 0, "%", "≤ 10 %",
-                   judged(worst_heap[0] <= 0.10) if worst_heap else None,
-                   ("; ".join(f"{name}: {first:.0f} → {last:.0f} MiB ({n} samples)"
-                              for _, name, n, first, last in sorted(heap_growths, reverse=True)[:3])
-                    if heap_growths else "no worker run long enough") + f"; first {RSS_WARMUP} s of each run left out; "
-                   "RocksDB memtables and block caches fill up to their bounds (lapsewatch_table_memory_bytes)"
-                   + scope, digits=1),
-            Figure(NAME, "RSS growth, worst worker run (last third ÷ first third)", 100 * worst[0] if worst else 0,
-                   "%", note=("; ".join(f"{name}: {first:.0f} → {last:.0f} MiB ({n} samples)"
-                                        for _, name, n, first, last in sorted(growths, reverse=True)[:3])
-                              if growths else "no worker run long enough") + "; RocksDB memory included",
-                   digits=1),
+            Figure(
+                NAME,
+                MISSED,
+                len(missed),
+                "addresses",
+                "0",
+                not missed,
+                f"{len(self.lapsed_at)} lapses, {len(rows):,} verified addresses on them to unverify; "
+                f"late {len(late)}; domains {', '.join(missed_domains[:5]) or 'none'}"
+                f"{' …' if len(missed_domains) > 5 else ''}; in time = within {self.schedule} s "
+                f"({self.outage_schedule} s on .{self.down().tld}) of the lapse or the address's arrival",
+            ),
+            Figure(
+                NAME,
+                FALSE,
+                len(false_keys),
+                "addresses",
+                "0",
+                not false_keys,
+                (", ".join(f"{n} {k}" for k, n in why.items()) or "none")
+                + f"; `lapsed` transitions of domains that never lapsed: {len(false_domains)}",
+            ),
+            Figure(
+                NAME,
+                "lapse → first email-unverified, median",
+                statistics.median(delays) if delays else 0,
+                "s",
+                note=f"max {max(delays) if delays else 0:.0f} s over {len(delays)} lapses; recheck every "
+                f"{self.recheck} s, confirmed after {CONFIRM_AFTER} s",
+                digits=1,
+            ),
+            Figure(
+                NAME,
+                "RSS growth less RocksDB memory, worst worker run (last third ÷ first third)",
+                100 * worst_heap[0] if worst_heap else 0,
+                "%",
+                "≤ 10 %",
+                judged(worst_heap[0] <= 0.10) if worst_heap else None,
+                (
+                    "; ".join(
+                        f"{name}: {first:.0f} → {last:.0f} MiB ({n} samples)"
+                        for _, name, n, first, last in sorted(heap_growths, reverse=True)[:3]
+                    )
+                    if heap_growths
+                    else "no worker run long enough"
+                )
+                + f"; first {RSS_WARMUP} s of each run left out; "
+                "RocksDB memtables and block caches fill up to their bounds (lapsewatch_table_memory_bytes)" + scope,
+                digits=1,
+            ),
+            Figure(
+                NAME,
+                "RSS growth, worst worker run (last third ÷ first third)",
+                100 * worst[0] if worst else 0,
+                "%",
+                note=(
+                    "; ".join(
+                        f"{name}: {first:.0f} → {last:.0f} MiB ({n} samples)"
+                        for _, name, n, first, last in sorted(growths, reverse=True)[:3]
+                    )
+                    if growths
+                    else "no worker run long enough"
+                )
+                + "; RocksDB memory included",
+                digits=1,
+            ),
             Figure(NAME, "RSS peak (VmHWM), any worker run", peak * 2**20 / 1e6, "MB"),
-            Figure(NAME, "longest a circuit stayed open while its server answered", longest_open, "s",
-                   f"≤ {circuit_goal} s", longest_open <= circuit_goal,
-                   (f"{longest.worker} on .{self.by_server[longest.server].tld}"
-                    f"{'' if longest.closed else ' (still open when its run ended)'}; " if longest else "") +
-                   ", ".join(f".{self.by_server[s].tld} {v:.0f} s" for s, v in sorted(per_server_longest.items())
-                             if s in self.by_server) + f"; max cooldown {BREAKER_MAX_COOLDOWN} s", digits=1),
-            Figure(NAME, f".{down.tld} back after {self.outage} s down → every circuit for it closed", back_to_closed,
-                   "s", f"≤ {circuit_goal} s", back_to_closed <= circuit_goal,
-                   "from the worker logs (each worker has its own circuit)", digits=1),
+            Figure(
+                NAME,
+                "longest a circuit stayed open while its server answered",
+                longest_open,
+                "s",
+                f"≤ {circuit_goal} s",
+                longest_open <= circuit_goal,
+                (
+                    f"{longest.worker} on .{self.by_server[longest.server].tld}"
+                    f"{'' if longest.closed else ' (still open when its run ended)'}; "
+                    if longest
+                    else ""
+                )
+                + ", ".join(
+                    f".{self.by_server[s].tld} {v:.0f} s"
+                    for s, v in sorted(per_server_longest.items())
+                    if s in self.by_server
+                )
+                + f"; max cooldown {BREAKER_MAX_COOLDOWN} s",
+                digits=1,
+            ),
+            Figure(
+                NAME,
+                f".{down.tld} back after {self.outage} s down → every circuit for it closed",
+                back_to_closed,
+                "s",
+                f"≤ {circuit_goal} s",
+                back_to_closed <= circuit_goal,
+                "from the worker logs (each worker has its own circuit)",
+                digits=1,
+            ),
         ]
         opens_elsewhere = Counter()
         for registry in self.registries:
@@ -865,41 +1007,90 @@ class Soak:
                 opens_elsewhere[registry.tld] = changes["open"]
             counts = registry.counts()
             requests = counts["requests"] - first_requests.get(registry.tld, 0)
-            faulty = (f", {counts['faulty']:,} of them to its {len(registry.faulty)} failing names"
-                      if registry.faulty else "")
-            figures.append(Figure(
-                NAME, f"checks at .{registry.tld} ({registry.role})", requests / span, "requests/s", digits=1,
-                note=f"{counts['requests']:,} requests in all{faulty}; circuit open {changes['open']}, half-open "
-                     f"{changes['half_open']}, closed {changes['closed']} (domains.status, both workers)"))
-        figures.append(Figure(
-            NAME, "circuit opens at registries that never went down", sum(opens_elsewhere.values()), "opens", "0",
-            not sum(opens_elsewhere.values()),
-            ", ".join(f".{tld} {n}" for tld, n in opens_elsewhere.items()) +
-            "; a name that fails on its own is no trouble of its server"))
+            faulty = (
+                f", {counts['faulty']:,} of them to its {len(registry.faulty)} failing names" if registry.faulty else ""
+            )
+            figures.append(
+                Figure(
+                    NAME,
+                    f"checks at .{registry.tld} ({registry.role})",
+                    requests / span,
+                    "requests/s",
+                    digits=1,
+                    note=f"{counts['requests']:,} requests in all{faulty}; circuit open {changes['open']}, half-open "
+                    f"{changes['half_open']}, closed {changes['closed']} (domains.status, both workers)",
+                )
+            )
+        figures.append(
+            Figure(
+                NAME,
+                "circuit opens at registries that never went down",
+                sum(opens_elsewhere.values()),
+                "opens",
+                "0",
+                not sum(opens_elsewhere.values()),
+                ", ".join(f".{tld} {n}" for tld, n in opens_elsewhere.items())
+                + "; a name that fails on its own is no trouble of its server",
+            )
+        )
         figures += [
-            Figure(NAME, "input lag, highest sample", max(lags)[0] if lags else 0, "records",
-                   note=f"at {max(lags)[1]:.0f} s; internal topics' highest {max(internal, default=0):,}"
-                   if lags else "no lag sample"),
-            Figure(NAME, "input lag after the drain", final_lag if final_lag is not None else -1, "records", "0",
-                   final_lag == 0),
+            Figure(
+                NAME,
+                "input lag, highest sample",
+                max(lags)[0] if lags else 0,
+                "records",
+                note=f"at {max(lags)[1]:.0f} s; internal topics' highest {max(internal, default=0):,}"
+                if lags
+                else "no lag sample",
+            ),
+            Figure(
+                NAME,
+                "input lag after the drain",
+                final_lag if final_lag is not None else -1,
+                "records",
+                "0",
+                final_lag == 0,
+            ),
         ]
         for restart in self.restarts:
-            figures.append(Figure(NAME, f"{restart['how']} restart of {restart['worker']} → Worker ready",
-                                  restart["ready_in"], "s", digits=1,
-                                  note=f"same data dir; it took {restart['stopped_in']:.1f} s to go"))
+            figures.append(
+                Figure(
+                    NAME,
+                    f"{restart['how']} restart of {restart['worker']} → Worker ready",
+                    restart["ready_in"],
+                    "s",
+                    digits=1,
+                    note=f"same data dir; it took {restart['stopped_in']:.1f} s to go",
+                )
+            )
         sent = self.platform.sent
-        figures.append(Figure(
-            NAME, "account events during the soak", self.produced - self.seeded, "events",
-            note=f"after {self.seed_note}; mix, seed included: " + ", ".join(f"{k} {v:,}" for k, v in sent.most_common()) +
-                 f"; {len(self.unverified):,} email-unverified read, {duplicates} duplicate ids"))
+        figures.append(
+            Figure(
+                NAME,
+                "account events during the soak",
+                self.produced - self.seeded,
+                "events",
+                note=f"after {self.seed_note}; mix, seed included: "
+                + ", ".join(f"{k} {v:,}" for k, v in sent.most_common())
+                + f"; {len(self.unverified):,} email-unverified read, {duplicates} duplicate ids",
+            )
+        )
         return figures
 
     def minute_table(self) -> Table:
         grid = Table(title=f"soak, per minute (t = 0 at the end of the seed; the soak ends at {self.seconds} s)")
-        for column in ("min", "events", "input lag max", "internal lag max",
-                       *(f"RSS {w.name} MiB" for w in self.workers),
-                       *(f"req .{r.tld}" for r in self.registries), "circuit o/h/c", "lapses", "unverified",
-                       "what happened"):
+        for column in (
+            "min",
+            "events",
+            "input lag max",
+            "internal lag max",
+            *(f"RSS {w.name} MiB" for w in self.workers),
+            *(f"req .{r.tld}" for r in self.registries),
+            "circuit o/h/c",
+            "lapses",
+            "unverified",
+            "what happened",
+        ):
             grid.add_column(column, justify="left" if column in ("what happened", "min") else "right")
         previous = None
         buckets: dict[int, list[dict]] = defaultdict(list)
@@ -911,46 +1102,86 @@ class Soak:
             base = previous or rows[0]
             lag = [s["input_lag"] for s in rows if s["input_lag"] is not None]
             internal = [s["internal_lag"] for s in rows if s["internal_lag"] is not None]
-            circuit = {k: last["circuit"].get(k, 0) - base["circuit"].get(k, 0) for k in ("open", "half_open",
-                                                                                        "closed")}
+            circuit = {
+                k: last["circuit"].get(k, 0) - base["circuit"].get(k, 0) for k in ("open", "half_open", "closed")
+            }
             notes = [tag for at, _, tag in self.timeline if tag and minute * 60 <= at - self.t0 < (minute + 1) * 60]
             label = f"{minute}" + (" (drain)" if minute * 60 >= self.seconds else "")
-            grid.add_row(label, f"{last['produced'] - base['produced']:,}", _n(max(lag, default=None)),
-                         _n(max(internal, default=None)),
-                         *(_n(last["rss_mib"].get(w.name)) for w in self.workers),
-                         *(f"{last['requests'][r.tld] - base['requests'][r.tld]:,}" for r in self.registries),
-                         f"{circuit['open']}/{circuit['half_open']}/{circuit['closed']}",
-                         f"{last['lapsed'] - base['lapsed']}", f"{last['unverified'] - base['unverified']:,}",
-                         ", ".join(notes))
+            grid.add_row(
+                label,
+                f"{last['produced'] - base['produced']:,}",
+                _n(max(lag, default=None)),
+                _n(max(internal, default=None)),
+                *(_n(last["rss_mib"].get(w.name)) for w in self.workers),
+                *(f"{last['requests'][r.tld] - base['requests'][r.tld]:,}" for r in self.registries),
+                f"{circuit['open']}/{circuit['half_open']}/{circuit['closed']}",
+                f"{last['lapsed'] - base['lapsed']}",
+                f"{last['unverified'] - base['unverified']:,}",
+                ", ".join(notes),
+            )
             previous = last
         return grid
 
     def write_series(self) -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         intervals = self.circuit_intervals()
-        (RESULTS / "soak-series.json").write_bytes(orjson.dumps({
-            "t0": self.t0, "seconds": self.seconds, "schedule_seconds": self.schedule,
-            "outage_schedule_seconds": self.outage_schedule,
-            "registries": [{"tld": r.tld, "role": r.role, "server": r.base.split("/")[2],
-                            "faulty": r.faulty} for r in self.registries],
-            "timeline": [{"t": round(at - self.t0, 1), "what": text} for at, text, _ in self.timeline],
-            "samples": self.samples,
-            "lapses": [{"domain": d, "kind": k, "t": round(self.lapsed_at[d] - self.t0, 1)}
-                       for _, d, k in self.lapse_plan if d in self.lapsed_at],
-            "expectations": [{**r, "due": round(r["due"] - self.t0, 1), "lapsed_at": round(r["lapsed_at"] - self.t0, 1),
-                              "event_at": None if r["event_at"] is None else round(r["event_at"] - self.t0, 1)}
-                             for r in self.expectations()],
-            "circuit_intervals": [{"worker": i.worker, "server": i.server, "tld": self.by_server[i.server].tld
-                                   if i.server in self.by_server else None,
-                                   "opened": round(i.opened - self.t0, 1), "ended": round(i.ended - self.t0, 1),
-                                   "closed": i.closed} for i in intervals],
-            "worker_runs": [{"worker": r.worker, "pid": r.pid, "started": round(r.started - self.t0, 1),
-                             "ended": None if r.ended is None else round(r.ended - self.t0, 1), "how": r.how,
-                             "ready_after": r.ready_after, "peak_mib": r.peak,
-                             "rss": [(round(at - self.t0, 1), round(v, 1)) for at, v in r.rss],
-                             "rss_less_rocksdb": [(round(at - self.t0, 1), round(v, 1)) for at, v in r.heap]}
-                            for w in self.workers for r in w.runs],
-        }, option=orjson.OPT_INDENT_2))
+        (RESULTS / "soak-series.json").write_bytes(
+            orjson.dumps(
+                {
+                    "t0": self.t0,
+                    "seconds": self.seconds,
+                    "schedule_seconds": self.schedule,
+                    "outage_schedule_seconds": self.outage_schedule,
+                    "registries": [
+                        {"tld": r.tld, "role": r.role, "server": r.base.split("/")[2], "faulty": r.faulty}
+                        for r in self.registries
+                    ],
+                    "timeline": [{"t": round(at - self.t0, 1), "what": text} for at, text, _ in self.timeline],
+                    "samples": self.samples,
+                    "lapses": [
+                        {"domain": d, "kind": k, "t": round(self.lapsed_at[d] - self.t0, 1)}
+                        for _, d, k in self.lapse_plan
+                        if d in self.lapsed_at
+                    ],
+                    "expectations": [
+                        {
+                            **r,
+                            "due": round(r["due"] - self.t0, 1),
+                            "lapsed_at": round(r["lapsed_at"] - self.t0, 1),
+                            "event_at": None if r["event_at"] is None else round(r["event_at"] - self.t0, 1),
+                        }
+                        for r in self.expectations()
+                    ],
+                    "circuit_intervals": [
+                        {
+                            "worker": i.worker,
+                            "server": i.server,
+                            "tld": self.by_server[i.server].tld if i.server in self.by_server else None,
+                            "opened": round(i.opened - self.t0, 1),
+                            "ended": round(i.ended - self.t0, 1),
+                            "closed": i.closed,
+                        }
+                        for i in intervals
+                    ],
+                    "worker_runs": [
+                        {
+                            "worker": r.worker,
+                            "pid": r.pid,
+                            "started": round(r.started - self.t0, 1),
+                            "ended": None if r.ended is None else round(r.ended - self.t0, 1),
+                            "how": r.how,
+                            "ready_after": r.ready_after,
+                            "peak_mib": r.peak,
+                            "rss": [(round(at - self.t0, 1), round(v, 1)) for at, v in r.rss],
+                            "rss_less_rocksdb": [(round(at - self.t0, 1), round(v, 1)) for at, v in r.heap],
+                        }
+                        for w in self.workers
+                        for r in w.runs
+                    ],
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+        )
         logs = RESULTS / "soak-logs"
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir()
@@ -967,8 +1198,12 @@ def _n(value: float | None) -> str:
 @contextlib.contextmanager
 def registries():
     """The four registries, stopped whatever happens."""
-    made = [Registry("com", "clean"), Registry("net", "per-name faults"), Registry("org", "down for a while"),
-            Registry("info", "clean")]
+    made = [
+        Registry("com", "clean"),
+        Registry("net", "per-name faults"),
+        Registry("org", "down for a while"),
+        Registry("info", "clean"),
+    ]
     try:
         for registry in made:
             registry.start()

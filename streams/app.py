@@ -34,6 +34,7 @@ else:
     settings = dataclasses.replace(settings, data_dir=embedded_data_dir)
     log.warning(EMBEDDED_NOTICE, broker_url)
 
+
 def json_logging() -> dict:
     """dictConfig for one JSON object per log line on stderr (LAPSEWATCH_LOG_FORMAT=json).
 
@@ -43,12 +44,15 @@ def json_logging() -> dict:
         "merge": True,
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-                                "datefmt": "%Y-%m-%dT%H:%M:%S%z",
-                                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "json",
-                                 "stream": "ext://sys.stderr"}},
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"handlers": ["default"]},
     }
 
@@ -61,8 +65,11 @@ class App(faust.App):
         except DataDirInUse as exc:
             raise SystemExit(f"lapsewatch: {exc}") from None
         if discarded:
-            log.warning("the last worker on %s did not stop cleanly: its table files were discarded and are "
-                        "restored from the changelog topics", settings.data_dir)
+            log.warning(
+                "the last worker on %s did not stop cleanly: its table files were discarded and are "
+                "restored from the changelog topics",
+                settings.data_dir,
+            )
         atexit.register(local_state.release)
         await super().on_first_start()
 

@@ -77,8 +77,12 @@ def worker(ctx: click.Context, loglevel: str) -> None:
 @click.option("--scenario", "scenario_path", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8780, show_default=True, type=int)
-@click.option("--api-key-env", default="LAPSEWATCH_FASTLY_API_KEY", show_default=True,
-              help="require this variable's value as the Fastly-Key header, when it is set")
+@click.option(
+    "--api-key-env",
+    default="LAPSEWATCH_FASTLY_API_KEY",
+    show_default=True,
+    help="require this variable's value as the Fastly-Key header, when it is set",
+)
 def simulator(scenario_path: str, host: str, port: int, api_key_env: str) -> None:
     """Serve Fastly's domain Status API from a scenario file, for demos and tests."""
     from streams.providers.fastly_simulator import serve
@@ -106,12 +110,20 @@ def demo(timeout: float) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]),
-              help="default: from the extension (.jsonl/.ndjson/.json or .csv); required for stdin")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    help="default: from the extension (.jsonl/.ndjson/.json or .csv); required for stdin",
+)
 @click.option("--topic", help="default: LAPSEWATCH_TOPIC_EMAIL_EVENTS (accounts.email-events)")
 @click.option("--dry-run", is_flag=True, help="read and validate only; needs no broker")
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, writable=True),
-              help="write every rejected row here, one 'line N: reason' per line")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="write every rejected row here, one 'line N: reason' per line",
+)
 def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejects_path: str | None) -> None:
     """Produce existing accounts (JSON Lines or CSV: account_id, email, verified, verified_at) to the input topic.
 
@@ -127,7 +139,8 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
         raise click.ClickException(
             "LAPSEWATCH_BROKER is not set: backfill writes to your Kafka cluster's input topic, so it needs its "
             "address (kafka://host:port). An embedded broker would start empty and vanish with this command, and "
-            "no worker would ever read what it was sent.")
+            "no worker would ever read what it was sent."
+        )
     try:
         fmt = fmt or (None if file == "-" else detect_format(file))
     except BackfillError as exc:
@@ -135,8 +148,14 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     if fmt is None:
         raise click.ClickException("reading stdin: pass --format jsonl or --format csv")
     bootstrap = None if dry_run else bootstrap_servers(settings.broker)
-    summary = _run_backfill(file, fmt, bootstrap, topic or settings.topics.email_events,
-                            PublicMailboxes(settings.public_domains_extra), settings.broker_security.client_options())
+    summary = _run_backfill(
+        file,
+        fmt,
+        bootstrap,
+        topic or settings.topics.email_events,
+        PublicMailboxes(settings.public_domains_extra),
+        settings.broker_security.client_options(),
+    )
     for line in summary_lines(summary, dry_run=dry_run):
         click.echo(line)
     if rejects_path:
@@ -145,8 +164,9 @@ def backfill(file: str, fmt: str | None, topic: str | None, dry_run: bool, rejec
     sys.exit(2 if summary.rejected else 0)
 
 
-def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public: PublicMailboxes,
-                  client_options: dict) -> Summary:
+def _run_backfill(
+    file: str, fmt: str, bootstrap: str | None, topic: str, public: PublicMailboxes, client_options: dict
+) -> Summary:
     """Runs the backfill under a progress bar on stderr; file and broker errors exit 1."""
     import time
 
@@ -159,8 +179,14 @@ def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public
     stream = sys.stdin.buffer if file == "-" else open(file, "rb")
     size = None if file == "-" else os.path.getsize(file)
     started = time.monotonic()
-    columns = (TextColumn("backfill"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
-               TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn())
+    columns = (
+        TextColumn("backfill"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TextColumn("{task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+    )
     try:
         with stream, Progress(*columns, console=Console(stderr=True)) as bar:
             task = bar.add_task("backfill", total=size or None, rows=0, rate=0.0)
@@ -170,20 +196,32 @@ def _run_backfill(file: str, fmt: str, bootstrap: str | None, topic: str, public
                 done = stream.tell() if size else None
                 bar.update(task, completed=done, rows=rows, rate=rows / max(time.monotonic() - started, 1e-6))
 
-            return asyncio.run(run_backfill(stream, fmt, bootstrap=bootstrap, topic=topic, public=public,
-                                            progress=progress, client_options=client_options))
+            return asyncio.run(
+                run_backfill(
+                    stream,
+                    fmt,
+                    bootstrap=bootstrap,
+                    topic=topic,
+                    public=public,
+                    progress=progress,
+                    client_options=client_options,
+                )
+            )
     except BackfillError as exc:
         raise click.ClickException(str(exc)) from None
     except (KafkaError, asyncio.TimeoutError) as exc:
-        raise click.ClickException(f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
-                                   "What reached the broker stays there; running it again is safe.") from None
+        raise click.ClickException(
+            f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
+            "What reached the broker stays there; running it again is safe."
+        ) from None
     except OSError as exc:
         raise click.ClickException(f"{file}: {exc}") from None
 
 
 @main.command()
-@click.option("--watch", "every", type=float, default=None, metavar="SECONDS",
-              help="refresh every SECONDS until interrupted")
+@click.option(
+    "--watch", "every", type=float, default=None, metavar="SECONDS", help="refresh every SECONDS until interrupted"
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON document per measurement, for scripts")
 @click.option("--no-age", is_flag=True, help="skip reading the oldest unprocessed record of each lagging partition")
 def lag(every: float | None, as_json: bool, no_age: bool) -> None:
@@ -196,14 +234,23 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
 
     settings = _settings()
     if settings.broker is None:
-        raise click.ClickException("LAPSEWATCH_BROKER is not set: lag is read from your Kafka cluster "
-                                   "(kafka://host:port), where the workers commit their offsets")
+        raise click.ClickException(
+            "LAPSEWATCH_BROKER is not set: lag is read from your Kafka cluster "
+            "(kafka://host:port), where the workers commit their offsets"
+        )
     bootstrap = bootstrap_servers(settings.broker)
     console = Console()
     while True:
-        report = _on_broker(bootstrap, measure_lag(bootstrap, settings.app_id, settings.consumed_topics,
-                                                   ages=not no_age,
-                                                   client_options=settings.broker_security.client_options()))
+        report = _on_broker(
+            bootstrap,
+            measure_lag(
+                bootstrap,
+                settings.app_id,
+                settings.consumed_topics,
+                ages=not no_age,
+                client_options=settings.broker_security.client_options(),
+            ),
+        )
         if as_json:
             import orjson
 
@@ -225,13 +272,21 @@ def _lag_table(report):
     from streams.ops.lag import humanise_age
 
     stamp = time.strftime("%H:%M:%S", time.localtime(report.measured_at))
-    table = Table(title=f"consumer group {report.group} at {stamp}: total lag {report.total:,}, "
-                        f"oldest unprocessed {humanise_age(report.oldest_age())}")
+    table = Table(
+        title=f"consumer group {report.group} at {stamp}: total lag {report.total:,}, "
+        f"oldest unprocessed {humanise_age(report.oldest_age())}"
+    )
     for column in ("topic", "partition", "committed", "end", "lag", "oldest unprocessed"):
         table.add_column(column, justify="left" if column == "topic" else "right")
     for row in report.partitions:
-        table.add_row(row.topic, str(row.partition), "—" if row.committed is None else f"{row.committed:,}",
-                      f"{row.end:,}", f"{row.lag:,}", humanise_age(row.oldest_age))
+        table.add_row(
+            row.topic,
+            str(row.partition),
+            "—" if row.committed is None else f"{row.committed:,}",
+            f"{row.end:,}",
+            f"{row.lag:,}",
+            humanise_age(row.oldest_age),
+        )
     for topic, total in report.by_topic().items():
         table.add_row(f"[bold]{topic}[/]", "all", "", "", f"[bold]{total:,}[/]", "", end_section=False)
     for topic in report.missing:
@@ -280,8 +335,13 @@ COVERAGE_LABELS = ("rdap (IANA)", "rdap (registry table)", "rdap (override)", "w
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="one JSON document, with every TLD's source")
 @click.option("--refresh", is_flag=True, help="fetch IANA's RDAP bootstrap file first (LAPSEWATCH_RDAP_BOOTSTRAP_URL)")
-@click.option("--list", "listed", type=click.Choice(COVERAGE_LABELS), metavar="SOURCE",
-              help="also name the TLDs of one source: " + ", ".join(f"'{label}'" for label in COVERAGE_LABELS))
+@click.option(
+    "--list",
+    "listed",
+    type=click.Choice(COVERAGE_LABELS),
+    metavar="SOURCE",
+    help="also name the TLDs of one source: " + ", ".join(f"'{label}'" for label in COVERAGE_LABELS),
+)
 def coverage(as_json: bool, refresh: bool, listed: str | None) -> None:
     """Which source answers for each TLD of the root zone: RDAP (from IANA's bootstrap file, the registry table
     or LAPSEWATCH_RDAP_SERVERS), WHOIS, or none.
@@ -305,12 +365,18 @@ def coverage(as_json: bool, refresh: bool, listed: str | None) -> None:
 
     console = Console(width=max(Console().width, 100))
     root, bootstrap, whois = report["root_zone"], report["rdap_bootstrap"], report["whois_table"]
-    console.print(f"Root zone: {root['tlds']:,} TLDs (IANA list {root['version'] or '?'}). "
-                  f"RDAP: IANA's bootstrap file of {bootstrap['publication']} ({bootstrap['in_use']}), "
-                  f"registry table {', '.join(report['registry_table']) or '—'}, "
-                  f"overrides {', '.join(report['overrides']) or '—'}. "
-                  + (f"WHOIS: {whois:,} servers in the shipped table." if whois is not None
-                     else "WHOIS: no table in this version."), highlight=False)
+    console.print(
+        f"Root zone: {root['tlds']:,} TLDs (IANA list {root['version'] or '?'}). "
+        f"RDAP: IANA's bootstrap file of {bootstrap['publication']} ({bootstrap['in_use']}), "
+        f"registry table {', '.join(report['registry_table']) or '—'}, "
+        f"overrides {', '.join(report['overrides']) or '—'}. "
+        + (
+            f"WHOIS: {whois:,} servers in the shipped table."
+            if whois is not None
+            else "WHOIS: no table in this version."
+        ),
+        highlight=False,
+    )
     console.print(_coverage_table(report))
     without = coverage_.tlds_of(NONE)
     if without:
@@ -326,8 +392,10 @@ async def _coverage_now(settings, refresh: bool):
     from streams.providers.bootstrap import BootstrapSource
 
     if not refresh:
-        return measure(BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)),
-                       **_coverage_whois(settings))
+        return measure(
+            BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)),
+            **_coverage_whois(settings),
+        )
     provider = build_provider("rdap", settings)
     try:
         await fresh_bootstrap(provider, settings, force=True)
@@ -364,9 +432,12 @@ def _coverage_table(report: dict):
 
 @main.command()
 @click.argument("name")
-@click.option("--worker", "worker_url", metavar="URL",
-              help="any worker's web address; it forwards to the owner "
-                   "[default: http://LAPSEWATCH_WEB_HOST:LAPSEWATCH_WEB_PORT]")
+@click.option(
+    "--worker",
+    "worker_url",
+    metavar="URL",
+    help="any worker's web address; it forwards to the owner [default: http://LAPSEWATCH_WEB_HOST:LAPSEWATCH_WEB_PORT]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the worker's answer as JSON")
 @click.option("--history", is_flag=True, help="add its transitions from domains.status (needs LAPSEWATCH_BROKER)")
 def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> None:
@@ -415,8 +486,12 @@ def _status_history(settings, domain: str) -> list[dict]:
     if settings.broker is None:
         raise click.ClickException("--history reads domains.status on your Kafka cluster: set LAPSEWATCH_BROKER")
     bootstrap = bootstrap_servers(settings.broker)
-    return _on_broker(bootstrap, status_history(bootstrap, settings.topics.domain_status, domain,
-                                                client_options=settings.broker_security.client_options()))
+    return _on_broker(
+        bootstrap,
+        status_history(
+            bootstrap, settings.topics.domain_status, domain, client_options=settings.broker_security.client_options()
+        ),
+    )
 
 
 def _send_control(command: str, name: str, reason: str | None, by: str | None) -> None:
@@ -432,8 +507,9 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
 
     settings = _settings()
     if settings.broker is None:
-        raise click.ClickException("LAPSEWATCH_BROKER is not set: commands go to the workers through your Kafka "
-                                   "cluster (kafka://host:port)")
+        raise click.ClickException(
+            "LAPSEWATCH_BROKER is not set: commands go to the workers through your Kafka cluster (kafka://host:port)"
+        )
     domain, public = _domain_named(name, settings)
     if public:
         click.echo(f"{domain} is a public mailbox provider: lapsewatch never checks or unverifies it", err=True)
@@ -442,14 +518,20 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
         requested_by = by or getpass.getuser()
     except (KeyError, OSError):
         requested_by = "unknown"
-    value = {"command": command, "domain": domain, "requested_by": requested_by, "reason": reason,
-             "requested_at": iso_utc(time.time()),
-             "command_id": str(uuid.uuid4())}
+    value = {
+        "command": command,
+        "domain": domain,
+        "requested_by": requested_by,
+        "reason": reason,
+        "requested_at": iso_utc(time.time()),
+        "command_id": str(uuid.uuid4()),
+    }
     bootstrap = bootstrap_servers(settings.broker)
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                    **settings.broker_security.client_options())
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", **settings.broker_security.client_options()
+        )
         await producer.start()
         try:
             await producer.send_and_wait(settings.topics.control, key=domain.encode(), value=orjson.dumps(value))
@@ -457,13 +539,17 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
             await producer.stop()
 
     _on_broker(bootstrap, asyncio.wait_for(send(), 60))
-    click.echo(f"{command} {domain}: sent as {value['command_id']}; the worker that owns it applies it in order "
-               f"and records it on {settings.topics.domain_status} (transition control)")
+    click.echo(
+        f"{command} {domain}: sent as {value['command_id']}; the worker that owns it applies it in order "
+        f"and records it on {settings.topics.domain_status} (transition control)"
+    )
 
 
 def _control_command(command: str, summary: str):
-    @main.command(command, help=summary + "\n\nExit status: 0 sent, 1 a broker or setting problem, 2 not a "
-                  "domain lapsewatch can act on.")
+    @main.command(
+        command,
+        help=summary + "\n\nExit status: 0 sent, 1 a broker or setting problem, 2 not a domain lapsewatch can act on.",
+    )
     @click.argument("name")
     @click.option("--reason", help="why, for the audit record on domains.status")
     @click.option("--by", help="who asks [default: your user name]")
@@ -474,10 +560,12 @@ def _control_command(command: str, summary: str):
 
 
 recheck = _control_command("recheck", "Check NAME (a domain or an address on it) now, ahead of routine rechecks.")
-allow = _control_command("allow", "Never unverify addresses on NAME, such as the platform's own domain; "
-                                  "its checks go on and are recorded.")
-unallow = _control_command("unallow", "Undo `allow NAME`; if NAME is lapsed now, its verified addresses "
-                                      "are unverified at once.")
+allow = _control_command(
+    "allow", "Never unverify addresses on NAME, such as the platform's own domain; its checks go on and are recorded."
+)
+unallow = _control_command(
+    "unallow", "Undo `allow NAME`; if NAME is lapsed now, its verified addresses are unverified at once."
+)
 
 
 @main.command("replay-dead-letters")
@@ -486,8 +574,9 @@ unallow = _control_command("unallow", "Undo `allow NAME`; if NAME is lapsed now,
 @click.option("--since", help="only records whose source timestamp is at or after this ISO 8601 time")
 @click.option("--to", "to", help="produce to this topic instead of each record's source topic")
 @click.option("--dry-run", is_flag=True, help="count what would be replayed; produce nothing")
-def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ...], since: str | None,
-                                to: str | None, dry_run: bool) -> None:
+def replay_dead_letters_command(
+    reasons: tuple[str, ...], sources: tuple[str, ...], since: str | None, to: str | None, dry_run: bool
+) -> None:
     """Put dead-lettered inputs back on their source topic (after the cause is fixed).
 
     Replaying twice changes nothing: the pipeline deduplicates by event id.
@@ -506,9 +595,19 @@ def replay_dead_letters_command(reasons: tuple[str, ...], sources: tuple[str, ..
             raise click.BadParameter(f"{since!r} is not an ISO 8601 time", param_hint="--since") from None
         since_ms = int(moment.timestamp() * 1000)
     bootstrap = bootstrap_servers(settings.broker)
-    summary = _on_broker(bootstrap, replay_dead_letters(
-        bootstrap, settings.topics.dead_letter, set(settings.consumed_topics), reasons=set(reasons),
-        sources=set(sources), since_ms=since_ms, to=to, dry_run=dry_run,
-        client_options=settings.broker_security.client_options()))
+    summary = _on_broker(
+        bootstrap,
+        replay_dead_letters(
+            bootstrap,
+            settings.topics.dead_letter,
+            set(settings.consumed_topics),
+            reasons=set(reasons),
+            sources=set(sources),
+            since_ms=since_ms,
+            to=to,
+            dry_run=dry_run,
+            client_options=settings.broker_security.client_options(),
+        ),
+    )
     for line in summary.lines(dry_run):
         click.echo(line)

@@ -23,9 +23,16 @@ async def send_dead_letter(message, reason: str, error: str, *, key=_SAME, value
     """`key`/`value` stand in for the message's own: one command out of a batched internal record."""
     key = message.key if key is _SAME else key
     value = message.value if value is _SAME else value
-    record = dead_letter_record(reason=reason, error=error, topic=message.topic, partition=message.partition,
-                                offset=message.offset, timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-                                key=key, value=value)
+    record = dead_letter_record(
+        reason=reason,
+        error=error,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        key=key,
+        value=value,
+    )
     log.info("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     await topics.dead_letter.send(key=key, value=orjson.dumps(record))
     metrics.dead_lettered.labels(reason).inc()
@@ -33,11 +40,15 @@ async def send_dead_letter(message, reason: str, error: str, *, key=_SAME, value
 
 async def dead_letter_command(message, key: str | None, command, exc: Exception) -> None:
     """A command of an internal record raised (a bug): kept on the dead-letter topic, the rest goes on."""
-    log.error("could not apply a command of %s[%s]@%s", message.topic, message.partition, message.offset,
-              exc_info=exc)
+    log.error("could not apply a command of %s[%s]@%s", message.topic, message.partition, message.offset, exc_info=exc)
     try:
         value = orjson.dumps(command)
     except TypeError:
         value = repr(command).encode()
-    await send_dead_letter(message, "processing_error", f"{type(exc).__name__}: {exc}",
-                           key=key.encode() if isinstance(key, str) else message.key, value=value)
+    await send_dead_letter(
+        message,
+        "processing_error",
+        f"{type(exc).__name__}: {exc}",
+        key=key.encode() if isinstance(key, str) else message.key,
+        value=value,
+    )

@@ -92,8 +92,11 @@ class BrokerSecurity:
         if context is not None:
             options["ssl_context"] = context
         if self.protocol.startswith("SASL_"):
-            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                           sasl_plain_password=self.sasl_password)
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
         return options
 
     def faust_credentials(self):
@@ -105,8 +108,12 @@ class BrokerSecurity:
         if self.protocol == "SSL":
             return faust.SSLCredentials(self.ssl_context())
         # With an ssl_context Faust makes it SASL_SSL, without one SASL_PLAINTEXT.
-        return faust.SASLCredentials(username=self.sasl_username, password=self.sasl_password,
-                                     ssl_context=self.ssl_context(), mechanism=self.sasl_mechanism)
+        return faust.SASLCredentials(
+            username=self.sasl_username,
+            password=self.sasl_password,
+            ssl_context=self.ssl_context(),
+            mechanism=self.sasl_mechanism,
+        )
 
 
 @dataclass(frozen=True)
@@ -166,8 +173,10 @@ class Settings:
     @property
     def internal_topics(self) -> dict[str, str]:
         """The repartition topics lapsewatch's consumer group reads besides the two inputs."""
-        return {"account_commands": f"{self.app_id}-account-commands",
-                "domain_commands": f"{self.app_id}-domain-commands"}
+        return {
+            "account_commands": f"{self.app_id}-account-commands",
+            "domain_commands": f"{self.app_id}-domain-commands",
+        }
 
     @property
     def consumed_topics(self) -> list[str]:
@@ -306,33 +315,43 @@ def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:
     protocol = reader.raw("BROKER_SECURITY_PROTOCOL")
     protocol = (protocol or "PLAINTEXT").upper().replace("-", "_")
     if protocol not in SECURITY_PROTOCOLS:
-        raise reader._fail("BROKER_SECURITY_PROTOCOL", f"expected one of {', '.join(SECURITY_PROTOCOLS)}, "
-                           f"got {reader.raw('BROKER_SECURITY_PROTOCOL')!r}")
+        raise reader._fail(
+            "BROKER_SECURITY_PROTOCOL",
+            f"expected one of {', '.join(SECURITY_PROTOCOLS)}, got {reader.raw('BROKER_SECURITY_PROTOCOL')!r}",
+        )
     if protocol != "PLAINTEXT" and broker is None:
-        raise reader._fail("BROKER_SECURITY_PROTOCOL", f"{protocol} needs {PREFIX}BROKER: "
-                           "the embedded broker speaks PLAINTEXT only")
+        raise reader._fail(
+            "BROKER_SECURITY_PROTOCOL", f"{protocol} needs {PREFIX}BROKER: the embedded broker speaks PLAINTEXT only"
+        )
     sasl, tls = protocol.startswith("SASL_"), protocol in ("SSL", "SASL_SSL")
     mechanism = reader.raw("BROKER_SASL_MECHANISM")
     username = reader.raw("BROKER_SASL_USERNAME")
     password = reader.secret("BROKER_SASL_PASSWORD")
-    for name, value in (("BROKER_SASL_MECHANISM", mechanism), ("BROKER_SASL_USERNAME", username),
-                        ("BROKER_SASL_PASSWORD", password)):
+    for name, value in (
+        ("BROKER_SASL_MECHANISM", mechanism),
+        ("BROKER_SASL_USERNAME", username),
+        ("BROKER_SASL_PASSWORD", password),
+    ):
         if value is not None and not sasl:
             # Likely a forgotten protocol: refusing beats silently connecting without authentication.
-            raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; "
-                               "use SASL_SSL or SASL_PLAINTEXT")
+            raise reader._fail(
+                name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; use SASL_SSL or SASL_PLAINTEXT"
+            )
     if sasl:
         if mechanism is None:
             raise reader._fail("BROKER_SASL_MECHANISM", f"{protocol} needs one of {', '.join(SASL_MECHANISMS)}")
         mechanism = mechanism.upper()
         if mechanism not in SASL_MECHANISMS:
-            raise reader._fail("BROKER_SASL_MECHANISM", f"expected one of {', '.join(SASL_MECHANISMS)}, "
-                               f"got {mechanism!r}")
+            raise reader._fail(
+                "BROKER_SASL_MECHANISM", f"expected one of {', '.join(SASL_MECHANISMS)}, got {mechanism!r}"
+            )
         if username is None:
             raise reader._fail("BROKER_SASL_USERNAME", f"{protocol} needs a user name")
         if password is None:
-            raise reader._fail("BROKER_SASL_PASSWORD", f"{protocol} needs a password (set {PREFIX}BROKER_SASL_PASSWORD "
-                               f"or {PREFIX}BROKER_SASL_PASSWORD_FILE)")
+            raise reader._fail(
+                "BROKER_SASL_PASSWORD",
+                f"{protocol} needs a password (set {PREFIX}BROKER_SASL_PASSWORD or {PREFIX}BROKER_SASL_PASSWORD_FILE)",
+            )
         if "\n" in password or "\r" in password:
             raise reader._fail("BROKER_SASL_PASSWORD", "must be one line")  # never echoed
     ca_file = reader.path("BROKER_CA_FILE", must_exist=True)
@@ -340,30 +359,36 @@ def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:
     key_file = reader.path("BROKER_KEY_FILE", must_exist=True, secret=True)
     for name, value in (("BROKER_CA_FILE", ca_file), ("BROKER_CERT_FILE", cert_file), ("BROKER_KEY_FILE", key_file)):
         if value is not None and not tls:
-            raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; "
-                               "use SSL or SASL_SSL")
+            raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; use SSL or SASL_SSL")
     if (cert_file is None) != (key_file is None):
         missing = "BROKER_KEY_FILE" if key_file is None else "BROKER_CERT_FILE"
-        raise reader._fail(missing, f"a client certificate needs both {PREFIX}BROKER_CERT_FILE "
-                           f"and {PREFIX}BROKER_KEY_FILE")
+        raise reader._fail(
+            missing, f"a client certificate needs both {PREFIX}BROKER_CERT_FILE and {PREFIX}BROKER_KEY_FILE"
+        )
     if ca_file is not None:
         try:
             ssl.create_default_context(cafile=str(ca_file))
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise reader._fail("BROKER_CA_FILE", f"{str(ca_file)!r} is not a PEM file of CA certificates "
-                               f"({exc.__class__.__name__})") from None
+            raise reader._fail(
+                "BROKER_CA_FILE", f"{str(ca_file)!r} is not a PEM file of CA certificates ({exc.__class__.__name__})"
+            ) from None
     if cert_file is not None:
         try:
             ssl.create_default_context().load_cert_chain(str(cert_file), str(key_file))
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise reader._fail("BROKER_CERT_FILE", f"{str(cert_file)!r} with {PREFIX}BROKER_KEY_FILE is not a PEM "
-                               f"certificate and its unencrypted private key ({exc.__class__.__name__})") from None
+            raise reader._fail(
+                "BROKER_CERT_FILE",
+                f"{str(cert_file)!r} with {PREFIX}BROKER_KEY_FILE is not a PEM "
+                f"certificate and its unencrypted private key ({exc.__class__.__name__})",
+            ) from None
     return BrokerSecurity(protocol, mechanism if sasl else None, username, password, ca_file, cert_file, key_file)
 
 
 # RFC 1123 labels, plus "_" (Docker service names may have it).
-_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?"
-                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?)*\.?")
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?"
+    r"(\.[A-Za-z0-9_]([A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
 
 
 def _address_or_host_name(reader: _Reader, name: str) -> str | None:
@@ -381,8 +406,10 @@ def _address_or_host_name(reader: _Reader, name: str) -> str | None:
     # An all-digit last label is a mistyped IPv4 address (10.0.0.256), not a name.
     if _HOST_NAME.fullmatch(bare) and not bare.rstrip(".").rpartition(".")[2].isdigit():
         return bare
-    raise reader._fail(name, f"expected an IP address or a host name, without scheme or port (the port is "
-                       f"{PREFIX}WEB_PORT), got {text!r}")
+    raise reader._fail(
+        name,
+        f"expected an IP address or a host name, without scheme or port (the port is {PREFIX}WEB_PORT), got {text!r}",
+    )
 
 
 def _is_wildcard(address: str) -> bool:
@@ -409,8 +436,11 @@ def _web_bind_and_host(reader: _Reader) -> tuple[str, str]:
     if host is None:
         host = socket.gethostname() if _is_wildcard(bind) else bind
     elif _is_wildcard(host):
-        raise reader._fail("WEB_HOST", f"{host!r} means every interface, other workers cannot connect to it; "
-                           "give this worker's host name or address")
+        raise reader._fail(
+            "WEB_HOST",
+            f"{host!r} means every interface, other workers cannot connect to it; "
+            "give this worker's host name or address",
+        )
     return bind, host
 
 
@@ -436,8 +466,10 @@ def _providers(reader: _Reader) -> tuple[str, str | None, str | None, Path | Non
     name = _provider_name(reader, "STATUS_PROVIDER", "rdap")
     confirm = _provider_name(reader, "CONFIRM_PROVIDER", None)
     if confirm == name:
-        raise SettingsError(f"{PREFIX}CONFIRM_PROVIDER: must differ from {PREFIX}STATUS_PROVIDER ({name}); "
-                            "leave it unset to confirm with the same provider")
+        raise SettingsError(
+            f"{PREFIX}CONFIRM_PROVIDER: must differ from {PREFIX}STATUS_PROVIDER ({name}); "
+            "leave it unset to confirm with the same provider"
+        )
     key = reader.secret("FASTLY_API_KEY")
     scenario = reader.path("SIMULATED_SCENARIO", must_exist=True)
     chosen = {name, confirm}
@@ -448,8 +480,9 @@ def _providers(reader: _Reader) -> tuple[str, str | None, str | None, Path | Non
         )
     if key is not None and not re.fullmatch(r"[\x21-\x7e]+", key):
         # Never echoed: the message says what is wrong, not what it is.
-        raise SettingsError(f"{PREFIX}FASTLY_API_KEY: must be one line of printable ASCII without spaces "
-                            "(it goes into an HTTP header)")
+        raise SettingsError(
+            f"{PREFIX}FASTLY_API_KEY: must be one line of printable ASCII without spaces (it goes into an HTTP header)"
+        )
     if "simulated" in chosen and scenario is None:
         raise SettingsError(f"{PREFIX}SIMULATED_SCENARIO: the simulated provider needs a scenario file")
     if scenario is not None:
@@ -470,8 +503,10 @@ def _system_resolvers_exist(resolv_conf: str = "/etc/resolv.conf") -> None:
     try:
         dns.resolver.Resolver(filename=resolv_conf, configure=True)
     except dns.resolver.NoResolverConfiguration:
-        raise SettingsError(f"{PREFIX}DNS_RESOLVERS: the dns provider needs resolvers and this system has none "
-                            "configured (no nameserver in /etc/resolv.conf); list them, such as 9.9.9.9") from None
+        raise SettingsError(
+            f"{PREFIX}DNS_RESOLVERS: the dns provider needs resolvers and this system has none "
+            "configured (no nameserver in /etc/resolv.conf); list them, such as 9.9.9.9"
+        ) from None
 
 
 def _ca_bundle(reader: _Reader) -> Path | None:
@@ -482,8 +517,9 @@ def _ca_bundle(reader: _Reader) -> Path | None:
         try:
             ssl.create_default_context(cafile=str(path))
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise SettingsError(f"{PREFIX}CA_BUNDLE: {str(path)!r} is not a PEM file of CA certificates "
-                                f"({exc.__class__.__name__})") from None
+            raise SettingsError(
+                f"{PREFIX}CA_BUNDLE: {str(path)!r} is not a PEM file of CA certificates ({exc.__class__.__name__})"
+            ) from None
     return path
 
 
@@ -639,8 +675,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rebalance_timeout=reader.duration("BROKER_REBALANCE_TIMEOUT", "60s", minimum=1),
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),
         fetch_max_wait=reader.duration("BROKER_FETCH_MAX_WAIT", "100ms", minimum=0.001, maximum=30),
-        producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1,
-                                                maximum=64 * 1024 * 1024),
+        producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1, maximum=64 * 1024 * 1024),
         broker_security=_broker_security(reader, broker),
     )
     if settings.breaker_cooldown > settings.breaker_max_cooldown:
@@ -649,8 +684,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if getattr(settings.policy, low.lower()) > getattr(settings.policy, high.lower()):
             raise SettingsError(f"{PREFIX}{low}: must not exceed {PREFIX}{high}")
     if settings.check_deadline < settings.provider_timeout:
-        raise SettingsError(f"{PREFIX}CHECK_DEADLINE: must be at least {PREFIX}PROVIDER_TIMEOUT "
-                            f"({settings.provider_timeout:g} s): a check makes one request or more")
+        raise SettingsError(
+            f"{PREFIX}CHECK_DEADLINE: must be at least {PREFIX}PROVIDER_TIMEOUT "
+            f"({settings.provider_timeout:g} s): a check makes one request or more"
+        )
     if settings.heartbeat_interval >= settings.session_timeout:
         raise SettingsError(f"{PREFIX}BROKER_HEARTBEAT_INTERVAL: must be shorter than {PREFIX}BROKER_SESSION_TIMEOUT")
     return settings

@@ -21,10 +21,12 @@ OUTPUTS = (email_unverified, domain_status, dead_letter)
 
 # Internal repartition topics: account-partitioned, then domain-partitioned. Values are
 # batches of commands (streams/core/batches.py), encoded by us.
-account_commands = app.topic(settings.internal_topics["account_commands"], partitions=settings.partitions,
-                             internal=True, **RAW)
-domain_commands = app.topic(settings.internal_topics["domain_commands"], partitions=settings.partitions,
-                            internal=True, **RAW)
+account_commands = app.topic(
+    settings.internal_topics["account_commands"], partitions=settings.partitions, internal=True, **RAW
+)
+domain_commands = app.topic(
+    settings.internal_topics["domain_commands"], partitions=settings.partitions, internal=True, **RAW
+)
 
 # One RocksDB per table partition. Faust's defaults (per partition: up to three 64 MiB write buffers,
 # a 2 GiB block cache) let a worker that restored its tables from the changelogs keep the restored
@@ -32,10 +34,18 @@ domain_commands = app.topic(settings.internal_topics["domain_commands"], partiti
 # put them on disk as they come.
 STORE_OPTIONS = {"write_buffer_size": 4 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 16 * 1024**2}
 
-accounts = app.Table("accounts", partitions=settings.partitions, options=dict(STORE_OPTIONS),
-                     help="account id → its custom-domain addresses")
-domains = app.Table("domains", partitions=settings.partitions, options=dict(STORE_OPTIONS),
-                    help="registrable domain → status and members")
+accounts = app.Table(
+    "accounts",
+    partitions=settings.partitions,
+    options=dict(STORE_OPTIONS),
+    help="account id → its custom-domain addresses",
+)
+domains = app.Table(
+    "domains",
+    partitions=settings.partitions,
+    options=dict(STORE_OPTIONS),
+    help="registrable domain → status and members",
+)
 
 
 @app.task

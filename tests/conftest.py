@@ -76,13 +76,19 @@ class Pipeline:
         await self.bus.send(self.topics["logins"], event["account_id"], event)
 
     def unverified(self, account: str | None = None, domain: str | None = None) -> list[dict]:
-        return self.bus.values(self.topics["email_unverified"], lambda v: (
-            (account is None or v["data"]["account_id"] == account)
-            and (domain is None or v["data"]["domain"] == domain)))
+        return self.bus.values(
+            self.topics["email_unverified"],
+            lambda v: (
+                (account is None or v["data"]["account_id"] == account)
+                and (domain is None or v["data"]["domain"] == domain)
+            ),
+        )
 
     def transitions(self, domain: str) -> list[str]:
-        return [v["data"]["transition"] for v in self.bus.values(self.topics["domain_status"],
-                                                                  lambda v: v["subject"] == domain)]
+        return [
+            v["data"]["transition"]
+            for v in self.bus.values(self.topics["domain_status"], lambda v: v["subject"] == domain)
+        ]
 
     def dead_letters(self) -> list[dict]:
         return self.bus.values(self.topics["dead_letter"])

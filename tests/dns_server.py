@@ -124,13 +124,15 @@ class DnsServer:
         for _ in range(attempts):
             port = free_port()  # free for TCP; UDP is tried by binding it
             try:
-                udp = DNSServer(self._resolver, address=self.address, port=port, logger=logger,
-                                handler=_Handler, server=_UdpServer)
+                udp = DNSServer(
+                    self._resolver, address=self.address, port=port, logger=logger, handler=_Handler, server=_UdpServer
+                )
             except OSError:
                 continue
             try:
-                tcp = DNSServer(self._resolver, address=self.address, port=port, logger=logger,
-                                handler=_Handler, server=TCPServer)
+                tcp = DNSServer(
+                    self._resolver, address=self.address, port=port, logger=logger, handler=_Handler, server=TCPServer
+                )
             except OSError:
                 udp.server.server_close()
                 continue
@@ -138,8 +140,9 @@ class DnsServer:
             self.port = port
             for server in self._servers:
                 # A short poll so stop() returns quickly (dnslib's start_thread polls every 0.5 s).
-                server.thread = threading.Thread(target=server.server.serve_forever,
-                                                 kwargs={"poll_interval": 0.05}, daemon=True)
+                server.thread = threading.Thread(
+                    target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                )
                 server.thread.start()
             return self
         raise RuntimeError(f"no port free for both UDP and TCP on {self.address} after {attempts} tries")

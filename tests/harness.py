@@ -39,8 +39,13 @@ def unique_domain(label: str, tld: str = "com") -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}.{tld}"
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float, what: str, on_fail: Callable[[], str] | None = None,
-                   every: float = 0.05):
+async def wait_for(
+    predicate: Callable[[], object],
+    timeout: float,
+    what: str,
+    on_fail: Callable[[], str] | None = None,
+    every: float = 0.05,
+):
     """Poll until `predicate()` is truthy (every `every` seconds); fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -72,7 +77,8 @@ class FastlyServer:
         asyncio.set_event_loop(self._loop)
         # A "timeout" answer hangs past the workers' 1 s provider timeout, not longer: shutdown waits for it.
         self._runner = self._loop.run_until_complete(
-            serve(self.scenario, "127.0.0.1", self.port, self.api_key, hang_seconds=3))
+            serve(self.scenario, "127.0.0.1", self.port, self.api_key, hang_seconds=3)
+        )
         self._ready.set()
         self._loop.run_forever()
 
@@ -116,33 +122,35 @@ class WorkerConfig:
 
     def env(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("LAPSEWATCH_")}
-        env.update({
-            "LAPSEWATCH_BROKER": self.broker_url,
-            "LAPSEWATCH_APP_ID": self.app_id,
-            "LAPSEWATCH_DATA_DIR": str(self.data_dir),
-            "LAPSEWATCH_WEB_PORT": str(free_port()),
-            "LAPSEWATCH_PARTITIONS": "4",
-            "LAPSEWATCH_STATUS_PROVIDER": "fastly",
-            "LAPSEWATCH_FASTLY_API_URL": self.fastly_url,
-            "LAPSEWATCH_FASTLY_API_KEY": FASTLY_TEST_KEY,
-            "LAPSEWATCH_PROVIDER_TIMEOUT": "1s",
-            "LAPSEWATCH_CONFIRM_AFTER": "0",
-            "LAPSEWATCH_TICK": "0.2s",
-            "LAPSEWATCH_RETRY_MIN": "0.5s",
-            "LAPSEWATCH_RETRY_MAX": "1s",
-            "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "0.5s",
-            "LAPSEWATCH_INCONCLUSIVE_RETRY_MAX": "1s",
-            "LAPSEWATCH_LOGIN_FRESHNESS": "1s",
-            # One loopback server plays each provider for every test: no politeness limits by default.
-            "LAPSEWATCH_PROVIDER_RATE": "100000",
-            "LAPSEWATCH_SERVER_RATE": "100000",
-            "LAPSEWATCH_BREAKER_FAILURES": "1000",
-            "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
-            "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s",
-            "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
-            "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
-            **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in self.topics.items()},
-        })
+        env.update(
+            {
+                "LAPSEWATCH_BROKER": self.broker_url,
+                "LAPSEWATCH_APP_ID": self.app_id,
+                "LAPSEWATCH_DATA_DIR": str(self.data_dir),
+                "LAPSEWATCH_WEB_PORT": str(free_port()),
+                "LAPSEWATCH_PARTITIONS": "4",
+                "LAPSEWATCH_STATUS_PROVIDER": "fastly",
+                "LAPSEWATCH_FASTLY_API_URL": self.fastly_url,
+                "LAPSEWATCH_FASTLY_API_KEY": FASTLY_TEST_KEY,
+                "LAPSEWATCH_PROVIDER_TIMEOUT": "1s",
+                "LAPSEWATCH_CONFIRM_AFTER": "0",
+                "LAPSEWATCH_TICK": "0.2s",
+                "LAPSEWATCH_RETRY_MIN": "0.5s",
+                "LAPSEWATCH_RETRY_MAX": "1s",
+                "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "0.5s",
+                "LAPSEWATCH_INCONCLUSIVE_RETRY_MAX": "1s",
+                "LAPSEWATCH_LOGIN_FRESHNESS": "1s",
+                # One loopback server plays each provider for every test: no politeness limits by default.
+                "LAPSEWATCH_PROVIDER_RATE": "100000",
+                "LAPSEWATCH_SERVER_RATE": "100000",
+                "LAPSEWATCH_BREAKER_FAILURES": "1000",
+                "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
+                "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s",
+                "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
+                "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
+                **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in self.topics.items()},
+            }
+        )
         env.update(self.overrides)
         return env
 
@@ -165,11 +173,19 @@ class Worker:
         self._log_file = self.log_path.open("ab")
         env = self.config.env()
         self.web_url = f"http://127.0.0.1:{env['LAPSEWATCH_WEB_PORT']}"
-        self.process = subprocess.Popen([sys.executable, "-m", "streams", "worker", "-l", "info"],
-                                        env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-        await wait_for(lambda: "Worker ready" in self.log() or self.process.poll() is not None, timeout,
-                       "the worker to be ready", self.log_tail)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "-l", "info"],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        await wait_for(
+            lambda: "Worker ready" in self.log() or self.process.poll() is not None,
+            timeout,
+            "the worker to be ready",
+            self.log_tail,
+        )
         if self.process.poll() is not None:
             raise AssertionError(f"the worker exited with {self.process.returncode}\n{self.log_tail()}")
         return self
@@ -205,9 +221,14 @@ class Bus:
 
     async def follow(self, *topics: str) -> None:
         """Read these topics from the beginning, in the background (no consumer group)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest",
-                                    metadata_max_age_ms=500, fetch_max_bytes=8 * 1024 * 1024,
-                                    max_partition_fetch_bytes=4 * 1024 * 1024)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=500,
+            fetch_max_bytes=8 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
         await consumer.start()
         consumer.subscribe(topics=list(topics))
         self._consumers = getattr(self, "_consumers", []) + [consumer]
@@ -235,8 +256,9 @@ class Bus:
 
     async def send_many(self, topic: str, records: list[tuple[str, dict]]) -> None:
         """Produces without waiting record by record, so a worker sees them in large batches."""
-        futures = [await self._producer.send(topic, key=key.encode(), value=orjson.dumps(value))
-                   for key, value in records]
+        futures = [
+            await self._producer.send(topic, key=key.encode(), value=orjson.dumps(value)) for key, value in records
+        ]
         await self._producer.flush()
         for future in futures:
             await future
@@ -261,10 +283,16 @@ class Bus:
             await self._producer.stop()
 
 
-def email_event(kind: str, account: str, email: str, *, verified: bool | None = None, event_id: str | None = None,
-                **extra) -> dict:
-    event = {"event_id": event_id or unique("ev"), "type": kind, "account_id": account, "email": email,
-             "occurred_at": "2026-11-01T10:00:00Z"}
+def email_event(
+    kind: str, account: str, email: str, *, verified: bool | None = None, event_id: str | None = None, **extra
+) -> dict:
+    event = {
+        "event_id": event_id or unique("ev"),
+        "type": kind,
+        "account_id": account,
+        "email": email,
+        "occurred_at": "2026-11-01T10:00:00Z",
+    }
     if verified is not None:
         event["verified"] = verified
         event["verified_at"] = "2024-05-01T12:00:00Z" if verified else None

@@ -27,20 +27,38 @@ DAY = 86400
 TERMS_NOTICE = {
     "title": "Terms of Use",
     "description": ["Service subject to the test registry's terms of use."],
-    "links": [{"value": "https://rdap.registry.example/help", "rel": "alternate",
-               "href": "https://registry.example/terms", "type": "text/html"}],
+    "links": [
+        {
+            "value": "https://rdap.registry.example/help",
+            "rel": "alternate",
+            "href": "https://registry.example/terms",
+            "type": "text/html",
+        }
+    ],
 }
 STATUS_CODES_NOTICE = {
     "title": "Status Codes",
     "description": ["For more information on domain status codes, please visit https://icann.org/epp"],
-    "links": [{"value": "https://rdap.registry.example/help", "rel": "glossary",
-               "href": "https://icann.org/epp", "type": "text/html"}],
+    "links": [
+        {
+            "value": "https://rdap.registry.example/help",
+            "rel": "glossary",
+            "href": "https://icann.org/epp",
+            "type": "text/html",
+        }
+    ],
 }
 INACCURACY_NOTICE = {
     "title": "RDDS Inaccuracy Complaint Form",
     "description": ["URL of the ICANN RDDS Inaccuracy Complaint Form: https://icann.org/wicf"],
-    "links": [{"value": "https://rdap.registry.example/help", "rel": "help",
-               "href": "https://icann.org/wicf", "type": "text/html"}],
+    "links": [
+        {
+            "value": "https://rdap.registry.example/help",
+            "rel": "help",
+            "href": "https://icann.org/wicf",
+            "type": "text/html",
+        }
+    ],
 }
 
 
@@ -56,38 +74,81 @@ def _handle(name: str, suffix: str) -> str:
 
 def nameserver_object(host: str) -> dict:
     """An RFC 9083 §5.2 nameserver object, as embedded in a domain object."""
-    return {"objectClassName": "nameserver", "ldhName": host, "status": ["active"],
-            "handle": _handle(host, "NS"),
-            "links": [{"value": f"https://rdap.registry.example/nameserver/{host}", "rel": "self",
-                       "href": f"https://rdap.registry.example/nameserver/{host}",
-                       "type": RDAP_CONTENT_TYPE}]}
+    return {
+        "objectClassName": "nameserver",
+        "ldhName": host,
+        "status": ["active"],
+        "handle": _handle(host, "NS"),
+        "links": [
+            {
+                "value": f"https://rdap.registry.example/nameserver/{host}",
+                "rel": "self",
+                "href": f"https://rdap.registry.example/nameserver/{host}",
+                "type": RDAP_CONTENT_TYPE,
+            }
+        ],
+    }
 
 
 def registrar_entity(name: str = "Example Registrar, Inc.", iana_id: str = "9999") -> dict:
     """The registrar entity a registry lists (ICANN gTLD profile: IANA Registrar ID as a publicId)."""
-    return {"objectClassName": "entity", "handle": iana_id, "roles": ["registrar"],
-            "publicIds": [{"type": "IANA Registrar ID", "identifier": iana_id}],
-            "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", name]]],
-            "entities": [{"objectClassName": "entity", "roles": ["abuse"],
-                          "vcardArray": ["vcard", [["version", {}, "text", "4.0"],
-                                                   ["fn", {}, "text", "Abuse contact"],
-                                                   ["email", {}, "text", "abuse@registrar.example"]]]}]}
+    return {
+        "objectClassName": "entity",
+        "handle": iana_id,
+        "roles": ["registrar"],
+        "publicIds": [{"type": "IANA Registrar ID", "identifier": iana_id}],
+        "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", name]]],
+        "entities": [
+            {
+                "objectClassName": "entity",
+                "roles": ["abuse"],
+                "vcardArray": [
+                    "vcard",
+                    [
+                        ["version", {}, "text", "4.0"],
+                        ["fn", {}, "text", "Abuse contact"],
+                        ["email", {}, "text", "abuse@registrar.example"],
+                    ],
+                ],
+            }
+        ],
+    }
 
 
 def registrant_entity(name: str = "Domain Holder", org: str = "Example Holder Ltd") -> dict:
     """A registrant entity, as a thick registry or a registrar answers (often redacted in real life)."""
-    return {"objectClassName": "entity", "handle": "REG-0001", "roles": ["registrant"],
-            "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", name],
-                                     ["org", {}, "text", org],
-                                     ["adr", {"cc": "DE"}, "text", ["", "", "", "", "", "", "DE"]]]],
-            "remarks": [{"title": "REDACTED FOR PRIVACY", "type": "object redacted due to authorization",
-                         "description": ["Some of the data in this object has been removed."]}]}
+    return {
+        "objectClassName": "entity",
+        "handle": "REG-0001",
+        "roles": ["registrant"],
+        "vcardArray": [
+            "vcard",
+            [
+                ["version", {}, "text", "4.0"],
+                ["fn", {}, "text", name],
+                ["org", {}, "text", org],
+                ["adr", {"cc": "DE"}, "text", ["", "", "", "", "", "", "DE"]],
+            ],
+        ],
+        "remarks": [
+            {
+                "title": "REDACTED FOR PRIVACY",
+                "type": "object redacted due to authorization",
+                "description": ["Some of the data in this object has been removed."],
+            }
+        ],
+    }
 
 
-def domain_object(name: str, statuses: list[str], registered: str | None, expires: str | None,
-                  last_changed: str | None = None,
-                  nameservers: Iterable[str] = ("ns1.example.net", "ns2.example.net"),
-                  related: str | None = None) -> dict:
+def domain_object(
+    name: str,
+    statuses: list[str],
+    registered: str | None,
+    expires: str | None,
+    last_changed: str | None = None,
+    nameservers: Iterable[str] = ("ns1.example.net", "ns2.example.net"),
+    related: str | None = None,
+) -> dict:
     """An RFC 9083 §5.3 domain object as a registry returns it for `GET /domain/<name>`.
 
     Statuses are passed through as given (RFC 8056 forms like "client hold", or
@@ -117,10 +178,12 @@ def domain_object(name: str, statuses: list[str], registered: str | None, expire
         "events": events,
         "secureDNS": {"delegationSigned": False},
         "nameservers": [nameserver_object(host) for host in nameservers],
-        "rdapConformance": ["rdap_level_0", "icann_rdap_technical_implementation_guide_0",
-                            "icann_rdap_response_profile_0"],
-        "notices": [copy.deepcopy(TERMS_NOTICE), copy.deepcopy(STATUS_CODES_NOTICE),
-                    copy.deepcopy(INACCURACY_NOTICE)],
+        "rdapConformance": [
+            "rdap_level_0",
+            "icann_rdap_technical_implementation_guide_0",
+            "icann_rdap_response_profile_0",
+        ],
+        "notices": [copy.deepcopy(TERMS_NOTICE), copy.deepcopy(STATUS_CODES_NOTICE), copy.deepcopy(INACCURACY_NOTICE)],
     }
 
 
@@ -153,63 +216,97 @@ def error_object(code: int, title: str, description: str | list[str] | None = No
         description = []
     elif isinstance(description, str):
         description = [description]
-    return {"errorCode": code, "title": title, "description": list(description),
-            "rdapConformance": ["rdap_level_0"]}
+    return {"errorCode": code, "title": title, "description": list(description), "rdapConformance": ["rdap_level_0"]}
 
 
 def dns_bootstrap(services: dict[str, str | list[str]], publication: str | None = None) -> dict:
     """An IANA RDAP bootstrap file for DNS (RFC 9224): {"com": "https://.../"} → its document."""
-    return {"version": "1.0", "publication": publication or iso(),
-            "description": "RDAP bootstrap file for Domain Name System registrations (tests)",
-            "services": [[[tld], [urls] if isinstance(urls, str) else list(urls)]
-                         for tld, urls in services.items()]}
+    return {
+        "version": "1.0",
+        "publication": publication or iso(),
+        "description": "RDAP bootstrap file for Domain Name System registrations (tests)",
+        "services": [[[tld], [urls] if isinstance(urls, str) else list(urls)] for tld, urls in services.items()],
+    }
 
 
 # --- Example answers ---------------------------------------------------------
 
 # A thick registry, everything in one answer (like RFC 9083's domain example).
-THICK_ACTIVE = with_registrant(domain_object(
-    "thick-active.example", ["active", "client transfer prohibited"],
-    registered=iso(-3650), expires=iso(300), last_changed=iso(-65)))
+THICK_ACTIVE = with_registrant(
+    domain_object(
+        "thick-active.example",
+        ["active", "client transfer prohibited"],
+        registered=iso(-3650),
+        expires=iso(300),
+        last_changed=iso(-65),
+    )
+)
 
 # Verisign-style thin answer for .com: registry statuses and dates, no registrant,
 # and a link to the registrar's RDAP server for the rest.
 THIN_ACTIVE_WITH_REGISTRAR_LINK = domain_object(
-    "thin-active.example", ["client delete prohibited", "client transfer prohibited"],
-    registered=iso(-2900), expires=iso(120), last_changed=iso(-245),
-    related="https://rdap.registrar.example/domain/thin-active.example")
+    "thin-active.example",
+    ["client delete prohibited", "client transfer prohibited"],
+    registered=iso(-2900),
+    expires=iso(120),
+    last_changed=iso(-245),
+    related="https://rdap.registrar.example/domain/thin-active.example",
+)
 
 # The registrar deleted it: RFC 3915 redemption grace period, shown as both statuses.
 REDEMPTION_PERIOD = domain_object(
-    "in-redemption.example", ["pending delete", "redemption period"],
-    registered=iso(-1500), expires=iso(-38), last_changed=iso(-3))
+    "in-redemption.example",
+    ["pending delete", "redemption period"],
+    registered=iso(-1500),
+    expires=iso(-38),
+    last_changed=iso(-3),
+)
 
 # The last five days before the name is released.
 PENDING_DELETE = domain_object(
-    "pending-delete.example", ["pending delete"],
-    registered=iso(-1500), expires=iso(-75), last_changed=iso(-31))
+    "pending-delete.example", ["pending delete"], registered=iso(-1500), expires=iso(-75), last_changed=iso(-31)
+)
 
 # Expired and put on hold by the registrar (ccTLD style: no automatic renewal).
 CLIENT_HOLD_AFTER_EXPIRY = domain_object(
-    "held-after-expiry.example", ["client hold", "client transfer prohibited"],
-    registered=iso(-800), expires=iso(-20), last_changed=iso(-19))
+    "held-after-expiry.example",
+    ["client hold", "client transfer prohibited"],
+    registered=iso(-800),
+    expires=iso(-20),
+    last_changed=iso(-19),
+)
 
 # Suspended by the registry (abuse, court order) but paid for: not a lapse.
 SERVER_HOLD_NOT_EXPIRED = domain_object(
-    "server-held.example", ["server hold", "server transfer prohibited", "server update prohibited"],
-    registered=iso(-1200), expires=iso(400), last_changed=iso(-12))
+    "server-held.example",
+    ["server hold", "server transfer prohibited", "server update prohibited"],
+    registered=iso(-1200),
+    expires=iso(400),
+    last_changed=iso(-12),
+)
 
 # gTLD registries renew at expiry: the expiration date has moved a year ahead and the
 # registrar has 45 days to delete it (then it goes to redemption) or keep it.
 AUTO_RENEW_GRACE = domain_object(
-    "auto-renewed.example", ["auto renew period", "client transfer prohibited"],
-    registered=iso(-1100), expires=iso(355), last_changed=iso(-10))
+    "auto-renewed.example",
+    ["auto renew period", "client transfer prohibited"],
+    registered=iso(-1100),
+    expires=iso(355),
+    last_changed=iso(-10),
+)
 
 # Dropped and registered again a few days ago, by someone else: the resurrection case.
-REREGISTERED = with_registrant(domain_object(
-    "reregistered.example", ["add period", "client transfer prohibited"],
-    registered=iso(-3), expires=iso(362), last_changed=iso(-3)),
-    name="REDACTED FOR PRIVACY", org="New Holder")
+REREGISTERED = with_registrant(
+    domain_object(
+        "reregistered.example",
+        ["add period", "client transfer prohibited"],
+        registered=iso(-3),
+        expires=iso(362),
+        last_changed=iso(-3),
+    ),
+    name="REDACTED FOR PRIVACY",
+    org="New Holder",
+)
 
 EXAMPLES = {
     "THICK_ACTIVE": THICK_ACTIVE,

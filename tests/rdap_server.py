@@ -150,10 +150,18 @@ def _validate(answer: object) -> None:
 
 
 def _error_response(status: int, description: str, headers: dict[str, str] | None = None) -> web.Response:
-    titles = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-              502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+    titles = {
+        400: "Bad Request",
+        404: "Not Found",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+        504: "Gateway Timeout",
+    }
     try:
         from http import HTTPStatus
+
         title = titles.get(status) or HTTPStatus(status).phrase
     except ValueError:
         title = f"HTTP {status}"
@@ -244,8 +252,9 @@ class RdapServer(ServerThread):
         """Requests for `name` under `prefix` (None: under any prefix) since its last set()."""
         name = _key(name)
         with self._lock:
-            return sum(n for (p, d), n in self._counts.items()
-                       if d == name and (prefix is None or p == _prefix_key(prefix)))
+            return sum(
+                n for (p, d), n in self._counts.items() if d == name and (prefix is None or p == _prefix_key(prefix))
+            )
 
     def base_url(self, prefix: str = "registry") -> str:
         """The RDAP base URL for `prefix`, ending with "/": https://127.0.0.1:PORT/registry/."""
@@ -304,11 +313,11 @@ class RdapServer(ServerThread):
             headers["Retry-After"] = str(answer["retry_after"])
         if "retry_after_date" in answer:
             # An HTTP-date has whole seconds: round up, so the wait is never shorter than planned.
-            headers["Retry-After"] = formatdate(math.ceil(time.time() + float(answer["retry_after_date"])),
-                                                usegmt=True)
+            headers["Retry-After"] = formatdate(math.ceil(time.time() + float(answer["retry_after_date"])), usegmt=True)
         if "json" in answer:
-            response = web.Response(status=answer.get("status", 200), body=orjson.dumps(answer["json"]),
-                                    headers=headers)
+            response = web.Response(
+                status=answer.get("status", 200), body=orjson.dumps(answer["json"]), headers=headers
+            )
             response.headers["Content-Type"] = answer.get("content_type", RDAP_CONTENT_TYPE)
             return response
         if "raw" in answer:
@@ -319,8 +328,9 @@ class RdapServer(ServerThread):
             return response
         if "truncated" in answer:
             body = orjson.dumps(answer["truncated"])
-            return web.Response(status=200, body=body[: len(body) // 2], content_type=RDAP_CONTENT_TYPE,
-                                headers=headers)
+            return web.Response(
+                status=200, body=body[: len(body) // 2], content_type=RDAP_CONTENT_TYPE, headers=headers
+            )
         if "redirect" in answer:
             headers["Location"] = answer["redirect"]
             return web.Response(status=answer.get("status", 302), headers=headers)
@@ -419,7 +429,6 @@ class RdapServer(ServerThread):
             return
         raise RuntimeError(f"no free port on {self.address} after {attempts} tries") from last
 
-
     # --- outages ----------------------------------------------------------------
 
     @property
@@ -436,7 +445,7 @@ class RdapServer(ServerThread):
             # A kept-alive connection would still be answered: a machine that is down answers nothing.
             transports = set(self._transports)
             server = self._runner.server if self._runner is not None else None
-            for handler in (getattr(server, "connections", None) or []):  # also those that sent nothing yet
+            for handler in getattr(server, "connections", None) or []:  # also those that sent nothing yet
                 if getattr(handler, "transport", None) is not None:
                     transports.add(handler.transport)
             for transport in transports:

@@ -24,8 +24,16 @@ async def backfill(pipeline, *args: str, stdin: bytes | None = None) -> tuple[in
     env["LAPSEWATCH_BROKER"] = pipeline.config.broker_url
     env["LAPSEWATCH_TOPIC_EMAIL_EVENTS"] = pipeline.topics["email_events"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams", "backfill", *args, env=env, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "streams",
+        "backfill",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(stdin), 120)
     return process.returncode, out.decode(), err.decode()
 
@@ -40,11 +48,20 @@ async def test_backfill_unverifies_lapsed_accounts_and_a_second_run_changes_noth
     fastly.scenario.set(domain, "inactive")
     verified = [unique("bf") for _ in range(VERIFIED)]
     unverified = unique("bf-unverified")
-    rows = [{"account_id": account, "email": f"User{i}@{'mail.' if i % 2 else ''}{domain}",
-             "verified": True, "verified_at": "2024-05-01T12:00:00Z"} for i, account in enumerate(verified)]
-    rows[3:3] = [{"account_id": unverified, "address": f"new@{domain}", "verified": False, "verified_at": None},
-                 {"account_id": unique("bf-public"), "email": "someone@gmail.com"},
-                 {"account_id": unique("bf-invalid"), "email": "nobody@localhost"}]
+    rows = [
+        {
+            "account_id": account,
+            "email": f"User{i}@{'mail.' if i % 2 else ''}{domain}",
+            "verified": True,
+            "verified_at": "2024-05-01T12:00:00Z",
+        }
+        for i, account in enumerate(verified)
+    ]
+    rows[3:3] = [
+        {"account_id": unverified, "address": f"new@{domain}", "verified": False, "verified_at": None},
+        {"account_id": unique("bf-public"), "email": "someone@gmail.com"},
+        {"account_id": unique("bf-invalid"), "email": "nobody@localhost"},
+    ]
     path = tmp_path / "accounts.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(row) for row in rows) + b"\n")
 
@@ -55,8 +72,12 @@ async def test_backfill_unverifies_lapsed_accounts_and_a_second_run_changes_noth
     assert "line 6: email: the domain has no top-level domain" in first
 
     # Every verified row arrives, the file's last one included (see produce() on Tansu's high watermark).
-    await wait_for(lambda: len(pipeline.unverified(domain=domain)) >= VERIFIED, T,
-                   f"{VERIFIED} email-unverified events", pipeline.worker.log_tail)
+    await wait_for(
+        lambda: len(pipeline.unverified(domain=domain)) >= VERIFIED,
+        T,
+        f"{VERIFIED} email-unverified events",
+        pipeline.worker.log_tail,
+    )
     assert pipeline.unverified(account=verified[-1])
     assert sorted(e["data"]["account_id"] for e in pipeline.unverified(domain=domain)) == sorted(verified)
     assert pipeline.unverified(account=unverified) == []
@@ -71,8 +92,14 @@ async def test_backfill_unverifies_lapsed_accounts_and_a_second_run_changes_noth
     accounts = verified + [unverified]
     for account in accounts:
         await pipeline.email(email_event("email_added", account, f"barrier@{domain}", verified=True))
-    await wait_for(lambda: all(any(e["data"]["email"] == f"barrier@{domain}" for e in pipeline.unverified(account=a))
-                               for a in accounts), T, "every barrier's email-unverified", pipeline.worker.log_tail)
+    await wait_for(
+        lambda: all(
+            any(e["data"]["email"] == f"barrier@{domain}" for e in pipeline.unverified(account=a)) for a in accounts
+        ),
+        T,
+        "every barrier's email-unverified",
+        pipeline.worker.log_tail,
+    )
 
     for account in verified:
         assert len(pipeline.unverified(account=account)) == 2  # its backfilled address once, and the barrier
@@ -87,13 +114,15 @@ async def test_backfill_reads_csv_from_stdin(shared, fastly):
     fastly.scenario.set(domain, "deleting")
     accounts = [unique("bf-csv") for _ in range(3)]
     text = "account_id,email,verified,verified_at\n" + "".join(
-        f"{account},{account}@{domain},yes,2024-05-01\n" for account in accounts)
+        f"{account},{account}@{domain},yes,2024-05-01\n" for account in accounts
+    )
 
     code, out, err = await backfill(shared, "-", "--format", "csv", stdin=text.encode())
     assert code == 0, err
     assert "produced:    3" in out and "rejected:    0" in out
-    await wait_for(lambda: len(shared.unverified(domain=domain)) == 3, T, "three email-unverified events",
-                   shared.worker.log_tail)
+    await wait_for(
+        lambda: len(shared.unverified(domain=domain)) == 3, T, "three email-unverified events", shared.worker.log_tail
+    )
     assert {e["data"]["verified_at"] for e in shared.unverified(domain=domain)} == {"2024-05-01T00:00:00Z"}
 
 

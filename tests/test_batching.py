@@ -21,8 +21,12 @@ async def test_a_burst_keeps_order_per_account_and_per_domain(shared, fastly):
     burst += [(a, email_event("email_removed", a, f"{a}@{move}")) for a in accounts[:100]]
     await shared.bus.send_many(shared.topics["email_events"], burst)
     # A removal applied before its addition would leave a member, and the domain would stay.
-    await wait_for(lambda: "removed" in shared.transitions(stay) and "removed" in shared.transitions(move), T,
-                   "both domains to lose their last member", shared.worker.log_tail)
+    await wait_for(
+        lambda: "removed" in shared.transitions(stay) and "removed" in shared.transitions(move),
+        T,
+        "both domains to lose their last member",
+        shared.worker.log_tail,
+    )
     assert shared.transitions(stay)[0] == "first_seen" and shared.transitions(stay)[-1] == "removed"
     assert shared.transitions(move)[0] == "first_seen" and shared.transitions(move)[-1] == "removed"
 
@@ -38,8 +42,18 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
     events = []
     for i in range(6000):
         account = f"{app_id}-acct-{i}"
-        events.append((account, email_event("email_added", account, f"u{i}@{domains[i % len(domains)]}",
-                                            verified=True, event_id=f"{app_id}-ev-{i}")))
+        events.append(
+            (
+                account,
+                email_event(
+                    "email_added",
+                    account,
+                    f"u{i}@{domains[i % len(domains)]}",
+                    verified=True,
+                    event_id=f"{app_id}-ev-{i}",
+                ),
+            )
+        )
     await pipeline.bus.send_many(pipeline.topics["email_events"], events)
     await wait_for(lambda: table.total() > 0, T, "the first memberships", pipeline.worker.log_tail)
     pipeline.worker.stop(signal.SIGKILL)
@@ -50,8 +64,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice
     pipeline.worker = restarted  # the fixture stops it
     # The killed worker left its data directory marked running: the restarted one restores from the changelogs.
     assert "did not stop cleanly" in restarted.log()
-    await wait_for(lambda: table.total() >= len(events), 2 * T, "every account in the domain table",
-                   lambda: f"{table.total()} of {len(events)} memberships so far\n{restarted.log_tail()}")
+    await wait_for(
+        lambda: table.total() >= len(events),
+        2 * T,
+        "every account in the domain table",
+        lambda: f"{table.total()} of {len(events)} memberships so far\n{restarted.log_tail()}",
+    )
     # Replayed input changed nothing twice: exactly one membership per account, 30 per domain.
     assert table.per_domain() == {domain: 30 for domain in domains}
     assert pipeline.dead_letters() == []

@@ -39,8 +39,11 @@ def test_a_newer_snapshot_does_reconcile():
     state, _ = apply_command(None, AccountCommand("add-a", "42", upsert=[A], occurred_at=DAY1))
     state, commands = apply_command(state, snapshot("login", DAY2, B))
     assert sorted(state["addresses"]) == ["b@beta.com"]
-    assert {(c["kind"], c["domain"]) for c in commands} == {("unmember", "alpha.com"), ("member", "beta.com"),
-                                                           ("login", "beta.com")}
+    assert {(c["kind"], c["domain"]) for c in commands} == {
+        ("unmember", "alpha.com"),
+        ("member", "beta.com"),
+        ("login", "beta.com"),
+    }
 
 
 def test_events_without_times_apply_in_arrival_order():

@@ -126,8 +126,13 @@ def test_a_failed_refresh_falls_back_to_the_newest_copy_at_hand(rdap_env, rdap, 
     assert answer["verdict"] == "active" and shipped.exit_code == 0
     assert answer["answered_by"]["source"] == "override"
     assert answer["bootstrap"] | {"cache_age_seconds": None} == {
-        "in_use": "shipped", "publication": "2026-07-23T02:00:03Z", "cache_age_seconds": None,
-        "url": rdap.bootstrap_url, "refreshed": False, "refresh_error": "HTTP 503"}
+        "in_use": "shipped",
+        "publication": "2026-07-23T02:00:03Z",
+        "cache_age_seconds": None,
+        "url": rdap.bootstrap_url,
+        "refreshed": False,
+        "refresh_error": "HTTP 503",
+    }
 
 
 def test_check_names_no_server_for_a_tld_without_rdap(env):

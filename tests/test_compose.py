@@ -38,8 +38,11 @@ def services() -> dict[str, dict]:
 
 def workers() -> dict[str, dict]:
     """The services that run `lapsewatch worker` (the image's default command)."""
-    found = {name: s for name, s in services().items()
-             if "build" in s and "command" not in s and "LAPSEWATCH_APP_ID" in s.get("environment", {})}
+    found = {
+        name: s
+        for name, s in services().items()
+        if "build" in s and "command" not in s and "LAPSEWATCH_APP_ID" in s.get("environment", {})
+    }
     assert len(found) == 2, sorted(found)
     return found
 
@@ -69,8 +72,8 @@ def settings_read() -> list[str]:
 def readme_settings() -> set[str]:
     """The variables README's settings table documents, shorthand (`/ _MAX`, `… _LOGINS`) expanded."""
     text = (ROOT / "README.md").read_text()
-    table = text[text.index("\n## Settings"):]
-    table = table[:table.index("\n## ", 1)] if "\n## " in table[1:] else table
+    table = text[text.index("\n## Settings") :]
+    table = table[: table.index("\n## ", 1)] if "\n## " in table[1:] else table
     known = set(settings_read())
     names: set[str] = set()
     for line in table.splitlines():
@@ -94,6 +97,7 @@ def readme_settings() -> set[str]:
 
 # --- structure ----------------------------------------------------------------------------------------------
 
+
 def test_the_services_are_all_there_with_pinned_official_images():
     assert set(services()) == {"kafka", "topic-init", "fastly-simulator", "worker-1", "worker-2", "prometheus"}
     for name, service in services().items():
@@ -104,7 +108,9 @@ def test_the_services_are_all_there_with_pinned_official_images():
         assert image in PINNED and re.fullmatch(PINNED[image], tag), f"{name}: {service['image']} is not pinned"
     assert services()["kafka"]["image"] == services()["topic-init"]["image"]
     kafka = services()["kafka"]["environment"]
-    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller" and "CONTROLLER" in kafka["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert (
+        kafka["KAFKA_PROCESS_ROLES"] == "broker,controller" and "CONTROLLER" in kafka["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    )
     assert "ZOOKEEPER" not in " ".join(kafka)
 
 
@@ -119,9 +125,11 @@ def test_healthchecks_and_start_order():
     assert services()["topic-init"]["restart"] == "no"
     assert "kafka-broker-api-versions.sh" in " ".join(services()["kafka"]["healthcheck"]["test"])
     for name, worker in workers().items():
-        assert worker["depends_on"] == {"kafka": {"condition": "service_healthy"},
-                                        "topic-init": {"condition": "service_completed_successfully"},
-                                        "fastly-simulator": {"condition": "service_healthy"}}
+        assert worker["depends_on"] == {
+            "kafka": {"condition": "service_healthy"},
+            "topic-init": {"condition": "service_completed_successfully"},
+            "fastly-simulator": {"condition": "service_healthy"},
+        }
         port = env_of(worker)["LAPSEWATCH_WEB_PORT"]
         assert f"http://127.0.0.1:{port}/healthz" in " ".join(worker["healthcheck"]["test"]), name
     assert set(services()["prometheus"]["depends_on"]) == set(workers())
@@ -142,8 +150,9 @@ def test_the_workers_share_a_group_but_not_their_state_or_ports():
         volumes.add(source)
         # Apart from their web port and name, the two workers are configured alike.
         own = ("LAPSEWATCH_WEB_PORT", "LAPSEWATCH_WEB_HOST")
-        assert {k: v for k, v in env.items() if k not in own} == \
-            {k: v for k, v in next(iter(envs.values())).items() if k not in own}
+        assert {k: v for k, v in env.items() if k not in own} == {
+            k: v for k, v in next(iter(envs.values())).items() if k not in own
+        }
     assert len(ports) == len(volumes) == 2
 
 
@@ -177,13 +186,30 @@ def test_every_setting_is_written_out_and_accepted(tmp_path):
         assert settings.topics.__dict__ == {key.lower(): topic for key, topic in DEFAULT_TOPICS.items()}
         assert settings.broker_security.protocol == "PLAINTEXT"
         # Written out as the defaults, not different values in disguise.
-        defaults = load_settings({k: v for k, v in env.items() if k in ("LAPSEWATCH_STATUS_PROVIDER",
-                                                                         "LAPSEWATCH_FASTLY_API_KEY")})
+        defaults = load_settings(
+            {k: v for k, v in env.items() if k in ("LAPSEWATCH_STATUS_PROVIDER", "LAPSEWATCH_FASTLY_API_KEY")}
+        )
         assert settings.policy == defaults.policy
-        for field in ("partitions", "check_concurrency", "provider_rate", "server_rate", "breaker_failures",
-                      "breaker_cooldown", "breaker_max_cooldown", "provider_timeout", "check_deadline", "tick",
-                      "max_event_bytes", "session_timeout", "rebalance_timeout", "heartbeat_interval",
-                      "producer_max_batch_bytes", "rdap_bootstrap_url", "rdap_bootstrap_refresh", "log_format"):
+        for field in (
+            "partitions",
+            "check_concurrency",
+            "provider_rate",
+            "server_rate",
+            "breaker_failures",
+            "breaker_cooldown",
+            "breaker_max_cooldown",
+            "provider_timeout",
+            "check_deadline",
+            "tick",
+            "max_event_bytes",
+            "session_timeout",
+            "rebalance_timeout",
+            "heartbeat_interval",
+            "producer_max_batch_bytes",
+            "rdap_bootstrap_url",
+            "rdap_bootstrap_refresh",
+            "log_format",
+        ):
             assert getattr(settings, field) == getattr(defaults, field), field
 
 
@@ -227,8 +253,10 @@ def test_prometheus_scrapes_every_worker():
 
 # --- the same settings, on the embedded broker ----------------------------------------------------------------
 
-async def test_a_worker_with_the_compose_environment_processes_events(start_pipeline, broker_url, fastly,
-                                                                      tmp_path_factory):
+
+async def test_a_worker_with_the_compose_environment_processes_events(
+    start_pipeline, broker_url, fastly, tmp_path_factory
+):
     worker = next(iter(workers().values()))
     compose_env = env_of(worker)
     healthcheck = worker["healthcheck"]["test"]
@@ -237,20 +265,33 @@ async def test_a_worker_with_the_compose_environment_processes_events(start_pipe
     # and topic names are made unique because the session's broker is shared with other tests.
     harness_env = config.env()
     port = harness_env["LAPSEWATCH_WEB_PORT"]
-    adapted = {"LAPSEWATCH_BROKER": broker_url, "LAPSEWATCH_FASTLY_API_URL": fastly.url,
-               "LAPSEWATCH_FASTLY_API_KEY": FASTLY_TEST_KEY, "LAPSEWATCH_DATA_DIR": str(config.data_dir),
-               "LAPSEWATCH_WEB_PORT": port, "LAPSEWATCH_APP_ID": config.app_id,
-               **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in config.topics.items()}}
+    adapted = {
+        "LAPSEWATCH_BROKER": broker_url,
+        "LAPSEWATCH_FASTLY_API_URL": fastly.url,
+        "LAPSEWATCH_FASTLY_API_KEY": FASTLY_TEST_KEY,
+        "LAPSEWATCH_DATA_DIR": str(config.data_dir),
+        "LAPSEWATCH_WEB_PORT": port,
+        "LAPSEWATCH_APP_ID": config.app_id,
+        **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in config.topics.items()},
+    }
     if not os.environ.get("LAPSEWATCH_TEST_BROKER"):
         # Tansu holds a new group's first join for half the rebalance timeout (30 s with compose's 60 s):
         # the tests' short group timings here.
-        adapted.update({k: harness_env[k] for k in ("LAPSEWATCH_BROKER_SESSION_TIMEOUT",
-                                                    "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT",
-                                                    "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL")})
+        adapted.update(
+            {
+                k: harness_env[k]
+                for k in (
+                    "LAPSEWATCH_BROKER_SESSION_TIMEOUT",
+                    "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT",
+                    "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL",
+                )
+            }
+        )
     config.overrides = {**compose_env, **adapted}
     env = config.env()
-    assert {k: env[k] for k in compose_env if k not in adapted} == \
-        {k: v for k, v in compose_env.items() if k not in adapted}
+    assert {k: env[k] for k in compose_env if k not in adapted} == {
+        k: v for k, v in compose_env.items() if k not in adapted
+    }
     pipeline = await start_pipeline(config=config)
 
     active, lapsing = unique_domain("compose-active"), unique_domain("compose-lapsing")
@@ -261,8 +302,9 @@ async def test_a_worker_with_the_compose_environment_processes_events(start_pipe
     log = pipeline.worker.log_tail
     await wait_for(lambda: pipeline.transitions(active) == ["first_seen", "active"], T, "the active verdict", log)
     # LAPSEWATCH_CONFIRM_AFTER is 1h as in compose: a lapse waits for its confirmation, nothing is emitted yet.
-    await wait_for(lambda: pipeline.transitions(lapsing) == ["first_seen", "lapse_suspected"], T,
-                   "the lapse to be suspected", log)
+    await wait_for(
+        lambda: pipeline.transitions(lapsing) == ["first_seen", "lapse_suspected"], T, "the lapse to be suspected", log
+    )
     assert pipeline.unverified() == []
 
     # The compose healthcheck, as Docker would run it, on this worker's port.
@@ -271,5 +313,7 @@ async def test_a_worker_with_the_compose_environment_processes_events(start_pipe
     done = await asyncio.to_thread(subprocess.run, [sys.executable, *command[1:]], capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
     # And what Prometheus scrapes.
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read())
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    )
     assert b"lapsewatch_" in body

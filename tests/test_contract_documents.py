@@ -84,8 +84,11 @@ def payload_validator(message: dict) -> Draft202012Validator:
 
 
 def channel_for(topic_key: str) -> dict:
-    [channel] = [c for c in asyncapi()["channels"].values()
-                 if c["x-lapsewatch-topic-variable"] == f"LAPSEWATCH_TOPIC_{topic_key}"]
+    [channel] = [
+        c
+        for c in asyncapi()["channels"].values()
+        if c["x-lapsewatch-topic-variable"] == f"LAPSEWATCH_TOPIC_{topic_key}"
+    ]
     return channel
 
 
@@ -98,7 +101,9 @@ def messages_by_cloudevents_type() -> dict[str, dict]:
 
 
 def errors(message: dict, value: object) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in payload_validator(message).iter_errors(value)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in payload_validator(message).iter_errors(value)
+    ]
 
 
 # --- the documents --------------------------------------------------------------------------------------------
@@ -107,18 +112,82 @@ def errors(message: dict, value: object) -> list[str]:
 _FIELDS = {
     "root": {"asyncapi", "id", "info", "servers", "defaultContentType", "channels", "operations", "components"},
     "info": {"title", "version", "description", "termsOfService", "contact", "license", "tags", "externalDocs"},
-    "server": {"host", "protocol", "protocolVersion", "pathname", "description", "title", "summary", "variables",
-               "security", "tags", "externalDocs", "bindings"},
-    "channel": {"address", "messages", "title", "summary", "description", "servers", "parameters", "tags",
-                "externalDocs", "bindings"},
-    "operation": {"action", "channel", "title", "summary", "description", "security", "tags", "externalDocs",
-                  "bindings", "traits", "messages", "reply"},
-    "message": {"headers", "payload", "correlationId", "contentType", "name", "title", "summary", "description",
-                "tags", "externalDocs", "bindings", "examples", "traits"},
-    "components": {"schemas", "servers", "channels", "operations", "messages", "securitySchemes", "serverVariables",
-                   "parameters", "correlationIds", "replies", "replyAddresses", "externalDocs", "tags",
-                   "operationTraits", "messageTraits", "serverBindings", "channelBindings", "operationBindings",
-                   "messageBindings"},
+    "server": {
+        "host",
+        "protocol",
+        "protocolVersion",
+        "pathname",
+        "description",
+        "title",
+        "summary",
+        "variables",
+        "security",
+        "tags",
+        "externalDocs",
+        "bindings",
+    },
+    "channel": {
+        "address",
+        "messages",
+        "title",
+        "summary",
+        "description",
+        "servers",
+        "parameters",
+        "tags",
+        "externalDocs",
+        "bindings",
+    },
+    "operation": {
+        "action",
+        "channel",
+        "title",
+        "summary",
+        "description",
+        "security",
+        "tags",
+        "externalDocs",
+        "bindings",
+        "traits",
+        "messages",
+        "reply",
+    },
+    "message": {
+        "headers",
+        "payload",
+        "correlationId",
+        "contentType",
+        "name",
+        "title",
+        "summary",
+        "description",
+        "tags",
+        "externalDocs",
+        "bindings",
+        "examples",
+        "traits",
+    },
+    "components": {
+        "schemas",
+        "servers",
+        "channels",
+        "operations",
+        "messages",
+        "securitySchemes",
+        "serverVariables",
+        "parameters",
+        "correlationIds",
+        "replies",
+        "replyAddresses",
+        "externalDocs",
+        "tags",
+        "operationTraits",
+        "messageTraits",
+        "serverBindings",
+        "channelBindings",
+        "operationBindings",
+        "messageBindings",
+    },
 }
 _KEY = re.compile(r"^[A-Za-z0-9.\-_]+$")  # component and map keys
 
@@ -178,8 +247,10 @@ def test_lapsewatch_receives_the_inputs_and_sends_the_outputs():
     for operation in asyncapi()["operations"].values():
         address = local(operation["channel"]["$ref"])["address"]
         actions.setdefault(address, set()).add(operation["action"])
-    assert actions == {**{DEFAULT_TOPICS[k]: {"receive"} for k in INPUTS},
-                       **{DEFAULT_TOPICS[k]: {"send"} for k in OUTPUTS}}
+    assert actions == {
+        **{DEFAULT_TOPICS[k]: {"receive"} for k in INPUTS},
+        **{DEFAULT_TOPICS[k]: {"send"} for k in OUTPUTS},
+    }
     # Every message a channel declares is used by its operation.
     for operation in asyncapi()["operations"].values():
         channel = local(operation["channel"]["$ref"])
@@ -204,8 +275,11 @@ def test_the_outputs_are_cloudevents_with_their_type_fixed_by_the_schema():
         assert schema["properties"]["type"] == {"const": kind}
         assert schema["properties"]["specversion"] == {"const": "1.0"}
         assert "#/components/messageTraits/cloudEvent" in [t["$ref"] for t in message["traits"]]
-    assert set(messages_by_cloudevents_type()) == {"lapsewatch.email.unverified", "lapsewatch.domain.status",
-                                                   "lapsewatch.provider.circuit"}
+    assert set(messages_by_cloudevents_type()) == {
+        "lapsewatch.email.unverified",
+        "lapsewatch.domain.status",
+        "lapsewatch.provider.circuit",
+    }
 
 
 def test_the_documented_examples_follow_their_schemas():
@@ -218,6 +292,7 @@ def test_the_documented_examples_follow_their_schemas():
 
 
 # --- the builders of every published value declare exactly what the schemas do -------------------------------
+
 
 def _properties(schema: dict) -> tuple[set[str], set[str]]:
     assert set(schema["required"]) <= set(schema["properties"])
@@ -238,10 +313,21 @@ def _matches(message: dict, value: dict) -> None:
 
 def _state(**extra) -> DomainState:
     member = {"email": "Ann@Mail.Shop.Example", "verified": True, "verified_at": "2024-05-01T12:00:00Z"}
-    return DomainState("shop.example", status="lapsed", flags=["pending delete"], provider="rdap",
-                       detail="pending delete", first_seen_at=1.7e9, last_success_at=1.8e9, lapse_seen_at=1.79e9,
-                       confirmed_at=1.8e9, registered_at=1.6e9, expires_at=1.75e9,
-                       members={"42": {"ann@mail.shop.example": member}}, **extra)
+    return DomainState(
+        "shop.example",
+        status="lapsed",
+        flags=["pending delete"],
+        provider="rdap",
+        detail="pending delete",
+        first_seen_at=1.7e9,
+        last_success_at=1.8e9,
+        lapse_seen_at=1.79e9,
+        confirmed_at=1.8e9,
+        registered_at=1.6e9,
+        expires_at=1.75e9,
+        members={"42": {"ann@mail.shop.example": member}},
+        **extra,
+    )
 
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["full evidence", "no evidence"])
@@ -257,22 +343,40 @@ def test_the_published_values_have_exactly_the_declared_fields(sparse):
     for out in built:
         assert out.key == out.value["subject"] == out.value["data"]["account_id"]
         _matches(by_type["lapsewatch.email.unverified"], out.value)
-    for transition in ("first_seen", "active", "inconclusive", "lapse_suspected", "lapsed", "recovered",
-                       "reregistered", "removed"):
+    for transition in (
+        "first_seen",
+        "active",
+        "inconclusive",
+        "lapse_suspected",
+        "lapsed",
+        "recovered",
+        "reregistered",
+        "removed",
+    ):
         for previous in (None, *STATUSES):
             out = outbound.domain_status(state, transition, previous, 1.8e9)
             assert out.key == out.value["subject"] == "shop.example"
             _matches(by_type["lapsewatch.domain.status"], out.value)
-    for state_name, reason, retry_at in (("open", "HTTP 503", 1.8e9 + 60), ("half_open", None, None),
-                                         ("closed", None, None)):
+    for state_name, reason, retry_at in (
+        ("open", "HTTP 503", 1.8e9 + 60),
+        ("half_open", None, None),
+        ("closed", None, None),
+    ):
         out = outbound.circuit_status("rdap", "rdap rdap.example", state_name, 3, reason, retry_at, 1.8e9)
         assert out.key == out.value["subject"]
         _matches(by_type["lapsewatch.provider.circuit"], out.value)
     dead_letter = deref(channel_for("DEAD_LETTER")["messages"]["deadLetter"])
     for key, value in ((b"42", b"{}"), (None, None), (b"k", b"x" * (70 * 1024))):
-        record = dead_letter_record(reason="invalid_event", error="type: missing", topic="accounts.email-events",
-                                    partition=0, offset=7, timestamp_ms=None if sparse else 1_795_372_763_148,
-                                    key=key, value=value)
+        record = dead_letter_record(
+            reason="invalid_event",
+            error="type: missing",
+            topic="accounts.email-events",
+            partition=0,
+            offset=7,
+            timestamp_ms=None if sparse else 1_795_372_763_148,
+            key=key,
+            value=value,
+        )
         _matches(dead_letter, record)
 
 
@@ -280,8 +384,9 @@ def test_a_value_off_the_contract_is_refused():
     """The checks above can fail: an extra field, a missing one, a wrong constant."""
     message = messages_by_cloudevents_type()["lapsewatch.email.unverified"]
     state = _state()
-    good = outbound.email_unverified(state, "42", "ann@mail.shop.example",
-                                     state.members["42"]["ann@mail.shop.example"], 1.8e9).value
+    good = outbound.email_unverified(
+        state, "42", "ann@mail.shop.example", state.members["42"]["ann@mail.shop.example"], 1.8e9
+    ).value
     with pytest.raises(AssertionError, match="undeclared data fields"):
         _matches(message, {**good, "data": {**good["data"], "secret_field": 1}})
     assert errors(message, {**good, "source": "elsewhere"})
@@ -291,28 +396,42 @@ def test_a_value_off_the_contract_is_refused():
 
 # --- every event a real worker publishes ------------------------------------------------------------------------
 
+
 async def test_every_event_the_pipeline_publishes_follows_the_contract(start_pipeline, rdap):
-    pipeline = await start_pipeline(rdap_settings(
-        rdap, LAPSEWATCH_CONFIRM_AFTER="1s", LAPSEWATCH_BREAKER_FAILURES="2", LAPSEWATCH_BREAKER_COOLDOWN="1s",
-        LAPSEWATCH_BREAKER_MAX_COOLDOWN="1s"))
+    pipeline = await start_pipeline(
+        rdap_settings(
+            rdap,
+            LAPSEWATCH_CONFIRM_AFTER="1s",
+            LAPSEWATCH_BREAKER_FAILURES="2",
+            LAPSEWATCH_BREAKER_COOLDOWN="1s",
+            LAPSEWATCH_BREAKER_MAX_COOLDOWN="1s",
+        )
+    )
     topics, log = pipeline.topics, pipeline.worker.log_tail
     expired, resold, unsure, outage = (unique_domain(label) for label in ("expired", "resold", "unsure", "outage"))
-    rdap.set(expired, {"json": docs.domain_object(expired, ["pending delete"], "2016-02-01T00:00:00Z",
-                                                  "2026-09-01T00:00:00Z")})
+    rdap.set(
+        expired,
+        {"json": docs.domain_object(expired, ["pending delete"], "2016-02-01T00:00:00Z", "2026-09-01T00:00:00Z")},
+    )
     rdap.set(resold, {"json": docs.domain_object(resold, ["active"], "2026-06-01T00:00:00Z", "2027-06-01T00:00:00Z")})
     rdap.set(unsure, {"json": docs.domain_object(unsure, ["frozen by court order"], None, None)})  # unknown alone
     ann, bob, cy = unique("ann"), unique("bob"), unique("cy")
-    await pipeline.email(email_event("email_added", ann, f"Ann@Mail.{expired}", verified=True,
-                                     verified_at="2020-01-01T00:00:00Z"))
-    await pipeline.email(email_event("email_added", bob, f"bob@{resold}", verified=True,
-                                     verified_at="2024-03-01T00:00:00Z"))
+    await pipeline.email(
+        email_event("email_added", ann, f"Ann@Mail.{expired}", verified=True, verified_at="2020-01-01T00:00:00Z")
+    )
+    await pipeline.email(
+        email_event("email_added", bob, f"bob@{resold}", verified=True, verified_at="2024-03-01T00:00:00Z")
+    )
     await pipeline.email(email_event("email_added", cy, f"cy@{unsure}", verified=True))
     # Dead letters: not JSON, off the schema, the wrong key, a bad address, a bad time, a bad snapshot entry.
     junk = unique("junk")
-    for key, value in ((junk, b"{"), (junk, orjson.dumps({"event_id": 1})),
-                       ("other", email_event("email_added", junk, "a@b.com")),
-                       (junk, email_event("email_added", junk, "nobody")),
-                       (junk, email_event("email_added", junk, "a@b.com", occurred_at="last tuesday"))):
+    for key, value in (
+        (junk, b"{"),
+        (junk, orjson.dumps({"event_id": 1})),
+        ("other", email_event("email_added", junk, "a@b.com")),
+        (junk, email_event("email_added", junk, "nobody")),
+        (junk, email_event("email_added", junk, "a@b.com", occurred_at="last tuesday")),
+    ):
         await pipeline.bus.send(topics["email_events"], key, value)
     await pipeline.login({"event_id": unique("login"), "account_id": junk, "emails": [{"email": "@@"}]})
 
@@ -328,13 +447,23 @@ async def test_every_event_the_pipeline_publishes_follows_the_contract(start_pip
     await wait_for(lambda: "removed" in pipeline.transitions(unsure), T, "the inconclusive domain to go", log)
 
     # A provider outage: its server's circuit opens, half-opens for a probe and closes.
-    rdap.set(outage, [{"status": 503}, {"status": 503}, {"status": 503},
-                      {"json": docs.domain_object(outage, ["active"], "2015-01-01T00:00:00Z", "2030-01-01T00:00:00Z")}])
+    rdap.set(
+        outage,
+        [
+            {"status": 503},
+            {"status": 503},
+            {"status": 503},
+            {"json": docs.domain_object(outage, ["active"], "2015-01-01T00:00:00Z", "2030-01-01T00:00:00Z")},
+        ],
+    )
     await pipeline.email(email_event("email_added", unique("dee"), f"dee@{outage}", verified=True))
 
     def circuit_states() -> list[str]:
-        return [v["data"]["state"] for v in pipeline.bus.values(topics["domain_status"])
-                if v["type"] == "lapsewatch.provider.circuit"]
+        return [
+            v["data"]["state"]
+            for v in pipeline.bus.values(topics["domain_status"])
+            if v["type"] == "lapsewatch.provider.circuit"
+        ]
 
     await wait_for(lambda: "closed" in circuit_states(), T, "the circuit to open and close again", log)
     await wait_for(lambda: "active" in pipeline.transitions(outage), T, "the outage domain's verdict", log)
@@ -346,8 +475,11 @@ async def test_every_event_the_pipeline_publishes_follows_the_contract(start_pip
     by_type = messages_by_cloudevents_type()
     dead_letter = deref(channel_for("DEAD_LETTER")["messages"]["deadLetter"])
     seen: dict[str, int] = {}
-    for topic_key, topic in (("EMAIL_UNVERIFIED", topics["email_unverified"]),
-                             ("DOMAIN_STATUS", topics["domain_status"]), ("DEAD_LETTER", topics["dead_letter"])):
+    for topic_key, topic in (
+        ("EMAIL_UNVERIFIED", topics["email_unverified"]),
+        ("DOMAIN_STATUS", topics["domain_status"]),
+        ("DEAD_LETTER", topics["dead_letter"]),
+    ):
         for record in pipeline.bus.records[topic]:
             assert not record.headers, "the AsyncAPI document says no headers are set"
             value = orjson.loads(record.value)
@@ -363,13 +495,16 @@ async def test_every_event_the_pipeline_publishes_follows_the_contract(start_pip
             assert errors(message, value) == [], (label, value)
             seen[label] = seen.get(label, 0) + 1
     assert {"lapsewatch.email.unverified", "lapsewatch.domain.status", "lapsewatch.provider.circuit"} <= set(seen)
-    assert {f"dead-letter {r}" for r in ("invalid_json", "invalid_event", "key_mismatch", "invalid_address",
-                                         "invalid_timestamp")} <= set(seen), seen
+    assert {
+        f"dead-letter {r}"
+        for r in ("invalid_json", "invalid_event", "key_mismatch", "invalid_address", "invalid_timestamp")
+    } <= set(seen), seen
 
     # A subscriber reads email-unverified with the CloudEvents SDK (Kafka binding, structured mode).
     for record in pipeline.bus.records[topics["email_unverified"]]:
-        event = from_structured(KafkaMessage(headers=dict(record.headers or ()), key=record.key, value=record.value),
-                                JSONFormat())
+        event = from_structured(
+            KafkaMessage(headers=dict(record.headers or ()), key=record.key, value=record.value), JSONFormat()
+        )
         data = event.get_data()
         assert event.get_specversion() == "1.0" and event.get_source() == "lapsewatch"
         assert event.get_type() == "lapsewatch.email.unverified"

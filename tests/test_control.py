@@ -14,15 +14,24 @@ T = 60
 
 
 def control(pipeline, command: str, name: str, *extra: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "streams", command, name, "--by", "tester", *extra],
-                          env=pipeline.config.env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", command, name, "--by", "tester", *extra],
+        env=pipeline.config.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
 
 def audits(pipeline, domain: str) -> list[dict]:
-    return [v["data"]["control"] | {"time": v["time"]} for v in pipeline.bus.values(
-        pipeline.topics["domain_status"], lambda v: v["subject"] == domain and v["data"]["transition"] == "control")]
+    return [
+        v["data"]["control"] | {"time": v["time"]}
+        for v in pipeline.bus.values(
+            pipeline.topics["domain_status"], lambda v: v["subject"] == domain and v["data"]["transition"] == "control"
+        )
+    ]
 
 
 async def test_an_allowed_domain_is_never_unverified_until_unallowed(shared, fastly):
@@ -32,8 +41,16 @@ async def test_an_allowed_domain_is_never_unverified_until_unallowed(shared, fas
     control(shared, "allow", domain, "--reason", "the platform's own domain")
     await wait_for(lambda: audits(shared, domain), T, "the allow's audit record", shared.worker.log_tail)
     assert audits(shared, domain)[0] | {"time": None, "command_id": None, "requested_at": None} == {
-        "command": "allow", "requested_by": "tester", "reason": "the platform's own domain", "applied": True,
-        "outcome": None, "allowed": True, "time": None, "command_id": None, "requested_at": None}
+        "command": "allow",
+        "requested_by": "tester",
+        "reason": "the platform's own domain",
+        "applied": True,
+        "outcome": None,
+        "allowed": True,
+        "time": None,
+        "command_id": None,
+        "requested_at": None,
+    }
 
     account = unique("staff")
     await shared.email(email_event("email_added", account, f"{account}@{domain}", verified=True))
@@ -43,11 +60,16 @@ async def test_an_allowed_domain_is_never_unverified_until_unallowed(shared, fas
     assert shown["status"] == "lapsed" and shown["allowed"]["by"] == "tester"
 
     control(shared, "unallow", domain)
+
     def unallowed():
         return [a for a in audits(shared, domain) if a["command"] == "unallow"]
 
-    await wait_for(lambda: shared.unverified(account=account) and unallowed(), T,
-                   "the held-back event and the unallow's audit", shared.worker.log_tail)
+    await wait_for(
+        lambda: shared.unverified(account=account) and unallowed(),
+        T,
+        "the held-back event and the unallow's audit",
+        shared.worker.log_tail,
+    )
     events, unallowed = shared.unverified(account=account), unallowed()
     assert len(events) == 1 and len(unallowed) == 1 and not unallowed[0]["allowed"]
     # Sent because of the unallow, not late: the allow held it back while the domain was lapsed.
@@ -65,8 +87,12 @@ async def test_recheck_asks_the_provider_now_and_bad_commands_are_dead_lettered(
     await wait_for(lambda: "active" in shared.transitions(domain), T, "the first check", shared.worker.log_tail)
     before = fastly.calls(domain)
     control(shared, "recheck", f"someone@mail.{domain}", "--reason", "registrar says it renewed")
-    await wait_for(lambda: fastly.calls(domain) > before and audits(shared, domain), T,
-                   "the recheck's provider call and its audit", shared.worker.log_tail)
+    await wait_for(
+        lambda: fastly.calls(domain) > before and audits(shared, domain),
+        T,
+        "the recheck's provider call and its audit",
+        shared.worker.log_tail,
+    )
     assert [a["command"] for a in audits(shared, domain)] == ["recheck"] and audits(shared, domain)[0]["applied"]
 
     unknown = unique_domain("nobody")
@@ -76,14 +102,31 @@ async def test_recheck_asks_the_provider_now_and_bad_commands_are_dead_lettered(
 
     topic = shared.topics["control"]
     await shared.bus.send(topic, "bad-control.com", b"{not json")
-    await shared.bus.send(topic, "bad-control.com", {"command": "destroy", "domain": "bad-control.com", "requested_by": "x",
-                                                  "requested_at": "2026-11-23T04:00:00Z", "command_id": "c1"})
-    await shared.bus.send(topic, "other-control.com", {"command": "allow", "domain": "bad-control.com", "requested_by": "x",
-                                                    "requested_at": "2026-11-23T04:00:00Z", "command_id": "c2"})
+    await shared.bus.send(
+        topic,
+        "bad-control.com",
+        {
+            "command": "destroy",
+            "domain": "bad-control.com",
+            "requested_by": "x",
+            "requested_at": "2026-11-23T04:00:00Z",
+            "command_id": "c1",
+        },
+    )
+    await shared.bus.send(
+        topic,
+        "other-control.com",
+        {
+            "command": "allow",
+            "domain": "bad-control.com",
+            "requested_by": "x",
+            "requested_at": "2026-11-23T04:00:00Z",
+            "command_id": "c2",
+        },
+    )
 
     def rejected():
         return sorted(d["reason"] for d in shared.dead_letters() if d["source_topic"] == topic)
 
-    await wait_for(lambda: len(rejected()) == 3, T, "three dead letters from the control topic",
-                   shared.worker.log_tail)
+    await wait_for(lambda: len(rejected()) == 3, T, "three dead letters from the control topic", shared.worker.log_tail)
     assert rejected() == ["invalid_event", "invalid_json", "key_mismatch"]

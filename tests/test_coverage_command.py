@@ -52,11 +52,16 @@ def test_coverage_reads_the_cached_bootstrap_and_refreshes_only_when_asked(env, 
     fetches = sum(1 for _, path, _, _ in rdap.requests if path == "/bootstrap/dns.json")
 
     # A copy in the data directory that lists .io and .de: IANA's word wins over the registry table's.
-    save(tmp_path, orjson.dumps(docs.dns_bootstrap({"io": "https://rdap.io.example/", "de": "https://rdap.de.example/"})))
+    save(
+        tmp_path, orjson.dumps(docs.dns_bootstrap({"io": "https://rdap.io.example/", "de": "https://rdap.de.example/"}))
+    )
     cached = coverage_json()
     assert cached["rdap_bootstrap"]["in_use"] == "cached"
     assert (cached["by_tld"]["io"], cached["by_tld"]["de"], cached["by_tld"]["ch"]) == (
-        "rdap (IANA)", "rdap (IANA)", "rdap (registry table)")
+        "rdap (IANA)",
+        "rdap (IANA)",
+        "rdap (registry table)",
+    )
     assert sum(1 for _, path, _, _ in rdap.requests if path == "/bootstrap/dns.json") == fetches  # no refresh
 
     rdap.serve_bootstrap(docs.dns_bootstrap({"io": rdap.base_url("io"), "me": rdap.base_url("me")}))

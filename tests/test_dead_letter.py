@@ -19,7 +19,9 @@ async def test_bad_inputs_are_dead_lettered_and_the_stream_goes_on(shared, fastl
     huge = b'{"event_id": "' + b"x" * (1024 * 1024) + b'"}'
     bad = {
         "invalid_json": b'{"event_id": "e1", "type": ',
-        "invalid_event": orjson.dumps({"event_id": 7, "type": "email_added", "account_id": account, "email": "a@b.com"}),
+        "invalid_event": orjson.dumps(
+            {"event_id": 7, "type": "email_added", "account_id": account, "email": "a@b.com"}
+        ),
         "value_too_large": huge,
         "non_utf8": b'{"event_id": "\xff\xfe", "type": "email_added"}',
         "invalid_address": orjson.dumps(email_event("email_added", account, "not-an-address", verified=True)),
@@ -32,18 +34,31 @@ async def test_bad_inputs_are_dead_lettered_and_the_stream_goes_on(shared, fastl
     domain = unique_domain("after-bad")
     fastly.scenario.set(domain, "inactive")
     await shared.email(email_event("email_added", account, f"ok@{domain}", verified=True))
-    await wait_for(lambda: shared.unverified(account=account), T, "the valid event after the bad ones",
-                   shared.worker.log_tail)
+    await wait_for(
+        lambda: shared.unverified(account=account), T, "the valid event after the bad ones", shared.worker.log_tail
+    )
 
-    mine = await wait_for(lambda: (lambda found: found if len(found) == len(bad) else None)(
-        [d for d in shared.dead_letters() if d["key_b64"] == base64.b64encode(account.encode()).decode()]),
-        T, f"{len(bad)} dead letters")
+    mine = await wait_for(
+        lambda: (lambda found: found if len(found) == len(bad) else None)(
+            [d for d in shared.dead_letters() if d["key_b64"] == base64.b64encode(account.encode()).decode()]
+        ),
+        T,
+        f"{len(bad)} dead letters",
+    )
     for record in mine:
         assert first_error("dead-letter", record) is None, record
         assert record["source_topic"] == topic and record["source_offset"] >= 0
     reasons = [record["reason"] for record in mine]
-    assert reasons == ["invalid_json", "invalid_event", "value_too_large", "invalid_json", "invalid_address",
-                       "invalid_event", "key_mismatch", "invalid_json"]
+    assert reasons == [
+        "invalid_json",
+        "invalid_event",
+        "value_too_large",
+        "invalid_json",
+        "invalid_address",
+        "invalid_event",
+        "key_mismatch",
+        "invalid_json",
+    ]
     by_reason = dict(zip(bad, mine))
     # Small values are kept whole, byte for byte.
     assert base64.b64decode(by_reason["non_utf8"]["value_b64"]) == bad["non_utf8"]
@@ -62,9 +77,13 @@ async def test_invalid_entry_in_a_login_snapshot_is_reported_and_the_rest_applie
     domain = unique_domain("snap")
     fastly.scenario.set(domain, "inactive")
     account = unique("acct")
-    await shared.login({"event_id": unique("login"), "account_id": account,
-                        "emails": [{"email": "broken@@", "verified": True},
-                                   {"email": f"fine@{domain}", "verified": True}]})
+    await shared.login(
+        {
+            "event_id": unique("login"),
+            "account_id": account,
+            "emails": [{"email": "broken@@", "verified": True}, {"email": f"fine@{domain}", "verified": True}],
+        }
+    )
     await wait_for(lambda: shared.unverified(account=account), T, "the valid entry's event")
     key = base64.b64encode(account.encode()).decode()
     records = await wait_for(lambda: [d for d in shared.dead_letters() if d["key_b64"] == key], T, "the report")

@@ -27,8 +27,9 @@ async def test_a_domain_is_shown_with_counts_and_evidence_never_addresses(shared
     async with httpx.AsyncClient(timeout=5) as client:
         # The table write follows the status event: poll until both members are there.
         deadline = time.monotonic() + T
-        while (response := await client.get(f"{url}/domains/{domain}")).status_code != 200 or \
-                response.json()["members"]["addresses"] < 2:
+        while (response := await client.get(f"{url}/domains/{domain}")).status_code != 200 or response.json()[
+            "members"
+        ]["addresses"] < 2:
             assert time.monotonic() < deadline, response.text
             await asyncio.sleep(0.2)
         # Any spelling of the domain, or a host under it, finds the registrable domain.
@@ -52,14 +53,19 @@ async def test_a_domain_is_shown_with_counts_and_evidence_never_addresses(shared
     assert orjson.loads(shown_json.stdout)["members"]["accounts"] == 2
     text = subprocess.run([*cli, domain], capture_output=True, text=True, timeout=60)
     assert text.returncode == 0 and f"{domain}: active" in text.stdout and "2 accounts" in text.stdout
-    with_history = subprocess.run([*cli, domain, "--history", "--json"], env=shared.config.env(), capture_output=True,
-                                  text=True, timeout=60)
+    with_history = subprocess.run(
+        [*cli, domain, "--history", "--json"], env=shared.config.env(), capture_output=True, text=True, timeout=60
+    )
     assert with_history.returncode == 0, with_history.stderr
     history = orjson.loads(with_history.stdout)["history"]
     assert [entry["transition"] for entry in history][:2] == ["first_seen", "active"]
     assert history[1]["provider"] == "fastly" and history[1]["time"] >= history[0]["time"]
     missing = subprocess.run([*cli, unique_domain("never-seen")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 3 and "no account uses this domain" in missing.stderr
-    down = subprocess.run([sys.executable, "-m", "streams", "domain", "--worker", "http://127.0.0.1:9", domain],
-                          capture_output=True, text=True, timeout=60)
+    down = subprocess.run(
+        [sys.executable, "-m", "streams", "domain", "--worker", "http://127.0.0.1:9", domain],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert down.returncode == 1 and "cannot reach the worker" in down.stderr

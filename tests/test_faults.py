@@ -107,8 +107,11 @@ def bad_answers() -> list[tuple[str, str, dict]]:
         ("bad-500-b", "HTTP 500", {"status": 500}),
         ("bad-429-seconds", "HTTP 429, Retry-After in seconds", {"status": 429, "retry_after": str(RETRY_AFTER)}),
         ("bad-429-date", "HTTP 429, Retry-After as an HTTP-date", {"status": 429, "retry_after_date": RETRY_AFTER}),
-        ("bad-garbage", "200 with an HTML body",
-         {"raw": "<html><body>Internal error</body></html>", "content_type": "text/html"}),
+        (
+            "bad-garbage",
+            "200 with an HTML body",
+            {"raw": "<html><body>Internal error</body></html>", "content_type": "text/html"},
+        ),
         ("bad-truncated", "200 with half a JSON body", {"truncated": document}),
         ("bad-trickle", "trickles a byte every 0.2 s", {"trickle": 0.2}),  # reads are quick: the deadline ends it
     ]
@@ -134,8 +137,9 @@ class Findings:
     def add(self, message: str) -> None:
         self.items.append(message)
 
-    async def settle(self, predicate: Callable[[], object], timeout: float, what: str,
-                     detail: Callable[[], str] | None = None) -> bool:
+    async def settle(
+        self, predicate: Callable[[], object], timeout: float, what: str, detail: Callable[[], str] | None = None
+    ) -> bool:
         """wait_for, noting a timeout instead of raising it: the run goes on, to say what else went wrong.
 
         Once something has gone wrong, later waits are cut to AFTER_FAILURE seconds, so a broken run ends soon.
@@ -210,8 +214,9 @@ class CircuitWatch:
             while True:
                 live = {n: w for n, w in self.workers.items() if w.process and w.process.poll() is None}
                 self.owners.sample(live)
-                answers = await asyncio.gather(*[client.get(f"{w.web_url}/readyz") for w in live.values()],
-                                               return_exceptions=True)
+                answers = await asyncio.gather(
+                    *[client.get(f"{w.web_url}/readyz") for w in live.values()], return_exceptions=True
+                )
                 now = time.monotonic()
                 for name, answer in zip(live, answers):
                     if isinstance(answer, BaseException) or name not in self.workers:
@@ -255,13 +260,15 @@ class Scene:
         self.broker_url = broker_url
         self.tmp = tmp_path_factory
         self.registry, self.neighbour = registry, neighbour
-        self.settings = {**SETTINGS,
-                         "LAPSEWATCH_RDAP_SERVERS": f"com={registry.base_url(REGISTRY)},"
-                                                    f"net={neighbour.base_url(REGISTRY)}",
-                         "LAPSEWATCH_CA_BUNDLE": str(certificate_authority().ca_pem_path)}
+        self.settings = {
+            **SETTINGS,
+            "LAPSEWATCH_RDAP_SERVERS": f"com={registry.base_url(REGISTRY)},net={neighbour.base_url(REGISTRY)}",
+            "LAPSEWATCH_CA_BUNDLE": str(certificate_authority().ca_pem_path),
+        }
         # (the Fastly URL is unused: the provider is rdap)
-        self.first = WorkerConfig(broker_url, "http://127.0.0.1:9", tmp_path_factory.mktemp("faults"),
-                                  dict(self.settings))
+        self.first = WorkerConfig(
+            broker_url, "http://127.0.0.1:9", tmp_path_factory.mktemp("faults"), dict(self.settings)
+        )
         self.app_id = self.first.app_id
         self.t0 = time.monotonic()
         self.names: list[Name] = []
@@ -272,14 +279,28 @@ class Scene:
         self.workers: dict[str, Worker] = {}
         self.all_workers: list[Worker] = []
         self.bus: Bus | None = None
-        self._kinds = itertools.cycle([self.thick_active, self.in_redemption, self.thin_active, self.not_found,
-                                       self.moved_active, self.pending_delete, self.net_active, self.net_lapsed])
+        self._kinds = itertools.cycle(
+            [
+                self.thick_active,
+                self.in_redemption,
+                self.thin_active,
+                self.not_found,
+                self.moved_active,
+                self.pending_delete,
+                self.net_active,
+                self.net_lapsed,
+            ]
+        )
         self._feeding: asyncio.Task | None = None
         self.t0_epoch = time.time() - (time.monotonic() - self.t0)
         self.trace: set[str] = set()  # domains whose way through the topics the report shows
         self._tracing = False
-        self._traced = {"input": self.first.topics["email_events"], "accounts": f"{self.app_id}-account-commands",
-                        "domains": f"{self.app_id}-domain-commands", "table": f"{self.app_id}-domains-changelog"}
+        self._traced = {
+            "input": self.first.topics["email_events"],
+            "accounts": f"{self.app_id}-account-commands",
+            "domains": f"{self.app_id}-domain-commands",
+            "table": f"{self.app_id}-domains-changelog",
+        }
         self._parsed: dict[str, int] = {}
         self._statuses: dict[str, list[str]] = {}
         self._circuits: list[dict] = []
@@ -289,8 +310,9 @@ class Scene:
 
     def config(self) -> WorkerConfig:
         """Another worker of the group, on an empty data directory of its own."""
-        return WorkerConfig(self.broker_url, "http://127.0.0.1:9", self.tmp.mktemp("faults"), dict(self.settings),
-                            app_id=self.app_id)
+        return WorkerConfig(
+            self.broker_url, "http://127.0.0.1:9", self.tmp.mktemp("faults"), dict(self.settings), app_id=self.app_id
+        )
 
     async def start(self, **configs: WorkerConfig) -> None:
         started = {name: Worker(config) for name, config in configs.items()}
@@ -325,12 +347,12 @@ class Scene:
 
     async def settled_split(self, why: str, since: float) -> None:
         """Wait until the live workers own every domain partition between them, none twice; a disturbance."""
+
         def split() -> bool:
             owned = [owned_partitions(w) for w in self.workers.values()]
             return all(owned) and sum(map(len, owned)) == 4 and set().union(*owned) == {0, 1, 2, 3}
 
-        await self.findings.settle(split, TAKEOVER, f"the live workers to share the partitions ({why})",
-                                   self.logs)
+        await self.findings.settle(split, TAKEOVER, f"the live workers to share the partitions ({why})", self.logs)
         self.windows.append((since, time.monotonic() + HOP, why))
 
     def logs(self) -> str:
@@ -338,9 +360,18 @@ class Scene:
 
     # --- the names ---------------------------------------------------------------------------------------------------
 
-    async def add(self, label: str, kind: str, plays: str, answer: dict | None = None, *,
-                  server: RdapServer | None = None, tld: str = "com", plan: Callable[[str], None] | None = None,
-                  others: int = 0) -> Name:
+    async def add(
+        self,
+        label: str,
+        kind: str,
+        plays: str,
+        answer: dict | None = None,
+        *,
+        server: RdapServer | None = None,
+        tld: str = "com",
+        plan: Callable[[str], None] | None = None,
+        others: int = 0,
+    ) -> Name:
         server = server or self.registry
         domain = unique_domain(label, tld)
         if plan is not None:
@@ -366,47 +397,80 @@ class Scene:
         Registered long before the test accounts' addresses were verified (2024-05-01): no re-registration.
         """
         registered = None if expires is None else REGISTERED
-        return {"json": docs.domain_object(domain, statuses, registered,
-                                           None if expires is None else docs.iso(expires), **extra)}
+        return {
+            "json": docs.domain_object(
+                domain, statuses, registered, None if expires is None else docs.iso(expires), **extra
+            )
+        }
 
     async def thick_active(self) -> Name:
-        return await self.add("ok-thick", ACTIVE, "active, thick", plan=lambda d: self.registry.set(
-            d, self.doc(d, ["active", "client transfer prohibited"], 300), prefix=REGISTRY))
+        return await self.add(
+            "ok-thick",
+            ACTIVE,
+            "active, thick",
+            plan=lambda d: self.registry.set(
+                d, self.doc(d, ["active", "client transfer prohibited"], 300), prefix=REGISTRY
+            ),
+        )
 
     async def thin_active(self) -> Name:
         def plan(d: str) -> None:
             related = self.neighbour.base_url("registrar") + f"domain/{d}"
-            self.registry.set(d, self.doc(d, ["client delete prohibited"], None, related=related),
-                              prefix=REGISTRY)
+            self.registry.set(d, self.doc(d, ["client delete prohibited"], None, related=related), prefix=REGISTRY)
             self.neighbour.set(d, self.doc(d, ["active"], 200), prefix="registrar")
+
         return await self.add("ok-thin", ACTIVE, "active, thin, dates at the registrar", plan=plan)
 
     async def moved_active(self) -> Name:
         def plan(d: str) -> None:
-            self.registry.set(d, {"redirect": self.registry.base_url("mirror") + f"domain/{d}", "status": 301},
-                              prefix=REGISTRY)
+            self.registry.set(
+                d, {"redirect": self.registry.base_url("mirror") + f"domain/{d}", "status": 301}, prefix=REGISTRY
+            )
             self.registry.set(d, self.doc(d, ["active"], 100), prefix="mirror")
+
         return await self.add("ok-moved", ACTIVE, "active, behind a 301", plan=plan)
 
     async def in_redemption(self) -> Name:
-        return await self.add("redemption", LAPSED, "redemption period", plan=lambda d: self.registry.set(
-            d, self.doc(d, ["pending delete", "redemption period"], -38), prefix=REGISTRY), others=1)
+        return await self.add(
+            "redemption",
+            LAPSED,
+            "redemption period",
+            plan=lambda d: self.registry.set(
+                d, self.doc(d, ["pending delete", "redemption period"], -38), prefix=REGISTRY
+            ),
+            others=1,
+        )
 
     async def pending_delete(self) -> Name:
-        return await self.add("pending", LAPSED, "pending delete", plan=lambda d: self.registry.set(
-            d, self.doc(d, ["pending delete"], -75), prefix=REGISTRY))
+        return await self.add(
+            "pending",
+            LAPSED,
+            "pending delete",
+            plan=lambda d: self.registry.set(d, self.doc(d, ["pending delete"], -75), prefix=REGISTRY),
+        )
 
     async def not_found(self) -> Name:
         return await self.add("gone", LAPSED, "404 not found", {"status": 404}, others=1)
 
     async def net_active(self) -> Name:
-        return await self.add("ok-net", ACTIVE, "active (.net registry)", server=self.neighbour, tld="net",
-                              plan=lambda d: self.neighbour.set(d, self.doc(d, ["active"], 50), prefix=REGISTRY))
+        return await self.add(
+            "ok-net",
+            ACTIVE,
+            "active (.net registry)",
+            server=self.neighbour,
+            tld="net",
+            plan=lambda d: self.neighbour.set(d, self.doc(d, ["active"], 50), prefix=REGISTRY),
+        )
 
     async def net_lapsed(self) -> Name:
-        return await self.add("pending-net", LAPSED, "pending delete (.net registry)", server=self.neighbour,
-                              tld="net", plan=lambda d: self.neighbour.set(
-                                  d, self.doc(d, ["pending delete"], -60), prefix=REGISTRY))
+        return await self.add(
+            "pending-net",
+            LAPSED,
+            "pending delete (.net registry)",
+            server=self.neighbour,
+            tld="net",
+            plan=lambda d: self.neighbour.set(d, self.doc(d, ["pending delete"], -60), prefix=REGISTRY),
+        )
 
     async def seed(self, good: int) -> None:
         """The bad names and `good` good ones, all at once."""
@@ -420,10 +484,12 @@ class Scene:
 
     def feed(self) -> None:
         """A new domain every FEED_EVERY seconds from now on, as accounts keep arriving."""
+
         async def feeding() -> None:
             while True:
                 await next(self._kinds)()
                 await asyncio.sleep(FEED_EVERY)
+
         self._feeding = asyncio.ensure_future(feeding())
 
     async def stop_feeding(self) -> None:
@@ -439,7 +505,7 @@ class Scene:
         topics = self.first.topics
         for topic in (topics["domain_status"], topics["email_unverified"]):
             records = self.bus.records[topic]
-            for message in records[self._parsed.get(topic, 0):]:
+            for message in records[self._parsed.get(topic, 0) :]:
                 value = orjson.loads(message.value)
                 if topic == topics["email_unverified"]:
                     self._unverified.append(value)
@@ -478,12 +544,21 @@ class Scene:
     async def settle_verdicts(self, what: str, names: list[Name] | None = None, timeout: float = T) -> None:
         """Every name added so far (or of `names`) has its verdict; names added meanwhile are not waited for."""
         names = list(self.names if names is None else names)
-        await self.findings.settle(lambda: not self.verdict_missing(names), timeout, what, lambda: (
-            "still without a verdict (or, failing, never asked again):\n" + "\n".join(
-                f"  {n.domain} ({n.plays}), added at {self.at(n.added)}, asked at "
-                f"{[self.at(t) for t in n.server.ask_times(n.domain, REGISTRY)]}, transitions "
-                f"{self.statuses().get(n.domain, [])}" for n in self.verdict_missing(names)[:20])
-            + f"\n{self.logs()}"))
+        await self.findings.settle(
+            lambda: not self.verdict_missing(names),
+            timeout,
+            what,
+            lambda: (
+                "still without a verdict (or, failing, never asked again):\n"
+                + "\n".join(
+                    f"  {n.domain} ({n.plays}), added at {self.at(n.added)}, asked at "
+                    f"{[self.at(t) for t in n.server.ask_times(n.domain, REGISTRY)]}, transitions "
+                    f"{self.statuses().get(n.domain, [])}"
+                    for n in self.verdict_missing(names)[:20]
+                )
+                + f"\n{self.logs()}"
+            ),
+        )
 
     def at(self, moment: float) -> str:
         return f"t+{moment - self.t0:.1f}s"
@@ -508,17 +583,23 @@ class Scene:
             name = kinds.get(data["domain"])
             if name is None or member not in expected:
                 plays = f"{name.kind}: {name.plays}" if name else "a domain of no test"
-                self.findings.add(f"FALSE email-unverified for {data['email']} (account {data['account_id']}) on "
-                                  f"{data['domain']} ({plays}), reason {data['reason']}, at {event['time']}")
+                self.findings.add(
+                    f"FALSE email-unverified for {data['email']} (account {data['account_id']}) on "
+                    f"{data['domain']} ({plays}), reason {data['reason']}, at {event['time']}"
+                )
             elif data["reason"] != "domain_expired":
-                self.findings.add(f"{data['email']} on {data['domain']} ({name.plays}) unverified for "
-                                  f"{data['reason']}, not domain_expired")
+                self.findings.add(
+                    f"{data['email']} on {data['domain']} ({name.plays}) unverified for "
+                    f"{data['reason']}, not domain_expired"
+                )
         for member in sorted(expected - by_member.keys()):
             name = next(n for n in self.names if member in n.verified)
             self.trace.add(name.domain)
-            self.findings.add(f"MISSED: {member[1]} on a lapsed domain ({name.plays}) was never unverified; asked "
-                              f"at {[self.at(t) for t in name.server.ask_times(name.domain, REGISTRY)]}, "
-                              f"transitions {self.statuses().get(name.domain, [])}")
+            self.findings.add(
+                f"MISSED: {member[1]} on a lapsed domain ({name.plays}) was never unverified; asked "
+                f"at {[self.at(t) for t in name.server.ask_times(name.domain, REGISTRY)]}, "
+                f"transitions {self.statuses().get(name.domain, [])}"
+            )
         for member, ids in by_member.items():
             if len(ids) > 1:
                 self.findings.add(f"{member[1]} was unverified under {len(ids)} different event ids: {sorted(ids)}")
@@ -559,7 +640,8 @@ class Scene:
                     self.findings.add(
                         f"TWICE within RETRY_MIN ({RETRY_MIN:g} s): {name.domain} ({name.plays}) asked at "
                         f"{self.at(a)} ({who(i)}) and {b - a:.2f} s later at {self.at(b)} ({who(i + 1)})"
-                        f"{self._near(a, b)}")
+                        f"{self._near(a, b)}"
+                    )
             bound = FAILING_BOUND if name.kind == FAILING else KNOWN_BOUND
             points = [name.added, *times, now]
             for i, (a, b) in enumerate(zip(points, points[1:])):
@@ -570,50 +652,68 @@ class Scene:
                     then = "not asked since (end of run)" if b == now else f"asked at {self.at(b)}"
                     self.findings.add(
                         f"LATE: {name.domain} ({name.plays}) {then}, {b - a:.1f} s after {since} at "
-                        f"{self.at(a)}; allowed {allowed:.1f} s{self._near(a, b)}")
+                        f"{self.at(a)}; allowed {allowed:.1f} s{self._near(a, b)}"
+                    )
             if name.kind == FAILING:
                 gaps = [b - a for a, b in zip(times, times[1:])]
                 if len(times) < min_failing_asks:
-                    self.findings.add(f"{name.domain} ({name.plays}) asked only {len(times)} times, at "
-                                      f"{[self.at(t) for t in times]}: a failing name must keep being retried")
+                    self.findings.add(
+                        f"{name.domain} ({name.plays}) asked only {len(times)} times, at "
+                        f"{[self.at(t) for t in times]}: a failing name must keep being retried"
+                    )
                 elif max(gaps) < RETRY_MAX * 0.75:
-                    self.findings.add(f"{name.domain} ({name.plays}) never backed off towards RETRY_MAX "
-                                      f"({RETRY_MAX:g} s): gaps {[round(g, 1) for g in gaps]}")
+                    self.findings.add(
+                        f"{name.domain} ({name.plays}) never backed off towards RETRY_MAX "
+                        f"({RETRY_MAX:g} s): gaps {[round(g, 1) for g in gaps]}"
+                    )
 
     def _judge_circuits(self) -> None:
         for worker, server, start, end, how in self.circuits.all_spans():
             allowed = CIRCUIT_BOUND + self._stretch(start, end)
             if end - start > allowed:  # (a span a kill ended counts up to the kill)
-                self.findings.add(f"CIRCUIT of {worker} for {server} not closed for {end - start:.1f} s, from "
-                                  f"{self.at(start)} to {self.at(end)} ({how}); allowed {allowed:.1f} s while the "
-                                  f"server answers other names{self._near(start, end)}")
+                self.findings.add(
+                    f"CIRCUIT of {worker} for {server} not closed for {end - start:.1f} s, from "
+                    f"{self.at(start)} to {self.at(end)} ({how}); allowed {allowed:.1f} s while the "
+                    f"server answers other names{self._near(start, end)}"
+                )
         for event in self.circuit_events():
             data = event["data"]
             if data["state"] == "open":
                 opened, retry = _seconds(event["time"]), _seconds(data["retry_at"])
                 if retry - opened > MAX_COOLDOWN + 1.5:
-                    self.findings.add(f"circuit event opens {data['server']} for {retry - opened:.1f} s, beyond "
-                                      f"LAPSEWATCH_BREAKER_MAX_COOLDOWN ({MAX_COOLDOWN:g} s): {data}")
+                    self.findings.add(
+                        f"circuit event opens {data['server']} for {retry - opened:.1f} s, beyond "
+                        f"LAPSEWATCH_BREAKER_MAX_COOLDOWN ({MAX_COOLDOWN:g} s): {data}"
+                    )
 
     def summary(self) -> str:
         """What the run went through (printed: `pytest -rP` shows it), so a pass can be read too."""
         kinds = {kind: [n for n in self.names if n.kind == kind] for kind in (ACTIVE, LAPSED, FAILING)}
         asks = {kind: sum(len(n.server.ask_times(n.domain, REGISTRY)) for n in names) for kind, names in kinds.items()}
-        gaps = [b - a for n in self.names for times in [n.server.ask_times(n.domain, REGISTRY)]
-                for a, b in zip(times, times[1:])]
+        gaps = [
+            b - a
+            for n in self.names
+            for times in [n.server.ask_times(n.domain, REGISTRY)]
+            for a, b in zip(times, times[1:])
+        ]
         states: dict[str, int] = {}
         for event in self.circuit_events():
             states[event["data"]["state"]] = states.get(event["data"]["state"], 0) + 1
         spans = [f"{w} {b - a:.1f} s ({how})" for w, _, a, b, how in self.circuits.all_spans()]
-        return (f"{len(self.names)} domains: " + ", ".join(f"{len(v)} {k} ({asks[k]} asks)" for k, v in kinds.items())
-                + f"; shortest gap between two asks of a name {min(gaps, default=0):.2f} s"
-                + f"; {len(self.unverified())} email-unverified; circuit events {states}"
-                + f"; circuits not closed: {spans or 'never'}"
-                + "; disturbances: " + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows))
+        return (
+            f"{len(self.names)} domains: "
+            + ", ".join(f"{len(v)} {k} ({asks[k]} asks)" for k, v in kinds.items())
+            + f"; shortest gap between two asks of a name {min(gaps, default=0):.2f} s"
+            + f"; {len(self.unverified())} email-unverified; circuit events {states}"
+            + f"; circuits not closed: {spans or 'never'}"
+            + "; disturbances: "
+            + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows)
+        )
 
     def trail(self, domain: str) -> str:
         """Where the domain went (diagnostics, never asserted on): its input events, the commands about it on the
         internal topics (with the check ids and times), its table rows, and its asks at the registry."""
+
         def at_ms(message) -> str:
             return f"t+{message.timestamp / 1000 - self.t0_epoch:.2f}s"
 
@@ -632,30 +732,44 @@ class Scene:
                     continue
                 value = orjson.loads(message.value)
                 if what == "table":
-                    lines.append(f"{where} status={value.get('status')} next_check_at={moment(value.get('next_check_at'))}"
-                                 f" last_check_at={moment(value.get('last_check_at'))} errors={value.get('errors')}")
+                    lines.append(
+                        f"{where} status={value.get('status')} next_check_at={moment(value.get('next_check_at'))}"
+                        f" last_check_at={moment(value.get('last_check_at'))} errors={value.get('errors')}"
+                    )
                     continue
                 for command in value if isinstance(value, list) else [value]:
                     if domain not in orjson.dumps(command).decode():
                         continue
-                    keep = {k: command[k] for k in ("type", "kind", "verdict", "check_id", "account_id") if k in command}
+                    keep = {
+                        k: command[k] for k in ("type", "kind", "verdict", "check_id", "account_id") if k in command
+                    }
                     if "checked_at" in command:
                         keep["checked_at"] = moment(command["checked_at"])
                     lines.append(f"{where} {keep}")
         for ask in self.registry.asks(domain) + self.neighbour.asks(domain):
-            lines.append(f"    asked {self.at(ask.monotonic)} /{ask.prefix}/ {ask.answer} by "
-                         f"{self.owners.of(ask.peer, ask.monotonic)}")
+            lines.append(
+                f"    asked {self.at(ask.monotonic)} /{ask.prefix}/ {ask.answer} by "
+                f"{self.owners.of(ask.peer, ask.monotonic)}"
+            )
         return "\n".join(lines)
 
     def report(self) -> str:
-        spans = [f"  {w} {s}: {self.at(a)} → {self.at(b)} ({b - a:.1f} s, {how})"
-                 for w, s, a, b, how in self.circuits.all_spans()]
-        return ("\n".join(self.findings.items) + f"\n\n{self.summary()}"
-                + f"\n\ncircuits not closed (from /readyz):\n" + ("\n".join(spans) or "  none")
-                + "\ndisturbances: " + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows)
-                + "\nworker logs: " + ", ".join(str(w.log_path) for w in self.all_workers)
-                + "\n\nthe way of the domains named above (diagnostics):\n"
-                + "\n".join(self.trail(domain) for domain in sorted(self.trace)[:6]))
+        spans = [
+            f"  {w} {s}: {self.at(a)} → {self.at(b)} ({b - a:.1f} s, {how})"
+            for w, s, a, b, how in self.circuits.all_spans()
+        ]
+        return (
+            "\n".join(self.findings.items)
+            + f"\n\n{self.summary()}"
+            + f"\n\ncircuits not closed (from /readyz):\n"
+            + ("\n".join(spans) or "  none")
+            + "\ndisturbances: "
+            + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows)
+            + "\nworker logs: "
+            + ", ".join(str(w.log_path) for w in self.all_workers)
+            + "\n\nthe way of the domains named above (diagnostics):\n"
+            + "\n".join(self.trail(domain) for domain in sorted(self.trace)[:6])
+        )
 
 
 def _seconds(iso: str) -> float:
@@ -687,19 +801,22 @@ async def scene(broker_url, registries, tmp_path_factory):
 
 # --- the RDAP server's own new parts (no broker) -----------------------------------------------------------------------
 
+
 async def test_the_rdap_server_times_each_ask_and_dates_a_retry_after():
     with RdapServer() as server:
         domain = unique_domain("timed", "test")
-        server.set(domain, {"redirect": server.base_url("mirror") + f"domain/{domain}", "status": 301},
-                   prefix=REGISTRY)
+        server.set(domain, {"redirect": server.base_url("mirror") + f"domain/{domain}", "status": 301}, prefix=REGISTRY)
         server.set(domain, {"status": 429, "retry_after_date": 5}, prefix="mirror")
-        async with httpx.AsyncClient(verify=certificate_authority().client_ssl_context(), follow_redirects=True,
-                                     timeout=5) as client:
+        async with httpx.AsyncClient(
+            verify=certificate_authority().client_ssl_context(), follow_redirects=True, timeout=5
+        ) as client:
             before = time.monotonic()
             answer = await client.get(server.base_url(REGISTRY) + f"domain/{domain}")
         assert answer.status_code == 429
-        waits = (_seconds(datetime.strptime(answer.headers["retry-after"], "%a, %d %b %Y %H:%M:%S GMT")
-                          .isoformat() + "Z") - time.time())
+        waits = (
+            _seconds(datetime.strptime(answer.headers["retry-after"], "%a, %d %b %Y %H:%M:%S GMT").isoformat() + "Z")
+            - time.time()
+        )
         assert 3.5 < waits <= 6.0, answer.headers["retry-after"]
         asks = server.asks(domain)
         assert [(a.prefix, a.answer) for a in asks] == [(REGISTRY, "redirect"), ("mirror", "status 429")]
@@ -728,6 +845,7 @@ async def test_the_rdap_server_refuses_connections_while_down_and_comes_back_on_
 
 # --- on the broker ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(600)
 async def test_a_few_bad_names_never_stall_the_registry_while_workers_die_and_come_back(scene):
     """Two workers; bad names amid good ones all along; one worker killed (-9) mid-run and replaced on its
@@ -741,8 +859,11 @@ async def test_a_few_bad_names_never_stall_the_registry_while_workers_die_and_co
     scene.feed()
     await scene.settle_verdicts("a verdict for every good domain, and a retry of every bad one")
     failing = [n for n in scene.names if n.kind == FAILING]
-    await scene.findings.settle(lambda: all(len(n.server.ask_times(n.domain, REGISTRY)) >= 3 for n in failing), T,
-                                "every bad name to be retried twice")
+    await scene.findings.settle(
+        lambda: all(len(n.server.ask_times(n.domain, REGISTRY)) >= 3 for n in failing),
+        T,
+        "every bad name to be retried twice",
+    )
 
     # kill -9 with checks in flight: a burst of new domains, and the kill as soon as the registry hears of them.
     burst = await scene.more(8)
@@ -771,10 +892,17 @@ async def test_a_few_bad_names_never_stall_the_registry_while_workers_die_and_co
     checked_from = time.monotonic()
     await scene.findings.settle(
         lambda: all(any(t > checked_from for t in n.server.ask_times(n.domain, REGISTRY)) for n in scene.names),
-        KNOWN_BOUND + 10, "every domain in use to be asked once more after the last disturbance",
-        lambda: "never asked again: " + ", ".join(
-            f"{n.domain} ({n.plays})" for n in scene.names
-            if not any(t > checked_from for t in n.server.ask_times(n.domain, REGISTRY)))[:2000])
+        KNOWN_BOUND + 10,
+        "every domain in use to be asked once more after the last disturbance",
+        lambda: (
+            "never asked again: "
+            + ", ".join(
+                f"{n.domain} ({n.plays})"
+                for n in scene.names
+                if not any(t > checked_from for t in n.server.ask_times(n.domain, REGISTRY))
+            )[:2000]
+        ),
+    )
     await scene.settle_verdicts("every verdict at the end")
     scene.judge()
     print(scene.summary())
@@ -800,26 +928,38 @@ async def test_a_registry_down_for_a_while_is_asked_again_as_soon_as_it_is_back(
     # Down until circuits opened and probes failed twice more (a worker's later "open" is a failed probe's: its
     # cooldown doubled), so the registry comes back while a circuit sits in a long cooldown.
     await scene.findings.settle(lambda: opens() > opened_before, 30, "a circuit to open during the outage")
-    await scene.findings.settle(lambda: opens() >= opened_before + len(scene.workers) + 2, 45,
-                                "probes to fail during the outage and reopen circuits")
+    await scene.findings.settle(
+        lambda: opens() >= opened_before + len(scene.workers) + 2,
+        45,
+        "probes to fail during the outage and reopen circuits",
+    )
     await asyncio.to_thread(scene.registry.come_back)
     up_at, up_wall = time.monotonic(), time.time()
     scene.windows.append((down_at, up_at + MAX_COOLDOWN, "registry refusing connections (+ the longest cooldown)"))
     during = [n for n in scene.names if down_at <= n.added <= up_at]
 
-    await scene.findings.settle(lambda: not scene.circuits.since, CIRCUIT_BOUND + 10,
-                                "every worker's circuits to close after the outage",
-                                lambda: f"still not closed: {scene.circuits.since}")
+    await scene.findings.settle(
+        lambda: not scene.circuits.since,
+        CIRCUIT_BOUND + 10,
+        "every worker's circuits to close after the outage",
+        lambda: f"still not closed: {scene.circuits.since}",
+    )
     await scene.settle_verdicts("a verdict for every domain added during the outage", during)
     await scene.stop_feeding()
     up_checked = time.monotonic()
     await scene.findings.settle(
-        lambda: all(any(t > up_checked for t in n.server.ask_times(n.domain, REGISTRY))
-                    for n in scene.names if n.kind == FAILING),
-        FAILING_BOUND, "every bad name to be retried after the outage")
+        lambda: all(
+            any(t > up_checked for t in n.server.ask_times(n.domain, REGISTRY))
+            for n in scene.names
+            if n.kind == FAILING
+        ),
+        FAILING_BOUND,
+        "every bad name to be retried after the outage",
+    )
     await scene.settle_verdicts("every verdict at the end")
-    closed = [e for e in scene.circuit_events()
-              if e["data"]["state"] == "closed" and _seconds(e["time"]) >= int(up_wall) - 1]  # whole seconds
+    closed = [
+        e for e in scene.circuit_events() if e["data"]["state"] == "closed" and _seconds(e["time"]) >= int(up_wall) - 1
+    ]  # whole seconds
     if not closed:
         scene.findings.add("no lapsewatch.provider.circuit event says a circuit closed after the outage")
     scene.judge(min_failing_asks=3)

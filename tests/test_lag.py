@@ -28,8 +28,11 @@ async def _topic_with_records(bootstrap: str, topic: str, counts: list[int], wri
     try:
         stamp = int((time.time() - written_ago) * 1000)
         # One batch per partition: a broker that lists a batch's base offset as its end (Tansu) would hide lag.
-        sent = [await producer.send(topic, b"x", key=b"k%d" % n, partition=partition, timestamp_ms=stamp)
-                for partition, count in enumerate(counts) for n in range(count)]
+        sent = [
+            await producer.send(topic, b"x", key=b"k%d" % n, partition=partition, timestamp_ms=stamp)
+            for partition, count in enumerate(counts)
+            for n in range(count)
+        ]
         await producer.flush()
         for future in sent:
             await future
@@ -76,8 +79,9 @@ async def test_a_running_worker_catches_up_to_zero_lag(shared, broker_url):
         assert time.monotonic() < deadline, f"the worker never caught up: {report.to_dict()}"
         await asyncio.sleep(0.5)
         report = await measure_lag(bootstrap, app_id, topics, ages=False)
-    assert not report.missing and all(row.committed is not None for row in report.partitions
-                                       if row.topic == shared.topics["email_events"] and row.end)
+    assert not report.missing and all(
+        row.committed is not None for row in report.partitions if row.topic == shared.topics["email_events"] and row.end
+    )
 
 
 def test_the_cli_prints_json_for_scripts_and_a_clear_error_without_a_broker(broker_url, monkeypatch):

@@ -30,18 +30,25 @@ async def test_a_domain_too_large_for_one_record_keeps_every_member_and_lapses_w
     fastly.scenario.set(university, "active")
     fastly.scenario.set(other, "inactive undelegated")
     students = [unique(f"student{i}") for i in range(STUDENTS)]
-    await pipeline.bus.send_many(pipeline.topics["email_events"], [
-        (student, email_event("email_added", student, f"{student}@{university}", verified=True))
-        for student in students])
+    await pipeline.bus.send_many(
+        pipeline.topics["email_events"],
+        [
+            (student, email_event("email_added", student, f"{student}@{university}", verified=True))
+            for student in students
+        ],
+    )
     neighbour = unique("neighbour")
     await pipeline.email(email_event("email_added", neighbour, f"{neighbour}@{other}", verified=True))
 
     def watched() -> int:
         return table.per_domain().get(university, 0)
 
-    await wait_for(lambda: watched() >= STUDENTS or pipeline.worker.process.poll() is not None, T,
-                   "every student in the domain table",
-                   lambda: f"{watched()} of {STUDENTS}\n{pipeline.worker.log_tail()}")
+    await wait_for(
+        lambda: watched() >= STUDENTS or pipeline.worker.process.poll() is not None,
+        T,
+        "every student in the domain table",
+        lambda: f"{watched()} of {STUDENTS}\n{pipeline.worker.log_tail()}",
+    )
     assert pipeline.worker.process.poll() is None, pipeline.worker.log_tail()
     assert watched() == STUDENTS
     # One row would not do: together the domain's rows hold more than one record can.
@@ -55,16 +62,29 @@ async def test_a_domain_too_large_for_one_record_keeps_every_member_and_lapses_w
 
     # The domain lapses: every student is unverified once, and the ids sent are kept without a giant row.
     fastly.scenario.set(university, "inactive undelegated")
-    done = subprocess.run([sys.executable, "-m", "streams", "recheck", university, "--by", "tester"],
-                          env=pipeline.config.env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "recheck", university, "--by", "tester"],
+        env=pipeline.config.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
-    await wait_for(lambda: len(pipeline.unverified(domain=university)) >= STUDENTS, T,
-                   "an email-unverified event for every student",
-                   lambda: f"{len(pipeline.unverified(domain=university))} so far\n{pipeline.worker.log_tail()}")
+    await wait_for(
+        lambda: len(pipeline.unverified(domain=university)) >= STUDENTS,
+        T,
+        "an email-unverified event for every student",
+        lambda: f"{len(pipeline.unverified(domain=university))} so far\n{pipeline.worker.log_tail()}",
+    )
     assert sorted(e["data"]["account_id"] for e in pipeline.unverified(domain=university)) == sorted(students)
-    await wait_for(lambda: sum(len(row["emitted"]) for key, row in table.rows().items()
-                               if key.split("#")[0] == university) >= STUDENTS, T,
-                   "the table to remember every event sent", pipeline.worker.log_tail)
+    await wait_for(
+        lambda: (
+            sum(len(row["emitted"]) for key, row in table.rows().items() if key.split("#")[0] == university) >= STUDENTS
+        ),
+        T,
+        "the table to remember every event sent",
+        pipeline.worker.log_tail,
+    )
     assert max(len(m.value or b"") for m in pipeline.bus.records[changelog]) < RECORD_LIMIT
     assert len(latest_records(pipeline.bus, changelog, university)) > 1
     assert pipeline.worker.process.poll() is None and watched() == STUDENTS

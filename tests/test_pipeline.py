@@ -19,8 +19,9 @@ async def test_lapsed_domain_unverifies_each_verified_member_once(shared, fastly
     await shared.email(email_event("email_added", bob, f"bob@mail.{domain}", verified=True))
     await shared.email(email_event("email_added", carol, f"carol@{domain}", verified=False))
 
-    await wait_for(lambda: len(shared.unverified(domain=domain)) >= 2, T, "two email-unverified events",
-                   shared.worker.log_tail)
+    await wait_for(
+        lambda: len(shared.unverified(domain=domain)) >= 2, T, "two email-unverified events", shared.worker.log_tail
+    )
     # The address is reported as the account service sent it, the domain normalised.
     alice_events = shared.unverified(account=alice)
     assert [e["data"]["email"] for e in alice_events] == [f"Alice@{domain.upper()}"]
@@ -85,8 +86,12 @@ async def test_many_accounts_on_one_domain_cost_one_provider_call(shared, fastly
     accounts = [unique(f"m{i}") for i in range(25)]
     for account in accounts:
         await shared.email(email_event("email_added", account, f"{account}@{domain}", verified=True))
-    await wait_for(lambda: len({e["data"]["account_id"] for e in shared.unverified(domain=domain)}) == 25, T,
-                   "25 accounts unverified", shared.worker.log_tail)
+    await wait_for(
+        lambda: len({e["data"]["account_id"] for e in shared.unverified(domain=domain)}) == 25,
+        T,
+        "25 accounts unverified",
+        shared.worker.log_tail,
+    )
     assert fastly.calls(domain) == 1
     assert len(shared.unverified(domain=domain)) == 25
 
@@ -110,8 +115,9 @@ async def test_provider_failures_are_never_verdicts(shared, fastly):
     fastly.scenario.set(domain, ["http:500", "timeout", "garbage", "http:429", "http:503", "inactive"])
     account = unique("acct")
     await shared.email(email_event("email_added", account, f"a@{domain}", verified=True))
-    await wait_for(lambda: shared.unverified(account=account), T, "the event after the failures",
-                   shared.worker.log_tail)
+    await wait_for(
+        lambda: shared.unverified(account=account), T, "the event after the failures", shared.worker.log_tail
+    )
     assert fastly.calls(domain) == 6
     assert shared.transitions(domain) == ["first_seen", "lapsed"]
 
@@ -169,8 +175,9 @@ async def test_email_changed_moves_the_membership(shared, fastly):
     await shared.email(email_event("email_changed", account, f"me@{new_domain}", verified=True))
     await wait_for(lambda: shared.unverified(account=account), T, "the new domain's event")
     await shared.email(email_event("email_removed", partner, f"p@{old_domain}"))
-    await wait_for(lambda: "removed" in shared.transitions(old_domain), T,
-                   "the old domain to be dropped once its last member left")
+    await wait_for(
+        lambda: "removed" in shared.transitions(old_domain), T, "the old domain to be dropped once its last member left"
+    )
 
 
 async def test_login_snapshot_teaches_and_reconciles(shared, fastly):
@@ -179,13 +186,22 @@ async def test_login_snapshot_teaches_and_reconciles(shared, fastly):
     fastly.scenario.set(active, "active")
     account = unique("predates")
     # An account lapsewatch never saw: its first login carries the addresses.
-    await shared.login({"event_id": unique("login"), "account_id": account, "occurred_at": "2026-11-01T00:00:00Z",
-                        "emails": [{"email": f"a@{active}", "verified": True, "verified_at": "2020-01-01T00:00:00Z"},
-                                   {"email": "b@gmail.com", "verified": True}]})
+    await shared.login(
+        {
+            "event_id": unique("login"),
+            "account_id": account,
+            "occurred_at": "2026-11-01T00:00:00Z",
+            "emails": [
+                {"email": f"a@{active}", "verified": True, "verified_at": "2020-01-01T00:00:00Z"},
+                {"email": "b@gmail.com", "verified": True},
+            ],
+        }
+    )
     await wait_for(lambda: "active" in shared.transitions(active), T, "the snapshot's domain to be checked")
     # A later snapshot without that address removes it and adds the new one.
-    await shared.login({"event_id": unique("login"), "account_id": account,
-                        "emails": [{"email": f"c@{lapsed}", "verified": True}]})
+    await shared.login(
+        {"event_id": unique("login"), "account_id": account, "emails": [{"email": f"c@{lapsed}", "verified": True}]}
+    )
     await wait_for(lambda: shared.unverified(account=account), T, "the new address's event")
     await wait_for(lambda: "removed" in shared.transitions(active), T, "the dropped address's domain to go")
 
@@ -210,8 +226,13 @@ async def test_cloudevents_envelope_is_accepted(shared, fastly):
     domain = unique_domain("ce")
     fastly.scenario.set(domain, "inactive")
     account = unique("acct")
-    envelope = {"specversion": "1.0", "id": unique("ce"), "source": "accounts", "type": "com.example.email",
-                "datacontenttype": "application/json",
-                "data": {"type": "email_added", "account_id": account, "email": f"a@{domain}", "verified": True}}
+    envelope = {
+        "specversion": "1.0",
+        "id": unique("ce"),
+        "source": "accounts",
+        "type": "com.example.email",
+        "datacontenttype": "application/json",
+        "data": {"type": "email_added", "account_id": account, "email": f"a@{domain}", "verified": True},
+    }
     await shared.email(envelope, key=account)
     await wait_for(lambda: shared.unverified(account=account), T, "the event from a CloudEvents input")

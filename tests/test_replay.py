@@ -37,11 +37,14 @@ async def test_a_dead_letter_goes_back_to_its_source_topic_and_filters_apply(sha
     await shared.email(bad_address)
 
     def letters():
-        return [d for d in shared.dead_letters() if d.get("key_b64") and base64.b64decode(d["key_b64"]) == marker.encode()]
+        return [
+            d for d in shared.dead_letters() if d.get("key_b64") and base64.b64decode(d["key_b64"]) == marker.encode()
+        ]
 
     await wait_until(lambda: len(letters()) == 2, 30, "both inputs dead-lettered")
-    dry = await asyncio.to_thread(run_cli, shared, monkeypatch, "--reason", "invalid_json", "--since", since,
-                                  "--dry-run")
+    dry = await asyncio.to_thread(
+        run_cli, shared, monkeypatch, "--reason", "invalid_json", "--since", since, "--dry-run"
+    )
     assert dry.exit_code == 0, dry.output
     assert f"would replay to {shared.topics['email_events']}: 1" in dry.output
     assert len(letters()) == 2  # a dry run produces nothing

@@ -28,20 +28,29 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
     pipeline = await open_pipeline(broker_url, first)
     other = await Worker(second).start()
     try:
+
         def split() -> bool:
             mine, theirs = owned_partitions(pipeline.worker), owned_partitions(other)
             return bool(mine and theirs and not mine & theirs and mine | theirs == ALL_PARTITIONS)
 
-        await wait_for(split, T, "both workers to own half the domain partitions",
-                       lambda: pipeline.worker.log_tail(20) + "\n" + other.log_tail(20))
+        await wait_for(
+            split,
+            T,
+            "both workers to own half the domain partitions",
+            lambda: pipeline.worker.log_tail(20) + "\n" + other.log_tail(20),
+        )
 
         # Shared work: every domain is checked once, by one worker.
         domains = [unique_domain("split") for _ in range(16)]
         for index, domain in enumerate(domains):
             fastly.scenario.set(domain, "inactive" if index % 2 else "active")
             await pipeline.email(email_event("email_added", unique("acct"), f"u@{domain}", verified=True))
-        await wait_for(lambda: all(len(pipeline.transitions(d)) >= 2 for d in domains), T,
-                       "a verdict for every domain", pipeline.worker.log_tail)
+        await wait_for(
+            lambda: all(len(pipeline.transitions(d)) >= 2 for d in domains),
+            T,
+            "a verdict for every domain",
+            pipeline.worker.log_tail,
+        )
         assert [fastly.scenario.calls[d] for d in domains] == [1] * len(domains)
         assert len(pipeline.unverified()) == len(domains) // 2
 
@@ -66,10 +75,17 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
                 await pipeline.email(email_event("email_added", account, f"m{n}@{domain}", verified=True))
             if index == len(lapsed) // 2:
                 other.process.kill()
-        received = lambda: {(e["data"]["account_id"], e["data"]["domain"])  # noqa: E731
-                            for e in pipeline.unverified() if e["data"]["domain"] in lapsed}
-        await wait_for(lambda: received() == expected, T, "every email-unverified event after the kill",
-                       lambda: f"missing {len(expected - received())}\n{pipeline.worker.log_tail(30)}")
+        received = lambda: {
+            (e["data"]["account_id"], e["data"]["domain"])  # noqa: E731
+            for e in pipeline.unverified()
+            if e["data"]["domain"] in lapsed
+        }
+        await wait_for(
+            lambda: received() == expected,
+            T,
+            "every email-unverified event after the kill",
+            lambda: f"missing {len(expected - received())}\n{pipeline.worker.log_tail(30)}",
+        )
         assert owned_partitions(pipeline.worker) == ALL_PARTITIONS
 
         ids = defaultdict(set)

@@ -58,20 +58,27 @@ async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
         while not shared.unverified(account=account):
             assert time.monotonic() < deadline, "no email-unverified event"
             await asyncio.sleep(0.1)
-        assert await metric(client, url, "lapsewatch_checks_total", provider="fastly",
-                            verdict="lapsed") > checks_before
+        assert await metric(client, url, "lapsewatch_checks_total", provider="fastly", verdict="lapsed") > checks_before
         # Counted after it is sent: wait for the counter, not for a guess.
         while await metric(client, url, "lapsewatch_email_unverified_total", reason="domain_expired") <= before:
             assert time.monotonic() < deadline, "email-unverified not counted"
             await asyncio.sleep(0.1)
         text = (await client.get(url + "/metrics")).text
-        for name in ("lapsewatch_due_backlog", "lapsewatch_check_duration_seconds_bucket", "lapsewatch_consumer_lag",
-                     "lapsewatch_events_in_total", "lapsewatch_dead_lettered_total"):
+        for name in (
+            "lapsewatch_due_backlog",
+            "lapsewatch_check_duration_seconds_bucket",
+            "lapsewatch_consumer_lag",
+            "lapsewatch_events_in_total",
+            "lapsewatch_dead_lettered_total",
+        ):
             assert name in text, name
         # The tables' RocksDB memory, which RSS includes: the domain just written sits in a memtable.
         found = samples(text)
-        memtables = {labels: value for (name, labels), value in found.items()
-                     if name == "lapsewatch_table_memory_bytes" and ("kind", "memtables") in labels}
+        memtables = {
+            labels: value
+            for (name, labels), value in found.items()
+            if name == "lapsewatch_table_memory_bytes" and ("kind", "memtables") in labels
+        }
         assert {dict(labels)["table"] for labels in memtables} == {"accounts", "domains"}, memtables
         assert all(value > 0 for value in memtables.values()), memtables
 
@@ -98,8 +105,13 @@ async def test_json_logs_are_one_object_per_line_with_the_decisions_and_no_secre
 
 
 async def test_readyz_says_not_ready_while_a_provider_circuit_is_open(start_pipeline, fastly):
-    pipeline = await start_pipeline({"LAPSEWATCH_BREAKER_FAILURES": "2", "LAPSEWATCH_BREAKER_COOLDOWN": "1h",
-                                     "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1h"})
+    pipeline = await start_pipeline(
+        {
+            "LAPSEWATCH_BREAKER_FAILURES": "2",
+            "LAPSEWATCH_BREAKER_COOLDOWN": "1h",
+            "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1h",
+        }
+    )
     url = pipeline.worker.web_url
     async with httpx.AsyncClient(timeout=5) as client:
         deadline = time.monotonic() + 30
@@ -121,6 +133,7 @@ async def test_readyz_says_not_ready_while_a_provider_circuit_is_open(start_pipe
 
 
 # --- where the web server listens -----------------------------------------------------------------------------
+
 
 def non_loopback_address() -> str | None:
     """An IPv4 address of this machine other than loopback, or None if it has none."""
@@ -187,8 +200,9 @@ async def workers_on_every_interface(broker_url, fastly, tmp_path_factory):
     """Two workers of one group bound to 0.0.0.0 and advertising 127.0.0.1, each owning half the domains."""
     every_interface = {"LAPSEWATCH_WEB_BIND": "0.0.0.0", "LAPSEWATCH_WEB_HOST": "127.0.0.1"}
     first = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("bind-first"), every_interface)
-    second = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("bind-second"), every_interface,
-                          app_id=first.app_id)
+    second = WorkerConfig(
+        broker_url, fastly.url, tmp_path_factory.mktemp("bind-second"), every_interface, app_id=first.app_id
+    )
     pipeline = await open_pipeline(broker_url, first)
     other = Worker(second)
     try:
@@ -198,8 +212,12 @@ async def workers_on_every_interface(broker_url, fastly, tmp_path_factory):
             mine, theirs = owned_partitions(pipeline.worker), owned_partitions(other)
             return bool(mine and theirs and not mine & theirs and mine | theirs == ALL_PARTITIONS)
 
-        await wait_for(split, T, "both workers to own half the domain partitions",
-                       lambda: pipeline.worker.log_tail(20) + "\n" + other.log_tail(20))
+        await wait_for(
+            split,
+            T,
+            "both workers to own half the domain partitions",
+            lambda: pipeline.worker.log_tail(20) + "\n" + other.log_tail(20),
+        )
         yield pipeline, other
     finally:
         other.stop()
@@ -217,15 +235,20 @@ async def test_a_worker_bound_to_every_interface_answers_on_a_non_loopback_addre
             assert answer.json() == {"status": "ok"}
 
 
-async def test_workers_bound_to_every_interface_forward_domains_to_the_advertised_host(workers_on_every_interface,
-                                                                                      fastly):
+async def test_workers_bound_to_every_interface_forward_domains_to_the_advertised_host(
+    workers_on_every_interface, fastly
+):
     pipeline, other = workers_on_every_interface
     domains = one_domain_per_partition("forwarded")
     for domain in domains:
         fastly.scenario.set(domain, "active")
         await pipeline.email(email_event("email_added", unique("acct"), f"f@{domain}", verified=True))
-    await wait_for(lambda: all(len(pipeline.transitions(d)) >= 2 for d in domains), T, "a verdict for every domain",
-                   pipeline.worker.log_tail)
+    await wait_for(
+        lambda: all(len(pipeline.transitions(d)) >= 2 for d in domains),
+        T,
+        "a verdict for every domain",
+        pipeline.worker.log_tail,
+    )
     owners = set()
     async with httpx.AsyncClient(timeout=10) as client:
         for domain in domains:

@@ -21,11 +21,17 @@ def whois():
     server.stop()
 
 
-async def test_a_lapse_on_a_whois_only_tld_is_caught_and_counted_as_whois(broker_url, fastly, whois,
-                                                                          tmp_path_factory):
-    config = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("whois"), {
-        "LAPSEWATCH_STATUS_PROVIDER": "rdap", "LAPSEWATCH_WHOIS_SERVERS": f"eu={whois.server}",
-        "LAPSEWATCH_WHOIS_SERVER_RATE": "1000"})
+async def test_a_lapse_on_a_whois_only_tld_is_caught_and_counted_as_whois(broker_url, fastly, whois, tmp_path_factory):
+    config = WorkerConfig(
+        broker_url,
+        fastly.url,
+        tmp_path_factory.mktemp("whois"),
+        {
+            "LAPSEWATCH_STATUS_PROVIDER": "rdap",
+            "LAPSEWATCH_WHOIS_SERVERS": f"eu={whois.server}",
+            "LAPSEWATCH_WHOIS_SERVER_RATE": "1000",
+        },
+    )
     pipeline = await open_pipeline(broker_url, config)
     try:
         free, held = unique_domain("libre", "eu"), unique_domain("atelier", "eu")
@@ -35,10 +41,15 @@ async def test_a_lapse_on_a_whois_only_tld_is_caught_and_counted_as_whois(broker
         await pipeline.email(email_event("email_added", gone, f"ana@{free}", verified=True))
         await pipeline.email(email_event("email_added", kept, f"bo@{held}", verified=True))
 
-        await wait_for(lambda: pipeline.unverified(account=gone), T, "the WHOIS lapse to be unverified",
-                       pipeline.worker.log_tail)
-        await wait_for(lambda: "active" in pipeline.transitions(held), T, "the registered .eu domain's verdict",
-                       pipeline.worker.log_tail)
+        await wait_for(
+            lambda: pipeline.unverified(account=gone), T, "the WHOIS lapse to be unverified", pipeline.worker.log_tail
+        )
+        await wait_for(
+            lambda: "active" in pipeline.transitions(held),
+            T,
+            "the registered .eu domain's verdict",
+            pipeline.worker.log_tail,
+        )
         [event] = pipeline.unverified(account=gone)
         assert event["data"]["domain"] == free and event["data"]["reason"] == "domain_expired"
         assert event["data"]["provider"] == "whois" and event["data"]["domain_status"] == ["not found"]

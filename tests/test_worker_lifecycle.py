@@ -26,8 +26,9 @@ async def test_a_lapse_is_confirmed_before_anything_is_emitted(start_pipeline, f
     account = unique("acct")
     await pipeline.email(email_event("email_added", account, f"a@{blip}", verified=True))
     await pipeline.email(email_event("email_added", account, f"a@{lapsed}", verified=True))
-    await wait_for(lambda: "lapse_suspected" in pipeline.transitions(lapsed), T, "the suspected lapse",
-                   pipeline.worker.log_tail)
+    await wait_for(
+        lambda: "lapse_suspected" in pipeline.transitions(lapsed), T, "the suspected lapse", pipeline.worker.log_tail
+    )
     assert pipeline.unverified(account=account) == []
     events = await wait_for(lambda: pipeline.unverified(account=account), T, "the confirmed lapse's event")
     data = events[0]["data"]
@@ -73,15 +74,23 @@ def _run_worker(env_updates: dict[str, str], tmp_path) -> subprocess.CompletedPr
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAPSEWATCH_")}
     env.update({"LAPSEWATCH_BROKER": "kafka://127.0.0.1:1", "LAPSEWATCH_DATA_DIR": str(tmp_path)})
     env.update(env_updates)
-    return subprocess.run([sys.executable, "-m", "streams", "worker"], env=env, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_a_provider_without_what_it_needs_refuses_to_start_and_names_the_variables(tmp_path):
-    for env, names in [({"LAPSEWATCH_STATUS_PROVIDER": "fastly"}, ["LAPSEWATCH_FASTLY_API_KEY"]),
-                       ({"LAPSEWATCH_CONFIRM_PROVIDER": "simulated"}, ["LAPSEWATCH_SIMULATED_SCENARIO"]),
-                       ({"LAPSEWATCH_STATUS_PROVIDER": "gopher"}, ["LAPSEWATCH_STATUS_PROVIDER"]),
-                       ({"LAPSEWATCH_CONFIRM_PROVIDER": "rdap"}, ["LAPSEWATCH_CONFIRM_PROVIDER"])]:
+    for env, names in [
+        ({"LAPSEWATCH_STATUS_PROVIDER": "fastly"}, ["LAPSEWATCH_FASTLY_API_KEY"]),
+        ({"LAPSEWATCH_CONFIRM_PROVIDER": "simulated"}, ["LAPSEWATCH_SIMULATED_SCENARIO"]),
+        ({"LAPSEWATCH_STATUS_PROVIDER": "gopher"}, ["LAPSEWATCH_STATUS_PROVIDER"]),
+        ({"LAPSEWATCH_CONFIRM_PROVIDER": "rdap"}, ["LAPSEWATCH_CONFIRM_PROVIDER"]),
+    ]:
         result = _run_worker(env, tmp_path)
         assert result.returncode != 0, env
         assert all(name in result.stderr for name in names), (env, result.stderr)
@@ -90,8 +99,12 @@ def test_a_provider_without_what_it_needs_refuses_to_start_and_names_the_variabl
 
 def test_a_bad_setting_stops_the_worker_naming_the_variable(tmp_path):
     base = {"LAPSEWATCH_STATUS_PROVIDER": "fastly", "LAPSEWATCH_FASTLY_API_KEY": FASTLY_TEST_KEY}
-    for name, value in [("LAPSEWATCH_RECHECK_INTERVAL", "soon"), ("LAPSEWATCH_WEB_PORT", "70000"),
-                        ("LAPSEWATCH_BROKER", "http://x"), ("LAPSEWATCH_TOPIC_EMAIL_EVENTS", "bad topic")]:
+    for name, value in [
+        ("LAPSEWATCH_RECHECK_INTERVAL", "soon"),
+        ("LAPSEWATCH_WEB_PORT", "70000"),
+        ("LAPSEWATCH_BROKER", "http://x"),
+        ("LAPSEWATCH_TOPIC_EMAIL_EVENTS", "bad topic"),
+    ]:
         result = _run_worker({**base, name: value}, tmp_path)
         assert result.returncode != 0, name
         assert name in result.stderr, (name, result.stderr)
@@ -101,15 +114,21 @@ def test_a_bad_setting_stops_the_worker_naming_the_variable(tmp_path):
 
 async def test_the_api_key_never_reaches_logs_or_events(shared, fastly, broker_url, tmp_path_factory):
     # A check that fails on a wrong key, on a worker of its own.
-    config = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("badkey"),
-                          {"LAPSEWATCH_FASTLY_API_KEY": "sk-wrong-key-ALSO-SECRET"})
+    config = WorkerConfig(
+        broker_url,
+        fastly.url,
+        tmp_path_factory.mktemp("badkey"),
+        {"LAPSEWATCH_FASTLY_API_KEY": "sk-wrong-key-ALSO-SECRET"},
+    )
     worker = await Worker(config).start()
     try:
         from tests.harness import Bus
 
         bus = await Bus(broker_url.split("://", 1)[1]).start()
         domain = unique_domain("secret")
-        await bus.send(config.topics["email_events"], "k", email_event("email_added", "k", f"k@{domain}", verified=True))
+        await bus.send(
+            config.topics["email_events"], "k", email_event("email_added", "k", f"k@{domain}", verified=True)
+        )
         await wait_for(lambda: "HTTP 401" in worker.log(), T, "the failed check in the log", worker.log_tail)
         await bus.close()
     finally:

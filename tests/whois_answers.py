@@ -51,10 +51,10 @@ DENIC_NOTICE = """% Restricted rights.
 """
 
 
-def denic(domain: str, status: str = "connect", *, unicode_name: str | None = None,
-          encoding: str = "latin-1") -> bytes:
+def denic(domain: str, status: str = "connect", *, unicode_name: str | None = None, encoding: str = "latin-1") -> bytes:
     name = f"Domain: {unicode_name}\nDomain-Ace: {domain}\n" if unicode_name else f"Domain: {domain}\n"
-    return lf(f"""{DENIC_NOTICE}
+    return lf(
+        f"""{DENIC_NOTICE}
 {name}Nserver: ns1.hostingfirma-nord.de
 Nserver: ns2.hostingfirma-nord.de
 Status: {status}
@@ -70,7 +70,9 @@ City: Berlin
 CountryCode: DE
 Email: technik@hostingfirma-nord.de
 Changed: 2023-11-02T16:40:11+01:00
-""", encoding)
+""",
+        encoding,
+    )
 
 
 def denic_free(domain: str) -> bytes:
@@ -182,9 +184,11 @@ BE_NOTICE = """% .be Whois Server 6.1
 def dns_be(domain: str, status: str) -> bytes:
     body = f"Domain:\t{domain}\nStatus:\t{status}\n"
     if status != "AVAILABLE":
-        body += ("Registered:\tWed Apr 3 2013\n\nRegistrant:\n\tNot shown, please visit www.dnsbelgium.be "
-                 "for webbased whois.\n\nRegistrar:\n\tName:\t Webhuis Gent\n\tWebsite: https://webhuis.example\n\n"
-                 "Nameservers:\n\tns1.webhuis.example\n\tns2.webhuis.example\n\nKeys:\n\nFlags:\n")
+        body += (
+            "Registered:\tWed Apr 3 2013\n\nRegistrant:\n\tNot shown, please visit www.dnsbelgium.be "
+            "for webbased whois.\n\nRegistrar:\n\tName:\t Webhuis Gent\n\tWebsite: https://webhuis.example\n\n"
+            "Nameservers:\n\tns1.webhuis.example\n\tns2.webhuis.example\n\nKeys:\n\nFlags:\n"
+        )
     return crlf(f"{BE_NOTICE}\n{body}\nPlease visit www.dnsbelgium.be for more info.\n")
 
 
@@ -193,6 +197,7 @@ BE_BLOCKED = crlf(BE_NOTICE + " bakkerij-peeters.be\n-3: IP address blocked\n")
 
 
 # --- SWITCH (.ch, .li): LF, the value on the line after its label ------------------------------------
+
 
 def switch(domain: str) -> bytes:
     return lf(f"""Domain name:
@@ -221,8 +226,9 @@ ns2.netzwerk-alpin.example
 
 SWITCH_NOT_REGISTERED = lf("The domain name is not registered.\n")
 SWITCH_NO_ENTRY = lf("We do not have an entry in our database matching your query.\n\n")
-SWITCH_NOT_PERMITTED = lf("Requests of this client are not permitted. Please use https://www.nic.ch/whois/ "
-                          "for queries.\n\n")
+SWITCH_NOT_PERMITTED = lf(
+    "Requests of this client are not permitted. Please use https://www.nic.ch/whois/ for queries.\n\n"
+)
 
 
 # --- JPRS (.jp): CRLF, bracketed labels, English with /e --------------------------------------------
@@ -286,6 +292,7 @@ JP_NO_MATCH = lf(JP_NOTICE + "\nNo match!!\n\nWith JPRS WHOIS, you can query JP 
 
 # --- CNNIC (.cn): LF, UTF-8 ---------------------------------------------------------------------------
 
+
 def cnnic(domain: str, statuses: list[str], expires: str) -> bytes:
     lines = "".join(f"Domain Status: {s}\n" for s in statuses)
     return lf(f"""Domain Name: {domain}
@@ -328,8 +335,10 @@ Last updated on 2025-11-30T11:01:31Z
 """)
 
 
-RU_NO_ENTRIES = lf("% TCI Whois Service. Terms of use: see tcinet.ru\n\nNo entries found for the selected "
-                   "source(s).\n\nLast updated on 2025-11-30T03:51:30Z\n")
+RU_NO_ENTRIES = lf(
+    "% TCI Whois Service. Terms of use: see tcinet.ru\n\nNo entries found for the selected "
+    "source(s).\n\nLast updated on 2025-11-30T03:51:30Z\n"
+)
 RU_RATE = lf("You have exceeded allowed connection rate.\n")
 
 
@@ -343,8 +352,7 @@ NOTE: FAILURE TO LOCATE A RECORD IN THE WHOIS DATABASE IS NOT INDICATIVE OF THE 
 """
 
 
-def icann(domain: str, statuses: list[str], expires: str, *, registrar_whois: str = "",
-          upper: bool = False) -> bytes:
+def icann(domain: str, statuses: list[str], expires: str, *, registrar_whois: str = "", upper: bool = False) -> bytes:
     lines = "".join(f"Domain Status: {s} https://icann.org/epp#{s}\n" for s in statuses)
     name = domain.upper() if upper else domain
     return crlf(f"""Domain Name: {name}
@@ -489,14 +497,17 @@ NZ_NOTICE = "% Terms of Use\n%\n% By submitting a WHOIS query you agree to the .
 def irs_nz(domain: str, status: str) -> bytes:
     body = f"version: 8.7\nquery_datetime: 2025-11-30T15:52:13+13:00\ndomain_name: {domain}\nquery_status: {status}\n"
     if status.startswith("2") and not status.startswith("220"):
-        body += ("domain_dateregistered: 2016-07-14T12:11:36+12:00\n"
-                 "domain_datelastmodified: 2025-07-14T03:13:49+12:00\n"
-                 "domain_delegaterequested: yes\ndomain_signed: no\n%\nregistrar_name: Kiwi Names Ltd\n"
-                 "%\nns_name_01: ns1.kiwinames.example\nns_name_02: ns2.kiwinames.example\n")
+        body += (
+            "domain_dateregistered: 2016-07-14T12:11:36+12:00\n"
+            "domain_datelastmodified: 2025-07-14T03:13:49+12:00\n"
+            "domain_delegaterequested: yes\ndomain_signed: no\n%\nregistrar_name: Kiwi Names Ltd\n"
+            "%\nns_name_01: ns1.kiwinames.example\nns_name_02: ns2.kiwinames.example\n"
+        )
     return crlf(f"{NZ_NOTICE}{body}%\n% Additional information may be available at https://www.dnc.org.nz/whois\n%\n")
 
 
 # --- TWNIC (.tw): LF, indented ------------------------------------------------------------------------
+
 
 def twnic(domain: str, statuses: str, expires: str) -> bytes:
     return lf(f"""Domain Name: {domain}
@@ -521,9 +532,11 @@ TW_NO_FOUND = lf("No Found\n")
 
 # --- KISA (.kr): LF; a Korean section then an English one ----------------------------------------------
 
+
 def kisa(domain: str, expires: str, *, unicode_name: str | None = None, encoding: str = "utf-8") -> bytes:
     shown = unicode_name or domain
-    return lf(f"""query : {shown}
+    return lf(
+        f"""query : {shown}
 
 
 # KOREAN(UTF8)
@@ -554,7 +567,9 @@ Secondary Name Server
 
 
 - KISA/KRNIC WHOIS Service -
-""", encoding)
+""",
+        encoding,
+    )
 
 
 def kisa_not_found(domain: str) -> bytes:
@@ -576,8 +591,10 @@ The requested domain was not found in the Registry or Registrar’s WHOIS Server
 
 # --- TRABIS (.tr): LF, cp1254 -----------------------------------------------------------------------
 
+
 def trabis(domain: str, expires: str, *, unicode_name: str | None = None) -> bytes:
-    return lf(f"""** Domain Name: {unicode_name or domain}
+    return lf(
+        f"""** Domain Name: {unicode_name or domain}
 
 ** Registrant:
    Yılmaz Fırın Ürünleri Ltd. Şti.
@@ -599,7 +616,9 @@ ns2.ege-hosting.example
 ** Additional Info:
 Created on..............: 2009-Mar-02.
 Expires on..............: {expires}
-""", "cp1254")
+""",
+        "cp1254",
+    )
 
 
 def trabis_no_match(domain: str) -> bytes:
@@ -608,10 +627,15 @@ def trabis_no_match(domain: str) -> bytes:
 
 # --- Traficom (.fi): CRLF, Latin-1, dotted labels ------------------------------------------------------
 
+
 def traficom(domain: str, status: str, expires: str, *, unicode_name: str | None = None) -> bytes:
-    shown = f"domain.............: {unicode_name}\ndomain:   {domain}\n" if unicode_name \
+    shown = (
+        f"domain.............: {unicode_name}\ndomain:   {domain}\n"
+        if unicode_name
         else f"domain.............: {domain}\n"
-    return crlf(f"""
+    )
+    return crlf(
+        f"""
 {shown}status.............: {status}
 created............: 5.1.2014 10:46:30
 expires............: {expires}
@@ -633,7 +657,9 @@ country............: Finland
 
 Copyright (c) Finnish Transport and Communications Agency Traficom
 
-""", "latin-1")
+""",
+        "latin-1",
+    )
 
 
 FI_NOT_FOUND = lf("\nDomain not found\n\nCopyright (c) Finnish Transport and Communications Agency Traficom\n\n")
@@ -662,11 +688,14 @@ source:\t\tIRNIC # Filtered
 
 
 def irnic_none(domain: str) -> bytes:
-    return lf(f"{IR_NOTICE}\n% Information related to '{domain}'\n\n%ERROR:101: no entries found\n% \n"
-              "% No entries found in the selected source(s).\n\n")
+    return lf(
+        f"{IR_NOTICE}\n% Information related to '{domain}'\n\n%ERROR:101: no entries found\n% \n"
+        "% No entries found in the selected source(s).\n\n"
+    )
 
 
 # --- NASK (.pl): LF; not found in CRLF ---------------------------------------------------------------
+
 
 def nask(domain: str, renewal: str, option_expires: str) -> bytes:
     return lf(f"""DOMAIN NAME:                    {domain}
@@ -692,8 +721,10 @@ WHOIS database responses:       https://dns.pl/en/whois
 
 
 def nask_none(domain: str) -> bytes:
-    return crlf(f"\n\nNo information available about domain name {domain} in the Registry NASK database.\n\n\n"
-                "WHOIS database responses: https://dns.pl/en/whois\n")
+    return crlf(
+        f"\n\nNo information available about domain name {domain} in the Registry NASK database.\n\n\n"
+        "WHOIS database responses: https://dns.pl/en/whois\n"
+    )
 
 
 PL_LIMIT = lf("request limit exceeded for 192.0.2.1\n")
@@ -740,16 +771,21 @@ def nominet(domain: str, status_lines: list[str], expiry_label: str, expires: st
 
 
 def nominet_no_match(domain: str) -> bytes:
-    return crlf(f'\n    No match for "{domain}".\n\n    This domain name has not been registered.\n\n'
-                f"    WHOIS lookup made at 22:14:59 30-Nov-2025\n{UK_TAIL}")
+    return crlf(
+        f'\n    No match for "{domain}".\n\n    This domain name has not been registered.\n\n'
+        f"    WHOIS lookup made at 22:14:59 30-Nov-2025\n{UK_TAIL}"
+    )
 
 
 def nominet_quota(domain: str, seconds: int) -> bytes:
-    return lf(f'    Error for "{domain}".\n\n    The WHOIS query quota for 192.0.2.1 has been exceeded\n'
-              f"    and will be replenished in {seconds} seconds.\n\n    WHOIS lookup made at 20:30:08 30-Nov-2025\n")
+    return lf(
+        f'    Error for "{domain}".\n\n    The WHOIS query quota for 192.0.2.1 has been exceeded\n'
+        f"    and will be replenished in {seconds} seconds.\n\n    WHOIS lookup made at 20:30:08 30-Nov-2025\n"
+    )
 
 
 # --- the catalogue ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Case:
@@ -781,56 +817,171 @@ def cases(now: float) -> list[Case]:
     iso, ymd = "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"
     return [
         # DENIC
-        Case("de-connect", "whois.denic.de", "baeckerei-lindner.de", denic("baeckerei-lindner.de"), "active",
-             ("connect",)),
-        Case("de-connect-utf8", "whois.denic.de", "baeckerei-lindner.de",
-             denic("baeckerei-lindner.de", encoding="utf-8"), "active", ("connect",)),
+        Case(
+            "de-connect",
+            "whois.denic.de",
+            "baeckerei-lindner.de",
+            denic("baeckerei-lindner.de"),
+            "active",
+            ("connect",),
+        ),
+        Case(
+            "de-connect-utf8",
+            "whois.denic.de",
+            "baeckerei-lindner.de",
+            denic("baeckerei-lindner.de", encoding="utf-8"),
+            "active",
+            ("connect",),
+        ),
         Case("de-idn-latin1", "whois.denic.de", ace(IDN_DE), denic(ace(IDN_DE), unicode_name=IDN_DE), "active"),
-        Case("de-failed", "whois.denic.de", "kanzlei-roth.de", denic("kanzlei-roth.de", "failed"), "active",
-             ("failed",)),
-        Case("de-redemption", "whois.denic.de", "alte-muehle.de", denic("alte-muehle.de", "redemptionPeriod"),
-             "lapsed", ("redemptionPeriod",), grace=True),
+        Case(
+            "de-failed", "whois.denic.de", "kanzlei-roth.de", denic("kanzlei-roth.de", "failed"), "active", ("failed",)
+        ),
+        Case(
+            "de-redemption",
+            "whois.denic.de",
+            "alte-muehle.de",
+            denic("alte-muehle.de", "redemptionPeriod"),
+            "lapsed",
+            ("redemptionPeriod",),
+            grace=True,
+        ),
         Case("de-invalid", "whois.denic.de", "ab--cd.de", denic("ab--cd.de", "invalid"), "inconclusive"),
         Case("de-free", "whois.denic.de", "frei-und-leer.de", denic_free("frei-und-leer.de"), "lapsed", NOT_FOUND),
         Case("de-limit", "whois.denic.de", "baeckerei-lindner.de", DENIC_LIMIT, "refused"),
         # .it
-        Case("it-ok", "whois.nic.it", "pasticceria-ferri.it", nic_it("pasticceria-ferri.it", "ok", d(140, ymd)),
-             "active", ("ok",), expires_in=140),
-        Case("it-auto-renew", "whois.nic.it", "gelateria-blu.it",
-             nic_it("gelateria-blu.it", "ok / autoRenewPeriod", d(5, ymd)), "active", ("ok", "autoRenewPeriod"),
-             expires_in=5, grace=True),
-        Case("it-redemption", "whois.nic.it", "trattoria-sole.it",
-             nic_it("trattoria-sole.it", "pendingDelete / redemptionPeriod", d(-20, ymd)), "lapsed",
-             ("pendingDelete", "redemptionPeriod"), expires_in=-20, grace=True),
-        Case("it-no-registrar-expired", "whois.nic.it", "ferramenta-neri.it",
-             nic_it("ferramenta-neri.it", "inactive / noRegistrar", d(-3, ymd)), "lapsed",
-             ("inactive", "noRegistrar"), expires_in=-3, grace=True),
-        Case("it-to-be-reassigned", "whois.nic.it", "ottica-verdi.it",
-             nic_it("ottica-verdi.it", "inactive / toBeReassigned", d(100, ymd)), "lapsed",
-             ("inactive", "toBeReassigned"), grace=True),
-        Case("it-dns-hold", "whois.nic.it", "libreria-po.it", nic_it("libreria-po.it", "inactive / dnsHold",
-                                                                     d(300, ymd)), "active", expires_in=300),
-        Case("it-available", "whois.nic.it", "nessuno-qui.it", nic_it_short("nessuno-qui.it", "AVAILABLE"),
-             "lapsed", NOT_FOUND),
-        Case("it-unassignable", "whois.nic.it", "po.it", nic_it_short("po.it", "UNASSIGNABLE"), "inconclusive",
-             ("UNASSIGNABLE",)),
-        Case("it-unavailable", "whois.nic.it", "pasticceria-ferri.it", lf("Service temporarily unavailable.\n"),
-             "refused"),
+        Case(
+            "it-ok",
+            "whois.nic.it",
+            "pasticceria-ferri.it",
+            nic_it("pasticceria-ferri.it", "ok", d(140, ymd)),
+            "active",
+            ("ok",),
+            expires_in=140,
+        ),
+        Case(
+            "it-auto-renew",
+            "whois.nic.it",
+            "gelateria-blu.it",
+            nic_it("gelateria-blu.it", "ok / autoRenewPeriod", d(5, ymd)),
+            "active",
+            ("ok", "autoRenewPeriod"),
+            expires_in=5,
+            grace=True,
+        ),
+        Case(
+            "it-redemption",
+            "whois.nic.it",
+            "trattoria-sole.it",
+            nic_it("trattoria-sole.it", "pendingDelete / redemptionPeriod", d(-20, ymd)),
+            "lapsed",
+            ("pendingDelete", "redemptionPeriod"),
+            expires_in=-20,
+            grace=True,
+        ),
+        Case(
+            "it-no-registrar-expired",
+            "whois.nic.it",
+            "ferramenta-neri.it",
+            nic_it("ferramenta-neri.it", "inactive / noRegistrar", d(-3, ymd)),
+            "lapsed",
+            ("inactive", "noRegistrar"),
+            expires_in=-3,
+            grace=True,
+        ),
+        Case(
+            "it-to-be-reassigned",
+            "whois.nic.it",
+            "ottica-verdi.it",
+            nic_it("ottica-verdi.it", "inactive / toBeReassigned", d(100, ymd)),
+            "lapsed",
+            ("inactive", "toBeReassigned"),
+            grace=True,
+        ),
+        Case(
+            "it-dns-hold",
+            "whois.nic.it",
+            "libreria-po.it",
+            nic_it("libreria-po.it", "inactive / dnsHold", d(300, ymd)),
+            "active",
+            expires_in=300,
+        ),
+        Case(
+            "it-available",
+            "whois.nic.it",
+            "nessuno-qui.it",
+            nic_it_short("nessuno-qui.it", "AVAILABLE"),
+            "lapsed",
+            NOT_FOUND,
+        ),
+        Case(
+            "it-unassignable",
+            "whois.nic.it",
+            "po.it",
+            nic_it_short("po.it", "UNASSIGNABLE"),
+            "inconclusive",
+            ("UNASSIGNABLE",),
+        ),
+        Case(
+            "it-unavailable",
+            "whois.nic.it",
+            "pasticceria-ferri.it",
+            lf("Service temporarily unavailable.\n"),
+            "refused",
+        ),
         # EURid
         Case("eu-registered", "whois.eu", "atelier-dupont.eu", eurid("atelier-dupont.eu"), "active", ()),
-        Case("eu-available", "whois.eu", "personne-ici.eu", eurid_status("personne-ici.eu", "AVAILABLE"), "lapsed",
-             NOT_FOUND),
-        Case("eu-grace", "whois.eu", "atelier-dupont.eu", eurid_grace("atelier-dupont.eu", 3600), "refused",
-             retry_after=3600),
+        Case(
+            "eu-available",
+            "whois.eu",
+            "personne-ici.eu",
+            eurid_status("personne-ici.eu", "AVAILABLE"),
+            "lapsed",
+            NOT_FOUND,
+        ),
+        Case(
+            "eu-grace",
+            "whois.eu",
+            "atelier-dupont.eu",
+            eurid_grace("atelier-dupont.eu", 3600),
+            "refused",
+            retry_after=3600,
+        ),
         # DNS Belgium
-        Case("be-registered", "whois.dns.be", "bakkerij-peeters.be", dns_be("bakkerij-peeters.be", "NOT AVAILABLE"),
-             "active", ("NOT AVAILABLE",)),
-        Case("be-quarantine", "whois.dns.be", "oude-winkel.be", dns_be("oude-winkel.be", "QUARANTINE"), "lapsed",
-             ("QUARANTINE",), grace=True),
-        Case("be-out-of-service", "whois.dns.be", "verlaten-zaak.be", dns_be("verlaten-zaak.be", "OUT OF SERVICE"),
-             "lapsed", ("OUT OF SERVICE",), grace=True),
-        Case("be-available", "whois.dns.be", "niemand-hier.be", dns_be("niemand-hier.be", "AVAILABLE"), "lapsed",
-             NOT_FOUND),
+        Case(
+            "be-registered",
+            "whois.dns.be",
+            "bakkerij-peeters.be",
+            dns_be("bakkerij-peeters.be", "NOT AVAILABLE"),
+            "active",
+            ("NOT AVAILABLE",),
+        ),
+        Case(
+            "be-quarantine",
+            "whois.dns.be",
+            "oude-winkel.be",
+            dns_be("oude-winkel.be", "QUARANTINE"),
+            "lapsed",
+            ("QUARANTINE",),
+            grace=True,
+        ),
+        Case(
+            "be-out-of-service",
+            "whois.dns.be",
+            "verlaten-zaak.be",
+            dns_be("verlaten-zaak.be", "OUT OF SERVICE"),
+            "lapsed",
+            ("OUT OF SERVICE",),
+            grace=True,
+        ),
+        Case(
+            "be-available",
+            "whois.dns.be",
+            "niemand-hier.be",
+            dns_be("niemand-hier.be", "AVAILABLE"),
+            "lapsed",
+            NOT_FOUND,
+        ),
         Case("be-hourly", "whois.dns.be", "bakkerij-peeters.be", BE_HOURLY, "refused"),
         Case("be-blocked", "whois.dns.be", "bakkerij-peeters.be", BE_BLOCKED, "refused"),
         # SWITCH
@@ -840,167 +991,463 @@ def cases(now: float) -> list[Case]:
         Case("ch-no-entry", "whois.nic.ch", "niemand.ch", SWITCH_NO_ENTRY, "lapsed", NOT_FOUND),
         Case("ch-not-permitted", "whois.nic.ch", "uhren-keller.ch", SWITCH_NOT_PERMITTED, "refused"),
         # JPRS
-        Case("jp-active", "whois.jprs.jp", "sakura-pan.jp", jprs("sakura-pan.jp", "Active", d(245, "%Y/%m/%d")),
-             "active", ("Active",), expires_in=245),
-        Case("jp-to-be-suspended", "whois.jprs.jp", "yuki-cafe.jp",
-             jprs("yuki-cafe.jp", "To be suspended", d(20, "%Y/%m/%d")), "lapsed", ("To be suspended",),
-             expires_in=20, grace=True),
-        Case("jp-suspended", "whois.jprs.jp", "kaze-shop.jp", jprs("kaze-shop.jp", "Suspended", d(-9, "%Y/%m/%d")),
-             "lapsed", ("Suspended",), expires_in=-9, grace=True),
-        Case("jp-reserved", "whois.jprs.jp", "example.jp", jprs("example.jp", "Reserved", "", created=""),
-             "inconclusive", ("Reserved",)),
-        Case("jp-co-connected", "whois.jprs.jp", "kawase.co.jp",
-             jprs_co("kawase.co.jp", f"Connected ({d(123, '%Y/%m/%d')})"), "active", ("Connected",), expires_in=123),
-        Case("jp-co-deleted", "whois.jprs.jp", "kawase-old.co.jp",
-             jprs_co("kawase-old.co.jp", f"Deleted ({d(-400, '%Y/%m/%d')})"), "lapsed", ("Deleted",), grace=True),
+        Case(
+            "jp-active",
+            "whois.jprs.jp",
+            "sakura-pan.jp",
+            jprs("sakura-pan.jp", "Active", d(245, "%Y/%m/%d")),
+            "active",
+            ("Active",),
+            expires_in=245,
+        ),
+        Case(
+            "jp-to-be-suspended",
+            "whois.jprs.jp",
+            "yuki-cafe.jp",
+            jprs("yuki-cafe.jp", "To be suspended", d(20, "%Y/%m/%d")),
+            "lapsed",
+            ("To be suspended",),
+            expires_in=20,
+            grace=True,
+        ),
+        Case(
+            "jp-suspended",
+            "whois.jprs.jp",
+            "kaze-shop.jp",
+            jprs("kaze-shop.jp", "Suspended", d(-9, "%Y/%m/%d")),
+            "lapsed",
+            ("Suspended",),
+            expires_in=-9,
+            grace=True,
+        ),
+        Case(
+            "jp-reserved",
+            "whois.jprs.jp",
+            "example.jp",
+            jprs("example.jp", "Reserved", "", created=""),
+            "inconclusive",
+            ("Reserved",),
+        ),
+        Case(
+            "jp-co-connected",
+            "whois.jprs.jp",
+            "kawase.co.jp",
+            jprs_co("kawase.co.jp", f"Connected ({d(123, '%Y/%m/%d')})"),
+            "active",
+            ("Connected",),
+            expires_in=123,
+        ),
+        Case(
+            "jp-co-deleted",
+            "whois.jprs.jp",
+            "kawase-old.co.jp",
+            jprs_co("kawase-old.co.jp", f"Deleted ({d(-400, '%Y/%m/%d')})"),
+            "lapsed",
+            ("Deleted",),
+            grace=True,
+        ),
         Case("jp-no-match", "whois.jprs.jp", "nanimonai.jp", JP_NO_MATCH, "lapsed", NOT_FOUND),
         # CNNIC
-        Case("cn-registered", "whois.cnnic.cn", "qingshan-tea.cn",
-             cnnic("qingshan-tea.cn", ["clientTransferProhibited"], d(169, "%Y-%m-%d 15:50:04")), "active",
-             ("clientTransferProhibited",), expires_in=169),
-        Case("cn-hold-expired", "whois.cnnic.cn", "jiu-dian.cn",
-             cnnic("jiu-dian.cn", ["serverHold"], d(-12, "%Y-%m-%d 15:50:04")), "lapsed", ("serverHold",),
-             expires_in=-12, grace=True),
-        Case("cn-hold-not-expired", "whois.cnnic.cn", "jiu-dian-2.cn",
-             cnnic("jiu-dian-2.cn", ["serverHold"], d(90, "%Y-%m-%d 15:50:04")), "active", ("serverHold",)),
+        Case(
+            "cn-registered",
+            "whois.cnnic.cn",
+            "qingshan-tea.cn",
+            cnnic("qingshan-tea.cn", ["clientTransferProhibited"], d(169, "%Y-%m-%d 15:50:04")),
+            "active",
+            ("clientTransferProhibited",),
+            expires_in=169,
+        ),
+        Case(
+            "cn-hold-expired",
+            "whois.cnnic.cn",
+            "jiu-dian.cn",
+            cnnic("jiu-dian.cn", ["serverHold"], d(-12, "%Y-%m-%d 15:50:04")),
+            "lapsed",
+            ("serverHold",),
+            expires_in=-12,
+            grace=True,
+        ),
+        Case(
+            "cn-hold-not-expired",
+            "whois.cnnic.cn",
+            "jiu-dian-2.cn",
+            cnnic("jiu-dian-2.cn", ["serverHold"], d(90, "%Y-%m-%d 15:50:04")),
+            "active",
+            ("serverHold",),
+        ),
         Case("cn-no-match", "whois.cnnic.cn", "meiyou.cn", CN_NO_MATCH, "lapsed", NOT_FOUND),
         Case("cn-prohibited", "whois.cnnic.cn", "jinzhi.cn", CN_PROHIBITED, "inconclusive"),
         # TCI
-        Case("ru-registered", "whois.tcinet.ru", "volga-pekarnya.ru",
-             tci("volga-pekarnya.ru", "REGISTERED, DELEGATED, VERIFIED", d(219, "%Y-%m-%dT21:00:00Z"),
-                 d(251, ymd)), "active", ("REGISTERED", "DELEGATED", "VERIFIED"), expires_in=219),
-        Case("ru-unpaid", "whois.tcinet.ru", "staraya-lavka.ru",
-             tci("staraya-lavka.ru", "REGISTERED, NOT DELEGATED, VERIFIED", d(-5, "%Y-%m-%dT21:00:00Z"),
-                 d(25, ymd)), "lapsed", expires_in=-5, grace=True),
+        Case(
+            "ru-registered",
+            "whois.tcinet.ru",
+            "volga-pekarnya.ru",
+            tci("volga-pekarnya.ru", "REGISTERED, DELEGATED, VERIFIED", d(219, "%Y-%m-%dT21:00:00Z"), d(251, ymd)),
+            "active",
+            ("REGISTERED", "DELEGATED", "VERIFIED"),
+            expires_in=219,
+        ),
+        Case(
+            "ru-unpaid",
+            "whois.tcinet.ru",
+            "staraya-lavka.ru",
+            tci("staraya-lavka.ru", "REGISTERED, NOT DELEGATED, VERIFIED", d(-5, "%Y-%m-%dT21:00:00Z"), d(25, ymd)),
+            "lapsed",
+            expires_in=-5,
+            grace=True,
+        ),
         Case("ru-no-entries", "whois.tcinet.ru", "nikogo.ru", RU_NO_ENTRIES, "lapsed", NOT_FOUND),
         Case("ru-rate", "whois.tcinet.ru", "volga-pekarnya.ru", RU_RATE, "refused"),
         # Identity Digital (.io, .me)
-        Case("io-registered", "whois.nic.io", "tidepool.io",
-             icann("tidepool.io", ["clientTransferProhibited"], d(181, iso), upper=True), "active",
-             ("clientTransferProhibited",), expires_in=181),
-        Case("io-pending-delete", "whois.nic.io", "driftwood.io",
-             icann("driftwood.io", ["pendingDelete"], d(-40, iso)), "lapsed", ("pendingDelete",), grace=True),
-        Case("io-not-found", "whois.nic.io", "nobody-here.io", icann_not_found("Domain not found."), "lapsed",
-             NOT_FOUND),
+        Case(
+            "io-registered",
+            "whois.nic.io",
+            "tidepool.io",
+            icann("tidepool.io", ["clientTransferProhibited"], d(181, iso), upper=True),
+            "active",
+            ("clientTransferProhibited",),
+            expires_in=181,
+        ),
+        Case(
+            "io-pending-delete",
+            "whois.nic.io",
+            "driftwood.io",
+            icann("driftwood.io", ["pendingDelete"], d(-40, iso)),
+            "lapsed",
+            ("pendingDelete",),
+            grace=True,
+        ),
+        Case(
+            "io-not-found", "whois.nic.io", "nobody-here.io", icann_not_found("Domain not found."), "lapsed", NOT_FOUND
+        ),
         Case("io-reserved", "whois.nic.io", "registry.io", icann_not_found("Reserved by Registry"), "inconclusive"),
-        Case("me-registered", "whois.nic.me", "studio-luka.me",
-             icann("studio-luka.me", ["clientDeleteProhibited", "clientUpdateProhibited"], d(249, iso)), "active",
-             ("clientDeleteProhibited", "clientUpdateProhibited"), expires_in=249),
+        Case(
+            "me-registered",
+            "whois.nic.me",
+            "studio-luka.me",
+            icann("studio-luka.me", ["clientDeleteProhibited", "clientUpdateProhibited"], d(249, iso)),
+            "active",
+            ("clientDeleteProhibited", "clientUpdateProhibited"),
+            expires_in=249,
+        ),
         Case("me-not-found", "whois.nic.me", "nobody-here.me", icann_not_found("NOT FOUND"), "lapsed", NOT_FOUND),
         # GoDaddy Registry (.co, .us)
-        Case("co-registered", "whois.registry.co", "cafe-andino.co",
-             icann("cafe-andino.co", ["clientUpdateProhibited"], d(87, "%Y-%m-%dT23:59:59Z")), "active",
-             expires_in=87),
-        Case("co-expired", "whois.registry.co", "flor-seca.co",
-             icann("flor-seca.co", ["clientHold"], d(-2, "%Y-%m-%dT23:59:59Z")), "lapsed", ("clientHold",),
-             grace=True),
-        Case("co-no-data", "whois.registry.co", "nadie-aqui.co", icann_not_found("No Data Found"), "lapsed",
-             NOT_FOUND),
-        Case("us-registered", "whois.nic.us", "prairie-goods.us",
-             icann("prairie-goods.us", ["clientTransferProhibited"], d(140, "%Y-%m-%dT23:59:59Z")), "active",
-             expires_in=140),
-        Case("us-redemption", "whois.nic.us", "dusty-road.us",
-             icann("dusty-road.us", ["redemptionPeriod"], d(-35, "%Y-%m-%dT23:59:59Z")), "lapsed",
-             ("redemptionPeriod",), grace=True),
-        Case("us-no-data", "whois.nic.us", "nobody-here.us", lf("No Data Found\n" + ICANN_TAIL), "lapsed",
-             NOT_FOUND),
+        Case(
+            "co-registered",
+            "whois.registry.co",
+            "cafe-andino.co",
+            icann("cafe-andino.co", ["clientUpdateProhibited"], d(87, "%Y-%m-%dT23:59:59Z")),
+            "active",
+            expires_in=87,
+        ),
+        Case(
+            "co-expired",
+            "whois.registry.co",
+            "flor-seca.co",
+            icann("flor-seca.co", ["clientHold"], d(-2, "%Y-%m-%dT23:59:59Z")),
+            "lapsed",
+            ("clientHold",),
+            grace=True,
+        ),
+        Case("co-no-data", "whois.registry.co", "nadie-aqui.co", icann_not_found("No Data Found"), "lapsed", NOT_FOUND),
+        Case(
+            "us-registered",
+            "whois.nic.us",
+            "prairie-goods.us",
+            icann("prairie-goods.us", ["clientTransferProhibited"], d(140, "%Y-%m-%dT23:59:59Z")),
+            "active",
+            expires_in=140,
+        ),
+        Case(
+            "us-redemption",
+            "whois.nic.us",
+            "dusty-road.us",
+            icann("dusty-road.us", ["redemptionPeriod"], d(-35, "%Y-%m-%dT23:59:59Z")),
+            "lapsed",
+            ("redemptionPeriod",),
+            grace=True,
+        ),
+        Case("us-no-data", "whois.nic.us", "nobody-here.us", lf("No Data Found\n" + ICANN_TAIL), "lapsed", NOT_FOUND),
         # Verisign (thin; has RDAP, WHOIS for completeness)
-        Case("com-registered", "whois.verisign-grs.com", "harbour-books.com",
-             icann("harbour-books.com", ["clientTransferProhibited"], d(300, iso), upper=True), "active",
-             expires_in=300),
-        Case("com-no-match", "whois.verisign-grs.com", "nobody-here.com",
-             icann_not_found('No match for "NOBODY-HERE.COM".'), "lapsed", NOT_FOUND),
+        Case(
+            "com-registered",
+            "whois.verisign-grs.com",
+            "harbour-books.com",
+            icann("harbour-books.com", ["clientTransferProhibited"], d(300, iso), upper=True),
+            "active",
+            expires_in=300,
+        ),
+        Case(
+            "com-no-match",
+            "whois.verisign-grs.com",
+            "nobody-here.com",
+            icann_not_found('No match for "NOBODY-HERE.COM".'),
+            "lapsed",
+            NOT_FOUND,
+        ),
         # Internetstiftelsen
-        Case("se-active", "whois.iis.se", "fjallstuga.se",
-             iis("fjallstuga.se", "active", ["serverUpdateProhibited"], d(290, ymd)), "active",
-             ("active", "serverUpdateProhibited"), expires_in=290),
-        Case("se-deactivated", "whois.iis.se", "gamla-butiken.se",
-             iis("gamla-butiken.se", "deactivated", ["serverHold"], d(-40, ymd)), "lapsed",
-             ("deactivated", "serverHold"), expires_in=-40, grace=True),
-        Case("nu-active", "whois.iis.nu", "vantage.nu", iis("vantage.nu", "active", [], d(30, ymd)), "active",
-             ("active",), expires_in=30),
+        Case(
+            "se-active",
+            "whois.iis.se",
+            "fjallstuga.se",
+            iis("fjallstuga.se", "active", ["serverUpdateProhibited"], d(290, ymd)),
+            "active",
+            ("active", "serverUpdateProhibited"),
+            expires_in=290,
+        ),
+        Case(
+            "se-deactivated",
+            "whois.iis.se",
+            "gamla-butiken.se",
+            iis("gamla-butiken.se", "deactivated", ["serverHold"], d(-40, ymd)),
+            "lapsed",
+            ("deactivated", "serverHold"),
+            expires_in=-40,
+            grace=True,
+        ),
+        Case(
+            "nu-active",
+            "whois.iis.nu",
+            "vantage.nu",
+            iis("vantage.nu", "active", [], d(30, ymd)),
+            "active",
+            ("active",),
+            expires_in=30,
+        ),
         Case("se-not-found", "whois.iis.se", "ingen-har.se", iis_not_found("ingen-har.se"), "lapsed", NOT_FOUND),
         # nic.at
         Case("at-registered", "whois.nic.at", "konditorei-gruber.at", nic_at("konditorei-gruber.at"), "active", ()),
         Case("at-nothing", "whois.nic.at", "niemand.at", AT_NOTHING, "lapsed", NOT_FOUND),
         # Punktum dk
-        Case("dk-active", "whois.punktum.dk", "nordlys-bager.dk", punktum("nordlys-bager.dk", "Active", d(122, ymd)),
-             "active", ("Active",), expires_in=122),
-        Case("dk-deactivated", "whois.punktum.dk", "gammel-kro.dk",
-             punktum("gammel-kro.dk", "Deactivated", d(-20, ymd)), "lapsed", ("Deactivated",), expires_in=-20,
-             grace=True),
+        Case(
+            "dk-active",
+            "whois.punktum.dk",
+            "nordlys-bager.dk",
+            punktum("nordlys-bager.dk", "Active", d(122, ymd)),
+            "active",
+            ("Active",),
+            expires_in=122,
+        ),
+        Case(
+            "dk-deactivated",
+            "whois.punktum.dk",
+            "gammel-kro.dk",
+            punktum("gammel-kro.dk", "Deactivated", d(-20, ymd)),
+            "lapsed",
+            ("Deactivated",),
+            expires_in=-20,
+            grace=True,
+        ),
         Case("dk-no-entries", "whois.punktum.dk", "ingen-her.dk", DK_NO_ENTRIES, "lapsed", NOT_FOUND),
         Case("dk-too-many", "whois.punktum.dk", "nordlys-bager.dk", DK_TOO_MANY, "refused"),
         # InternetNZ
-        Case("nz-active", "whois.irs.net.nz", "kiwi-bakehouse.nz", irs_nz("kiwi-bakehouse.nz", "200 Active"),
-             "active", ("200 Active",)),
-        Case("nz-pending-release", "whois.irs.net.nz", "old-wharf.co.nz",
-             irs_nz("old-wharf.co.nz", "210 PendingRelease"), "lapsed", ("210 PendingRelease",), grace=True),
-        Case("nz-available", "whois.irs.net.nz", "nobody-here.nz", irs_nz("nobody-here.nz", "220 Available"),
-             "lapsed", NOT_FOUND),
-        Case("nz-denied", "whois.irs.net.nz", "kiwi-bakehouse.nz", irs_nz("kiwi-bakehouse.nz", "440 Request Denied"),
-             "refused"),
+        Case(
+            "nz-active",
+            "whois.irs.net.nz",
+            "kiwi-bakehouse.nz",
+            irs_nz("kiwi-bakehouse.nz", "200 Active"),
+            "active",
+            ("200 Active",),
+        ),
+        Case(
+            "nz-pending-release",
+            "whois.irs.net.nz",
+            "old-wharf.co.nz",
+            irs_nz("old-wharf.co.nz", "210 PendingRelease"),
+            "lapsed",
+            ("210 PendingRelease",),
+            grace=True,
+        ),
+        Case(
+            "nz-available",
+            "whois.irs.net.nz",
+            "nobody-here.nz",
+            irs_nz("nobody-here.nz", "220 Available"),
+            "lapsed",
+            NOT_FOUND,
+        ),
+        Case(
+            "nz-denied",
+            "whois.irs.net.nz",
+            "kiwi-bakehouse.nz",
+            irs_nz("kiwi-bakehouse.nz", "440 Request Denied"),
+            "refused",
+        ),
         # TWNIC
-        Case("tw-registered", "whois.twnic.net.tw", "formosa-tea.com.tw",
-             twnic("formosa-tea.com.tw", "clientUpdateProhibited,clientTransferProhibited",
-                   d(345, "%Y-%m-%d 00:00:00")), "active", ("clientUpdateProhibited", "clientTransferProhibited"),
-             expires_in=345),
+        Case(
+            "tw-registered",
+            "whois.twnic.net.tw",
+            "formosa-tea.com.tw",
+            twnic("formosa-tea.com.tw", "clientUpdateProhibited,clientTransferProhibited", d(345, "%Y-%m-%d 00:00:00")),
+            "active",
+            ("clientUpdateProhibited", "clientTransferProhibited"),
+            expires_in=345,
+        ),
         Case("tw-no-found", "whois.twnic.net.tw", "nobody-here.tw", TW_NO_FOUND, "lapsed", NOT_FOUND),
         # KISA
-        Case("kr-registered", "whois.kr", "hanbit-bakery.kr", kisa("hanbit-bakery.kr", d(103, "%Y. %m. %d.")),
-             "active", (), expires_in=103),
-        Case("kr-expired", "whois.kr", "old-bakery.kr", kisa("old-bakery.kr", d(-10, "%Y. %m. %d.")), "lapsed",
-             expires_in=-10, grace=True),
-        Case("kr-idn-euc-kr", "whois.kr", ace(IDN_KR),
-             kisa(ace(IDN_KR), d(50, "%Y. %m. %d."), unicode_name=IDN_KR, encoding="euc-kr"), "active",
-             expires_in=50),
+        Case(
+            "kr-registered",
+            "whois.kr",
+            "hanbit-bakery.kr",
+            kisa("hanbit-bakery.kr", d(103, "%Y. %m. %d.")),
+            "active",
+            (),
+            expires_in=103,
+        ),
+        Case(
+            "kr-expired",
+            "whois.kr",
+            "old-bakery.kr",
+            kisa("old-bakery.kr", d(-10, "%Y. %m. %d.")),
+            "lapsed",
+            expires_in=-10,
+            grace=True,
+        ),
+        Case(
+            "kr-idn-euc-kr",
+            "whois.kr",
+            ace(IDN_KR),
+            kisa(ace(IDN_KR), d(50, "%Y. %m. %d."), unicode_name=IDN_KR, encoding="euc-kr"),
+            "active",
+            expires_in=50,
+        ),
         Case("kr-not-found", "whois.kr", "nobody-here.kr", kisa_not_found("nobody-here.kr"), "lapsed", NOT_FOUND),
         # TRABIS
-        Case("tr-registered", "whois.trabis.gov.tr", "ege-firin.com.tr",
-             trabis("ege-firin.com.tr", d(265, "%Y-%b-%d.")), "active", (), expires_in=265),
-        Case("tr-idn-cp1254", "whois.trabis.gov.tr", ace(IDN_TR),
-             trabis(ace(IDN_TR), d(60, "%Y-%b-%d."), unicode_name=IDN_TR), "active", expires_in=60),
-        Case("tr-expired", "whois.trabis.gov.tr", "eski-firin.com.tr", trabis("eski-firin.com.tr",
-                                                                             d(-30, "%Y-%b-%d.")),
-             "lapsed", expires_in=-30, grace=True),
-        Case("tr-no-match", "whois.trabis.gov.tr", "kimse-yok.com.tr", trabis_no_match("kimse-yok.com.tr"),
-             "lapsed", NOT_FOUND),
+        Case(
+            "tr-registered",
+            "whois.trabis.gov.tr",
+            "ege-firin.com.tr",
+            trabis("ege-firin.com.tr", d(265, "%Y-%b-%d.")),
+            "active",
+            (),
+            expires_in=265,
+        ),
+        Case(
+            "tr-idn-cp1254",
+            "whois.trabis.gov.tr",
+            ace(IDN_TR),
+            trabis(ace(IDN_TR), d(60, "%Y-%b-%d."), unicode_name=IDN_TR),
+            "active",
+            expires_in=60,
+        ),
+        Case(
+            "tr-expired",
+            "whois.trabis.gov.tr",
+            "eski-firin.com.tr",
+            trabis("eski-firin.com.tr", d(-30, "%Y-%b-%d.")),
+            "lapsed",
+            expires_in=-30,
+            grace=True,
+        ),
+        Case(
+            "tr-no-match",
+            "whois.trabis.gov.tr",
+            "kimse-yok.com.tr",
+            trabis_no_match("kimse-yok.com.tr"),
+            "lapsed",
+            NOT_FOUND,
+        ),
         # Traficom
-        Case("fi-registered", "whois.fi", "saimaan-kala.fi",
-             traficom("saimaan-kala.fi", "Registered", d(200, "{d}.{m}.%Y 10:46:30")), "active", ("Registered",),
-             expires_in=200),
-        Case("fi-idn-latin1", "whois.fi", ace(IDN_FI),
-             traficom(ace(IDN_FI), "Registered", d(77, "{d}.{m}.%Y 10:46:30"), unicode_name=IDN_FI), "active",
-             ("Registered",), expires_in=77),
-        Case("fi-expired", "whois.fi", "vanha-kauppa.fi",
-             traficom("vanha-kauppa.fi", "Registered", d(-4, "{d}.{m}.%Y 10:46:30")), "lapsed", expires_in=-4,
-             grace=True),
+        Case(
+            "fi-registered",
+            "whois.fi",
+            "saimaan-kala.fi",
+            traficom("saimaan-kala.fi", "Registered", d(200, "{d}.{m}.%Y 10:46:30")),
+            "active",
+            ("Registered",),
+            expires_in=200,
+        ),
+        Case(
+            "fi-idn-latin1",
+            "whois.fi",
+            ace(IDN_FI),
+            traficom(ace(IDN_FI), "Registered", d(77, "{d}.{m}.%Y 10:46:30"), unicode_name=IDN_FI),
+            "active",
+            ("Registered",),
+            expires_in=77,
+        ),
+        Case(
+            "fi-expired",
+            "whois.fi",
+            "vanha-kauppa.fi",
+            traficom("vanha-kauppa.fi", "Registered", d(-4, "{d}.{m}.%Y 10:46:30")),
+            "lapsed",
+            expires_in=-4,
+            grace=True,
+        ),
         Case("fi-not-found", "whois.fi", "ei-kukaan.fi", FI_NOT_FOUND, "lapsed", NOT_FOUND),
         # IRNIC
-        Case("ir-registered", "whois.nic.ir", "shirini-saray.ir", irnic("shirini-saray.ir", d(388, ymd)), "active",
-             (), expires_in=388),
+        Case(
+            "ir-registered",
+            "whois.nic.ir",
+            "shirini-saray.ir",
+            irnic("shirini-saray.ir", d(388, ymd)),
+            "active",
+            (),
+            expires_in=388,
+        ),
         Case("ir-no-entries", "whois.nic.ir", "hichkas.ir", irnic_none("hichkas.ir"), "lapsed", NOT_FOUND),
         # NASK
-        Case("pl-registered", "whois.dns.pl", "wisla-piekarnia.pl",
-             nask("wisla-piekarnia.pl", d(171, "%Y.%m.%d 00:00:00"), d(-1, "%Y.%m.%d 12:01:14")), "active", (),
-             expires_in=171),
+        Case(
+            "pl-registered",
+            "whois.dns.pl",
+            "wisla-piekarnia.pl",
+            nask("wisla-piekarnia.pl", d(171, "%Y.%m.%d 00:00:00"), d(-1, "%Y.%m.%d 12:01:14")),
+            "active",
+            (),
+            expires_in=171,
+        ),
         Case("pl-no-information", "whois.dns.pl", "nikogo-tu.pl", nask_none("nikogo-tu.pl"), "lapsed", NOT_FOUND),
         Case("pl-limit", "whois.dns.pl", "wisla-piekarnia.pl", PL_LIMIT, "refused"),
         # Nominet
-        Case("uk-registered", "whois.nic.uk", "harbour-fish.co.uk",
-             nominet("harbour-fish.co.uk", ["Registered until expiry date."], "Expiry date", d(339, "%d-%b-%Y")),
-             "active", ("Registered until expiry date.",), expires_in=339),
-        Case("uk-renewal-processing", "whois.nic.uk", "corner-deli.co.uk",
-             nominet("corner-deli.co.uk", ["Renewal request being processed."], "Renewal date", d(300, "%d-%b-%Y")),
-             "active", expires_in=300),
-        Case("uk-suspended", "whois.nic.uk", "closed-cafe.co.uk",
-             nominet("closed-cafe.co.uk", ["Renewal required.", "*** This registration has been SUSPENDED. ***"],
-                     "Expiry date", d(-45, "%d-%b-%Y")), "lapsed",
-             ("Renewal required.", "This registration has been SUSPENDED."), expires_in=-45, grace=True),
-        Case("uk-no-match", "whois.nic.uk", "nobody-here.co.uk", nominet_no_match("nobody-here.co.uk"), "lapsed",
-             NOT_FOUND),
-        Case("uk-quota", "whois.nic.uk", "harbour-fish.co.uk", nominet_quota("harbour-fish.co.uk", 50), "refused",
-             retry_after=50),
+        Case(
+            "uk-registered",
+            "whois.nic.uk",
+            "harbour-fish.co.uk",
+            nominet("harbour-fish.co.uk", ["Registered until expiry date."], "Expiry date", d(339, "%d-%b-%Y")),
+            "active",
+            ("Registered until expiry date.",),
+            expires_in=339,
+        ),
+        Case(
+            "uk-renewal-processing",
+            "whois.nic.uk",
+            "corner-deli.co.uk",
+            nominet("corner-deli.co.uk", ["Renewal request being processed."], "Renewal date", d(300, "%d-%b-%Y")),
+            "active",
+            expires_in=300,
+        ),
+        Case(
+            "uk-suspended",
+            "whois.nic.uk",
+            "closed-cafe.co.uk",
+            nominet(
+                "closed-cafe.co.uk",
+                ["Renewal required.", "*** This registration has been SUSPENDED. ***"],
+                "Expiry date",
+                d(-45, "%d-%b-%Y"),
+            ),
+            "lapsed",
+            ("Renewal required.", "This registration has been SUSPENDED."),
+            expires_in=-45,
+            grace=True,
+        ),
+        Case(
+            "uk-no-match",
+            "whois.nic.uk",
+            "nobody-here.co.uk",
+            nominet_no_match("nobody-here.co.uk"),
+            "lapsed",
+            NOT_FOUND,
+        ),
+        Case(
+            "uk-quota",
+            "whois.nic.uk",
+            "harbour-fish.co.uk",
+            nominet_quota("harbour-fish.co.uk", 50),
+            "refused",
+            retry_after=50,
+        ),
     ]
 
 
@@ -1011,8 +1458,9 @@ RECORDS: dict[str, Callable[[str, str, float, float], bytes]] = {
     "EURid": lambda domain, status, days, now: eurid_status(domain, status),
     "DNS Belgium": lambda domain, status, days, now: dns_be(domain, status),
     "JPRS": lambda domain, status, days, now: jprs(domain, status, on(now, days, "%Y/%m/%d")),
-    "TCI (.ru, .su, .рф)": lambda domain, status, days, now: tci(domain, status, on(now, days, "%Y-%m-%dT21:00:00Z"),
-                                                                 on(now, days + 30, "%Y-%m-%d")),
+    "TCI (.ru, .su, .рф)": lambda domain, status, days, now: tci(
+        domain, status, on(now, days, "%Y-%m-%dT21:00:00Z"), on(now, days + 30, "%Y-%m-%d")
+    ),
     "Internetstiftelsen": lambda domain, status, days, now: iis(domain, status, [], on(now, days, "%Y-%m-%d")),
     "Punktum dk": lambda domain, status, days, now: punktum(domain, status, on(now, days, "%Y-%m-%d")),
     "InternetNZ": lambda domain, status, days, now: irs_nz(domain, status),

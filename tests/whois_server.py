@@ -163,8 +163,11 @@ class WhoisServer(ServerThread):
                 writer.close()
 
     async def _read_query(self, reader: asyncio.StreamReader) -> bytes | None:
-        waits = [asyncio.ensure_future(reader.readline()), asyncio.ensure_future(self._cut.wait()),
-                 asyncio.ensure_future(self._stopping.wait())]
+        waits = [
+            asyncio.ensure_future(reader.readline()),
+            asyncio.ensure_future(self._cut.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
         done, pending = await asyncio.wait(waits, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         for wait in pending:
             wait.cancel()
@@ -221,7 +224,6 @@ class WhoisServer(ServerThread):
     async def _serve(self) -> None:
         self._stopping, self._cut = asyncio.Event(), asyncio.Event()
         await self._listen(0)
-
 
     # --- outages ----------------------------------------------------------------
 

@@ -50,8 +50,13 @@ def apply_command(state: dict | None, command: AccountCommand) -> tuple[dict | N
 
     for update in command.upsert:
         if _newer(at, last_change(update.key)):
-            after[update.key] = {"email": update.email, "domain": update.domain, "verified": update.verified,
-                                 "verified_at": update.verified_at, "updated_at": at}
+            after[update.key] = {
+                "email": update.email,
+                "domain": update.domain,
+                "verified": update.verified,
+                "verified_at": update.verified_at,
+                "updated_at": at,
+            }
             removed.pop(update.key, None)
     for key in command.remove:
         drop(key)
@@ -67,9 +72,17 @@ def apply_command(state: dict | None, command: AccountCommand) -> tuple[dict | N
     for key, entry in after.items():
         old = before.get(key)
         if old is None or any(old[field] != entry[field] for field in ("email", "verified", "verified_at")):
-            out.append({"kind": "member", "domain": entry["domain"], "account_id": account, "key": key,
-                        "email": entry["email"], "verified": entry["verified"],
-                        "verified_at": entry["verified_at"]})
+            out.append(
+                {
+                    "kind": "member",
+                    "domain": entry["domain"],
+                    "account_id": account,
+                    "key": key,
+                    "email": entry["email"],
+                    "verified": entry["verified"],
+                    "verified_at": entry["verified_at"],
+                }
+            )
     for key, entry in before.items():
         if key not in after:
             out.append({"kind": "unmember", "domain": entry["domain"], "account_id": account, "key": key})

@@ -87,8 +87,7 @@ async def apply_account_record(event) -> None:
             before = states[account] if account in states else topics.accounts.get(account)
             state, domain_commands = apply_command(before, command)
         except Exception as exc:  # apply_command is pure: a failed command leaves the state as it was
-            await dead_letter_command(message, value.get("account_id") if isinstance(value, dict) else None,
-                                      value, exc)
+            await dead_letter_command(message, value.get("account_id") if isinstance(value, dict) else None, value, exc)
             continue
         states[account] = state
         if state is not None and state is not before:

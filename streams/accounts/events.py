@@ -21,8 +21,13 @@ class AddressUpdate:
     verified_at: str | None
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "email": self.email, "domain": self.domain,
-                "verified": self.verified, "verified_at": self.verified_at}
+        return {
+            "key": self.key,
+            "email": self.email,
+            "domain": self.domain,
+            "verified": self.verified,
+            "verified_at": self.verified_at,
+        }
 
 
 @dataclass(slots=True)
@@ -47,15 +52,27 @@ class AccountCommand:
     event_type: str = field(default="", compare=False)
 
     def to_dict(self) -> dict:
-        return {"event_id": self.event_id, "account_id": self.account_id,
-                "upsert": [a.to_dict() for a in self.upsert], "remove": self.remove,
-                "replace": self.replace, "login": self.login, "occurred_at": self.occurred_at}
+        return {
+            "event_id": self.event_id,
+            "account_id": self.account_id,
+            "upsert": [a.to_dict() for a in self.upsert],
+            "remove": self.remove,
+            "replace": self.replace,
+            "login": self.login,
+            "occurred_at": self.occurred_at,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "AccountCommand":
-        return cls(event_id=data["event_id"], account_id=data["account_id"],
-                   upsert=[AddressUpdate(**a) for a in data["upsert"]], remove=list(data["remove"]),
-                   replace=data["replace"], login=data["login"], occurred_at=data.get("occurred_at"))
+        return cls(
+            event_id=data["event_id"],
+            account_id=data["account_id"],
+            upsert=[AddressUpdate(**a) for a in data["upsert"]],
+            remove=list(data["remove"]),
+            replace=data["replace"],
+            login=data["login"],
+            occurred_at=data.get("occurred_at"),
+        )
 
 
 _EMAIL_TYPES = frozenset(("email_added", "email_verified", "email_unverified", "email_removed", "email_changed"))
@@ -71,11 +88,18 @@ def _surely_valid_email_event(p: dict) -> bool:
     False means "ask jsonschema", which also words the error.
     """
     get = p.get
-    return (_short_text(get("event_id"), 1, 200) and type(get("type")) is str and get("type") in _EMAIL_TYPES
-            and _short_text(get("account_id"), 1, 200) and _short_text(get("email"), 3, 320)
-            and all(get(name) is None or _short_text(get(name), 0, limit)
-                    for name, limit in (("previous_email", 320), ("verified_at", 64), ("occurred_at", 64)))
-            and (get("verified") is None or type(get("verified")) is bool))
+    return (
+        _short_text(get("event_id"), 1, 200)
+        and type(get("type")) is str
+        and get("type") in _EMAIL_TYPES
+        and _short_text(get("account_id"), 1, 200)
+        and _short_text(get("email"), 3, 320)
+        and all(
+            get(name) is None or _short_text(get(name), 0, limit)
+            for name, limit in (("previous_email", 320), ("verified_at", 64), ("occurred_at", 64))
+        )
+        and (get("verified") is None or type(get("verified")) is bool)
+    )
 
 
 FAST_CHECKS = {"email-event": _surely_valid_email_event}
@@ -119,16 +143,16 @@ def _valid_payload(schema: str, key: bytes | None, value: bytes | None, max_byte
     return payload
 
 
-def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
-                      max_bytes: int) -> AccountCommand:
+def parse_email_event(
+    key: bytes | None, value: bytes | None, *, public: PublicMailboxes, max_bytes: int
+) -> AccountCommand:
     payload = _valid_payload("email-event", key, value, max_bytes)
     account = payload["account_id"]
     kind = payload["type"]
     address = _address(payload["email"], "email")
     occurred_at = parse_timestamp(payload.get("occurred_at"), "occurred_at")
     verified_at = parse_timestamp(payload.get("verified_at"), "verified_at")
-    command = AccountCommand(event_id=payload["event_id"], account_id=account, occurred_at=occurred_at,
-                             event_type=kind)
+    command = AccountCommand(event_id=payload["event_id"], account_id=account, occurred_at=occurred_at, event_type=kind)
     custom = address.domain not in public
 
     if kind == "email_removed":
@@ -157,12 +181,17 @@ def parse_email_event(key: bytes | None, value: bytes | None, *, public: PublicM
     return command
 
 
-def parse_login_event(key: bytes | None, value: bytes | None, *, public: PublicMailboxes,
-                      max_bytes: int) -> AccountCommand:
+def parse_login_event(
+    key: bytes | None, value: bytes | None, *, public: PublicMailboxes, max_bytes: int
+) -> AccountCommand:
     payload = _valid_payload("login-event", key, value, max_bytes)
-    command = AccountCommand(event_id=payload["event_id"], account_id=payload["account_id"], login=True,
-                             occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"),
-                             event_type="login")
+    command = AccountCommand(
+        event_id=payload["event_id"],
+        account_id=payload["account_id"],
+        login=True,
+        occurred_at=parse_timestamp(payload.get("occurred_at"), "occurred_at"),
+        event_type="login",
+    )
     snapshot = payload.get("emails")
     if snapshot is None:
         return command

@@ -15,9 +15,18 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-def dead_letter_record(*, reason: str, error: str, topic: str, partition: int, offset: int,
-                       timestamp_ms: int | None, key: bytes | None, value: bytes | None,
-                       now: float | None = None) -> dict:
+def dead_letter_record(
+    *,
+    reason: str,
+    error: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_ms: int | None,
+    key: bytes | None,
+    value: bytes | None,
+    now: float | None = None,
+) -> dict:
     size = len(value) if value is not None else 0
     truncated = value is not None and size > KEEP_VALUE_BYTES
     return {

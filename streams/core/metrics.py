@@ -13,36 +13,66 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-events_in = Counter("lapsewatch_events_in_total", "Input events read, by topic and event type",
-                    ["topic", "type"], registry=REGISTRY)
-dead_lettered = Counter("lapsewatch_dead_lettered_total", "Records sent to the dead-letter topic, by reason",
-                        ["reason"], registry=REGISTRY)
-checks = Counter("lapsewatch_checks_total", "Provider checks, by provider and verdict (failed: no verdict)",
-                 ["provider", "verdict"], registry=REGISTRY)
-check_seconds = Histogram("lapsewatch_check_duration_seconds", "Time a provider took to answer one check",
-                          ["provider"], registry=REGISTRY,
-                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-provider_errors = Counter("lapsewatch_provider_errors_total", "Checks that got no verdict, by provider",
-                          ["provider"], registry=REGISTRY)
-unverified = Counter("lapsewatch_email_unverified_total", "email-unverified events emitted, by reason",
-                     ["reason"], registry=REGISTRY)
-circuit_open = Gauge("lapsewatch_provider_circuit_open", "1 while a provider server's circuit is not closed",
-                     ["server"], registry=REGISTRY)
-circuit_changes = Counter("lapsewatch_provider_circuit_changes_total",
-                          "Circuit breaker changes, by server and the state entered (open, half_open, closed)",
-                          ["server", "state"], registry=REGISTRY)
-failing_alone = Gauge("lapsewatch_domains_failing_alone",
-                      "Domains whose last check failed on their own while their server answers others, by server",
-                      ["server"], registry=REGISTRY)
-table_memory = Gauge("lapsewatch_table_memory_bytes",
-                     "RocksDB memory of the tables' partitions on this worker, by table and kind "
-                     "(memtables: writes not yet flushed; block_cache: blocks read)",
-                     ["table", "kind"], registry=REGISTRY)
-due_backlog = Gauge("lapsewatch_due_backlog", "Domains due for a check now, by priority",
-                    ["priority"], registry=REGISTRY)
+events_in = Counter(
+    "lapsewatch_events_in_total", "Input events read, by topic and event type", ["topic", "type"], registry=REGISTRY
+)
+dead_lettered = Counter(
+    "lapsewatch_dead_lettered_total", "Records sent to the dead-letter topic, by reason", ["reason"], registry=REGISTRY
+)
+checks = Counter(
+    "lapsewatch_checks_total",
+    "Provider checks, by provider and verdict (failed: no verdict)",
+    ["provider", "verdict"],
+    registry=REGISTRY,
+)
+check_seconds = Histogram(
+    "lapsewatch_check_duration_seconds",
+    "Time a provider took to answer one check",
+    ["provider"],
+    registry=REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+provider_errors = Counter(
+    "lapsewatch_provider_errors_total", "Checks that got no verdict, by provider", ["provider"], registry=REGISTRY
+)
+unverified = Counter(
+    "lapsewatch_email_unverified_total", "email-unverified events emitted, by reason", ["reason"], registry=REGISTRY
+)
+circuit_open = Gauge(
+    "lapsewatch_provider_circuit_open",
+    "1 while a provider server's circuit is not closed",
+    ["server"],
+    registry=REGISTRY,
+)
+circuit_changes = Counter(
+    "lapsewatch_provider_circuit_changes_total",
+    "Circuit breaker changes, by server and the state entered (open, half_open, closed)",
+    ["server", "state"],
+    registry=REGISTRY,
+)
+failing_alone = Gauge(
+    "lapsewatch_domains_failing_alone",
+    "Domains whose last check failed on their own while their server answers others, by server",
+    ["server"],
+    registry=REGISTRY,
+)
+table_memory = Gauge(
+    "lapsewatch_table_memory_bytes",
+    "RocksDB memory of the tables' partitions on this worker, by table and kind "
+    "(memtables: writes not yet flushed; block_cache: blocks read)",
+    ["table", "kind"],
+    registry=REGISTRY,
+)
+due_backlog = Gauge(
+    "lapsewatch_due_backlog", "Domains due for a check now, by priority", ["priority"], registry=REGISTRY
+)
 domains_owned = Gauge("lapsewatch_domains", "Domains in this worker's partitions", registry=REGISTRY)
-consumer_lag = Gauge("lapsewatch_consumer_lag", "Records not yet processed, by topic and partition",
-                     ["topic", "partition"], registry=REGISTRY)
+consumer_lag = Gauge(
+    "lapsewatch_consumer_lag",
+    "Records not yet processed, by topic and partition",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
 
 # aiohttp refuses a charset inside content_type; UTF-8 is the exposition format's default anyway.
 CONTENT_TYPE = "text/plain; version=0.0.4"

@@ -17,8 +17,7 @@ from streams.core import batches
 from streams.core.inbound import Rejected
 from streams.deadletters import dead_letter_command, send_dead_letter
 from streams.domains.controls import parse_control
-from streams.domains.lifecycle import (CheckResult, apply_check, apply_control, apply_login, apply_member,
-                                       apply_unmember)
+from streams.domains.lifecycle import CheckResult, apply_check, apply_control, apply_login, apply_member, apply_unmember
 from streams.domains.outbound import Outbound
 from streams.domains.publish import send
 from streams.domains.scheduler import checker
@@ -102,8 +101,9 @@ def release_checks(domain: str, group: list[dict]) -> None:
             checker.done(domain, command.get("check_id"))
 
 
-async def apply_one_by_one(message, domain: str, stored: dict[str, dict], before: dict | None,
-                           group: list[dict]) -> None:
+async def apply_one_by_one(
+    message, domain: str, stored: dict[str, dict], before: dict | None, group: list[dict]
+) -> None:
     for command in group:
         try:
             state, events = apply_domain_commands_to(before, [command])
@@ -132,8 +132,13 @@ async def forward_control_commands(stream):
         except Rejected as exc:
             await send_dead_letter(message, exc.reason, exc.message)
             continue
-        control_log.info("control: %s %s by %s (%s)", command["command"], command["domain"],
-                         command["requested_by"], command["command_id"])
+        control_log.info(
+            "control: %s %s by %s (%s)",
+            command["command"],
+            command["domain"],
+            command["requested_by"],
+            command["command_id"],
+        )
         batcher = batches.Batcher(settings.partitions)
         batcher.add(command["domain"], command)
         for partition, value in batcher.drain():

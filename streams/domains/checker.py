@@ -38,10 +38,21 @@ SUSPECTS_KEPT = 100_000
 
 
 class Checker:
-    def __init__(self, primary: StatusProvider, publish: Publish, *, concurrency: int, deadline: float,
-                 gate: Gate, breakers: Breakers, confirm: StatusProvider | None = None,
-                 announce: Announce | None = None, requeue: Requeue | None = None,
-                 in_flight_ttl: float | None = None, proven: Proven | None = None):
+    def __init__(
+        self,
+        primary: StatusProvider,
+        publish: Publish,
+        *,
+        concurrency: int,
+        deadline: float,
+        gate: Gate,
+        breakers: Breakers,
+        confirm: StatusProvider | None = None,
+        announce: Announce | None = None,
+        requeue: Requeue | None = None,
+        in_flight_ttl: float | None = None,
+        proven: Proven | None = None,
+    ):
         self.primary = primary
         self.confirm = confirm
         self.publish = publish
@@ -167,8 +178,9 @@ class Checker:
             started.append(domain)
         return started, deferred
 
-    async def check_once(self, domain: str, provider: StatusProvider | None = None,
-                         check_id: str | None = None) -> CheckResult:
+    async def check_once(
+        self, domain: str, provider: StatusProvider | None = None, check_id: str | None = None
+    ) -> CheckResult:
         """Ask `provider` once, within the deadline; a failure is a result with no verdict."""
         provider = provider or self.provider_for(False, domain)
         started = time.time()
@@ -186,18 +198,29 @@ class Checker:
             async with asyncio.timeout(self.deadline):
                 verdict = await provider.check(domain)
         except ProviderError as exc:
-            return CheckResult(domain, started, provider.name, None, detail=str(exc), retry_after=exc.retry_after,
-                               server_wide=exc.server_wide)
+            return CheckResult(
+                domain,
+                started,
+                provider.name,
+                None,
+                detail=str(exc),
+                retry_after=exc.retry_after,
+                server_wide=exc.server_wide,
+            )
         except TimeoutError:  # a server that trickles its answer must not hold a slot for ever
-            return CheckResult(domain, started, provider.name, None,
-                               detail=f"{provider.name} gave no answer for {domain} within {self.deadline:g} s")
+            return CheckResult(
+                domain,
+                started,
+                provider.name,
+                None,
+                detail=f"{provider.name} gave no answer for {domain} within {self.deadline:g} s",
+            )
         except Exception as exc:  # a provider bug is a failed check, never a verdict
             log.exception("provider %s raised for %s", provider.name, domain)
             return CheckResult(domain, started, provider.name, None, detail=f"{type(exc).__name__}")
         return CheckResult.from_verdict(domain, started, provider.name, verdict)
 
-    async def _check(self, domain: str, provider: StatusProvider, server: str, check_id: str,
-                     failing: bool) -> None:
+    async def _check(self, domain: str, provider: StatusProvider, server: str, check_id: str, failing: bool) -> None:
         # The rate wait comes before the concurrency slot: a held server must not idle the slots.
         await self.gate.enter(provider.name, server)
         now = time.time()
@@ -216,9 +239,15 @@ class Checker:
             if result.retry_after:
                 self.gate.hold(server, result.retry_after)
             suspect = self.suspect(domain, failing)
-            change = self.breakers.failure(server, time.time(), result.detail or "failed", domain=domain,
-                                           server_wide=result.server_wide, suspect=suspect,
-                                           proven=not suspect and self.proven(domain))
+            change = self.breakers.failure(
+                server,
+                time.time(),
+                result.detail or "failed",
+                domain=domain,
+                server_wide=result.server_wide,
+                suspect=suspect,
+                proven=not suspect and self.proven(domain),
+            )
             if not result.server_wide:  # the server's trouble says nothing about the name
                 self._remember(domain, server)
         else:
@@ -241,10 +270,13 @@ class Checker:
     def _announce(self, provider: str, change: CircuitChange) -> None:
         metrics.circuit_changes.labels(change.server, change.state).inc()
         if change.state == "open":
-            log.error("circuit OPEN for %s after %d failures of the server or of distinct domains (%s): "
-                      "no requests until %s",
-                      change.server, change.failures, change.reason, time.strftime("%H:%M:%S",
-                                                                                   time.gmtime(change.retry_at)))
+            log.error(
+                "circuit OPEN for %s after %d failures of the server or of distinct domains (%s): no requests until %s",
+                change.server,
+                change.failures,
+                change.reason,
+                time.strftime("%H:%M:%S", time.gmtime(change.retry_at)),
+            )
         else:
             log.warning("circuit %s for %s", change.state.upper().replace("_", "-"), change.server)
         if self.announce is not None:
@@ -275,8 +307,9 @@ def start_due_checks(due: DueIndex, checker: Checker, now: float) -> int:
         taken = due.take_due(now, checker.room())
         if not taken:
             break
-        started, deferred = checker.dispatch(((domain, priority == CONFIRM, priority == RETRY)
-                                              for domain, priority, _ in taken), now)
+        started, deferred = checker.dispatch(
+            ((domain, priority == CONFIRM, priority == RETRY) for domain, priority, _ in taken), now
+        )
         entries = {domain: (priority, rank) for domain, priority, rank in taken}
         for domain in started:
             due.set(domain, now + checker.in_flight_ttl, entries[domain][0])

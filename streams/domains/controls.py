@@ -24,7 +24,12 @@ def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> 
             keyed = None
         if keyed != domain:
             raise Rejected("key_mismatch", f"the key {key!r} is not the command's domain {domain!r}")
-    return {"kind": "control", "domain": domain, "command": payload["command"],
-            "requested_by": payload["requested_by"], "reason": payload.get("reason"),
-            "requested_at": parse_timestamp(payload["requested_at"], "requested_at"),
-            "command_id": payload["command_id"]}
+    return {
+        "kind": "control",
+        "domain": domain,
+        "command": payload["command"],
+        "requested_by": payload["requested_by"],
+        "reason": payload.get("reason"),
+        "requested_at": parse_timestamp(payload["requested_at"], "requested_at"),
+        "command_id": payload["command_id"],
+    }

@@ -41,28 +41,55 @@ class CheckResult:
 
     @classmethod
     def from_verdict(cls, domain: str, checked_at: float, provider: str, verdict: Verdict) -> "CheckResult":
-        return cls(domain, checked_at, provider, verdict.verdict, verdict.flags, verdict.detail,
-                   verdict.registered_at, verdict.expires_at, verdict.grace, lifecycle=verdict.lifecycle)
+        return cls(
+            domain,
+            checked_at,
+            provider,
+            verdict.verdict,
+            verdict.flags,
+            verdict.detail,
+            verdict.registered_at,
+            verdict.expires_at,
+            verdict.grace,
+            lifecycle=verdict.lifecycle,
+        )
 
     def to_dict(self) -> dict:
-        return {"kind": "check", "domain": self.domain, "checked_at": self.checked_at, "provider": self.provider,
-                "verdict": self.verdict, "flags": list(self.flags), "detail": self.detail,
-                "registered_at": self.registered_at, "expires_at": self.expires_at, "grace": self.grace,
-                "retry_after": self.retry_after, "lifecycle": self.lifecycle, "check_id": self.check_id,
-                "server_wide": self.server_wide}
+        return {
+            "kind": "check",
+            "domain": self.domain,
+            "checked_at": self.checked_at,
+            "provider": self.provider,
+            "verdict": self.verdict,
+            "flags": list(self.flags),
+            "detail": self.detail,
+            "registered_at": self.registered_at,
+            "expires_at": self.expires_at,
+            "grace": self.grace,
+            "retry_after": self.retry_after,
+            "lifecycle": self.lifecycle,
+            "check_id": self.check_id,
+            "server_wide": self.server_wide,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "CheckResult":
         """ValueError for a record no check could have written: times must be real instants."""
-        return cls(domain=data["domain"], checked_at=_instant(data["checked_at"], "checked_at"),
-                   provider=data["provider"], verdict=data["verdict"], flags=tuple(data["flags"]),
-                   detail=data.get("detail"),
-                   registered_at=_instant(data.get("registered_at"), "registered_at", optional=True),
-                   expires_at=_instant(data.get("expires_at"), "expires_at", optional=True),
-                   grace=bool(data.get("grace")),
-                   retry_after=_instant(data.get("retry_after"), "retry_after", optional=True),
-                   lifecycle=bool(data.get("lifecycle", True)),
-                   check_id=_check_id(data.get("check_id")), server_wide=bool(data.get("server_wide")))
+        return cls(
+            domain=data["domain"],
+            checked_at=_instant(data["checked_at"], "checked_at"),
+            provider=data["provider"],
+            verdict=data["verdict"],
+            flags=tuple(data["flags"]),
+            detail=data.get("detail"),
+            registered_at=_instant(data.get("registered_at"), "registered_at", optional=True),
+            expires_at=_instant(data.get("expires_at"), "expires_at", optional=True),
+            grace=bool(data.get("grace")),
+            retry_after=_instant(data.get("retry_after"), "retry_after", optional=True),
+            lifecycle=bool(data.get("lifecycle", True)),
+            check_id=_check_id(data.get("check_id")),
+            server_wide=bool(data.get("server_wide")),
+        )
 
 
 def _instant(value: object, name: str, *, optional: bool = False) -> float | None:
@@ -108,8 +135,12 @@ def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
         for key, member in addresses.items():
             member_id = _member_id(account_id, key)
             verified_at = epoch_seconds(member["verified_at"])
-            if (member["verified"] and verified_at is not None and verified_at < registered
-                    and state.reregistered.get(member_id) != registered):
+            if (
+                member["verified"]
+                and verified_at is not None
+                and verified_at < registered
+                and state.reregistered.get(member_id) != registered
+            ):
                 state.reregistered[member_id] = registered
                 events.append(outbound.email_reregistered(state, account_id, key, member, now))
     return events
@@ -119,13 +150,17 @@ def apply_member(state: DomainState | None, command: dict, now: float) -> Decisi
     events: list[Outbound] = []
     if state is None or not state.members:
         # A memberless row only keeps an allow: the first member starts the domain afresh.
-        state = DomainState(domain=command["domain"], first_seen_at=now, next_check_at=now,
-                            allowed=state.allowed if state else None)
+        state = DomainState(
+            domain=command["domain"], first_seen_at=now, next_check_at=now, allowed=state.allowed if state else None
+        )
         first_seen = True
     else:
         first_seen = False
     state.members.setdefault(command["account_id"], {})[command["key"]] = {
-        "email": command["email"], "verified": command["verified"], "verified_at": command["verified_at"]}
+        "email": command["email"],
+        "verified": command["verified"],
+        "verified_at": command["verified_at"],
+    }
     if first_seen:
         events.append(outbound.domain_status(state, "first_seen", None, now))
     if state.status == "lapsed":
@@ -169,8 +204,15 @@ def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decisi
 
 
 def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = False) -> float:
-    return routine_at(state.domain, now, policy.recheck_interval, policy.recheck_jitter,
-                      expires_at=state.expires_at, grace=state.grace, first=first)
+    return routine_at(
+        state.domain,
+        now,
+        policy.recheck_interval,
+        policy.recheck_jitter,
+        expires_at=state.expires_at,
+        grace=state.grace,
+        first=first,
+    )
 
 
 def superseded(state: DomainState, result: CheckResult) -> bool:
@@ -239,8 +281,9 @@ def _inconclusive(state: DomainState, previous: str, now: float, policy: Policy)
     state.inconclusive += 1
     if state.inconclusive_since is None:
         state.inconclusive_since = now
-    state.next_check_at = backoff_at(now, state.inconclusive, policy.inconclusive_retry_min,
-                                     policy.inconclusive_retry_max)
+    state.next_check_at = backoff_at(
+        now, state.inconclusive, policy.inconclusive_retry_min, policy.inconclusive_retry_max
+    )
     if previous in ("new", "active"):
         state.status = "inconclusive"
         return [outbound.domain_status(state, "inconclusive", previous, now)]
@@ -285,8 +328,9 @@ def _lapsed(state: DomainState, previous: str, result: CheckResult, now: float, 
     if (unconfirmed and policy.confirms) or checked_at < confirm_due:
         state.status = "lapse_suspected"
         state.next_check_at = max(confirm_due, now)
-        return [] if previous == "lapse_suspected" else [
-            outbound.domain_status(state, "lapse_suspected", previous, now)]
+        return (
+            [] if previous == "lapse_suspected" else [outbound.domain_status(state, "lapse_suspected", previous, now)]
+        )
     state.status = "lapsed"
     state.confirmed_at = checked_at
     state.next_check_at = _routine(state, now, policy)
@@ -307,8 +351,12 @@ def apply_control(state: DomainState | None, command: dict, now: float) -> Decis
     elif action == "allow":
         if state is None:
             state = DomainState(domain=domain, first_seen_at=now)
-        state.allowed = {"by": command["requested_by"], "reason": command["reason"], "at": now,
-                         "command_id": command["command_id"]}
+        state.allowed = {
+            "by": command["requested_by"],
+            "reason": command["reason"],
+            "at": now,
+            "command_id": command["command_id"],
+        }
     elif action == "unallow":
         if state is None or not state.allowed:
             applied, outcome = False, "the domain was not allowed"

@@ -21,8 +21,16 @@ class Outbound:
 
 
 def _envelope(event_id: str, kind: str, subject: str, time: float, data: dict) -> dict:
-    return {"specversion": "1.0", "id": event_id, "source": SOURCE, "type": kind, "subject": subject,
-            "time": iso_utc(time), "datacontenttype": "application/json", "data": data}
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": SOURCE,
+        "type": kind,
+        "subject": subject,
+        "time": iso_utc(time),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
 
 
 def unverified_id(account_id: str, key: str, domain: str, episode: float) -> str:
@@ -33,8 +41,9 @@ def reregistered_id(account_id: str, key: str, domain: str, registered_at: float
     return str(uuid.uuid5(ID_NAMESPACE, f"reregistered\n{account_id}\n{key}\n{domain}\n{iso_utc(registered_at)}"))
 
 
-def _unverified(state: DomainState, account_id: str, member: dict, now: float, reason: str, event_id: str,
-                confirmed_at: float) -> Outbound:
+def _unverified(
+    state: DomainState, account_id: str, member: dict, now: float, reason: str, event_id: str, confirmed_at: float
+) -> Outbound:
     """The evidence travels with the event, so the account service can show and audit why."""
     data = {
         "account_id": account_id,
@@ -64,15 +73,21 @@ def email_reregistered(state: DomainState, account_id: str, key: str, member: di
     """The domain was registered again after this address was verified: someone else may own it."""
     assert state.registered_at is not None
     event_id = reregistered_id(account_id, key, state.domain, state.registered_at)
-    return _unverified(state, account_id, member, now, "domain_reregistered", event_id,
-                       state.last_success_at or now)
+    return _unverified(state, account_id, member, now, "domain_reregistered", event_id, state.last_success_at or now)
 
 
-def circuit_status(provider: str, server: str, state: str, failures: int, reason: str | None,
-                   retry_at: float | None, now: float) -> Outbound:
+def circuit_status(
+    provider: str, server: str, state: str, failures: int, reason: str | None, retry_at: float | None, now: float
+) -> Outbound:
     """A provider server's circuit breaker changed state: domains it serves wait meanwhile."""
-    data = {"provider": provider, "server": server, "state": state, "failures": failures, "reason": reason,
-            "retry_at": iso_utc_or_none(retry_at)}
+    data = {
+        "provider": provider,
+        "server": server,
+        "state": state,
+        "failures": failures,
+        "reason": reason,
+        "retry_at": iso_utc_or_none(retry_at),
+    }
     key = f"provider:{server}"
     event_id = str(uuid.uuid5(ID_NAMESPACE, f"circuit\n{server}\n{state}\n{now!r}"))
     return Outbound("status", key, _envelope(event_id, "lapsewatch.provider.circuit", key, now, data))
@@ -102,9 +117,14 @@ def control_status(state: DomainState, command: dict, applied: bool, outcome: st
     """The audit record of an operator's command: who, what, why, and whether it changed anything."""
     event = domain_status(state, "control", state.status, now)
     event.value["data"]["control"] = {
-        "command": command["command"], "command_id": command["command_id"],
-        "requested_by": command["requested_by"], "requested_at": command["requested_at"],
-        "reason": command["reason"], "applied": applied, "outcome": outcome,
-        "allowed": bool(state.allowed)}
+        "command": command["command"],
+        "command_id": command["command_id"],
+        "requested_by": command["requested_by"],
+        "requested_at": command["requested_at"],
+        "reason": command["reason"],
+        "applied": applied,
+        "outcome": outcome,
+        "allowed": bool(state.allowed),
+    }
     event.value["id"] = str(uuid.uuid5(ID_NAMESPACE, f"control\n{state.domain}\n{command['command_id']}"))
     return event

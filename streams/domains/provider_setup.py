@@ -19,16 +19,18 @@ def build_gate(settings: Settings) -> Gate:
 
 
 def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> StatusProvider:
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(settings.ca_bundle)) \
-        if settings.ca_bundle else True
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
+    )
     if name == "rdap":
         from streams.providers.bootstrap import BootstrapSource
         from streams.providers.chain import RdapThenWhois
         from streams.providers.rdap import RdapProvider
 
         source = BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers))
-        rdap = RdapProvider(source, settings.provider_timeout, verify=verify, gate=gate,
-                            max_connections=settings.check_concurrency)
+        rdap = RdapProvider(
+            source, settings.provider_timeout, verify=verify, gate=gate, max_connections=settings.check_concurrency
+        )
         return RdapThenWhois(rdap, _whois(settings, gate))
     if name == "whois":
         return _whois(settings, gate)
@@ -36,14 +38,20 @@ def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> S
         from streams.providers.fastly import FastlyProvider
 
         assert settings.fastly_api_key
-        return FastlyProvider(settings.fastly_api_url, settings.fastly_api_key, settings.provider_timeout,
-                              verify=verify, max_connections=settings.check_concurrency)
+        return FastlyProvider(
+            settings.fastly_api_url,
+            settings.fastly_api_key,
+            settings.provider_timeout,
+            verify=verify,
+            max_connections=settings.check_concurrency,
+        )
     if name == "dns":
         from streams.providers.dns import DnsProvider
 
         resolvers = settings.dns_resolvers
-        return DnsProvider([host for host, _ in resolvers] or None, resolvers[0][1] if resolvers else 53,
-                           settings.provider_timeout)
+        return DnsProvider(
+            [host for host, _ in resolvers] or None, resolvers[0][1] if resolvers else 53, settings.provider_timeout
+        )
     if name == "simulated":
         from streams.providers.scenario import Scenario
         from streams.providers.scenario_provider import SimulatedProvider
@@ -58,5 +66,6 @@ def _whois(settings: Settings, gate: Gate | None) -> StatusProvider:
     from streams.providers.whois_servers import shipped_whois_table
 
     shipped = shipped_whois_table()
-    return WhoisProvider({**shipped.servers, **settings.whois_servers}, settings.provider_timeout, gate=gate,
-                         unserved=shipped.none)
+    return WhoisProvider(
+        {**shipped.servers, **settings.whois_servers}, settings.provider_timeout, gate=gate, unserved=shipped.none
+    )

@@ -36,5 +36,8 @@ async def publish_result(result: CheckResult) -> None:
 
 
 async def announce_circuit(provider: str, change: CircuitChange) -> None:
-    await send(outbound.circuit_status(provider, change.server, change.state, change.failures, change.reason,
-                                       change.retry_at, time.time()))
+    await send(
+        outbound.circuit_status(
+            provider, change.server, change.state, change.failures, change.reason, change.retry_at, time.time()
+        )
+    )

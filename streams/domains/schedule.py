@@ -35,8 +35,16 @@ def spread_at(domain: str, now: float, interval: float, jitter: float) -> float:
     return now + low + (interval - low) * _unit(f"{domain}|first")
 
 
-def routine_at(domain: str, now: float, interval: float, jitter: float, *,
-               expires_at: float | None = None, grace: bool = False, first: bool = False) -> float:
+def routine_at(
+    domain: str,
+    now: float,
+    interval: float,
+    jitter: float,
+    *,
+    expires_at: float | None = None,
+    grace: bool = False,
+    first: bool = False,
+) -> float:
     """The next routine check, pulled earlier by what the registry said about expiry.
 
     A known expiry brings the check to a day after it, so a lapse is seen within

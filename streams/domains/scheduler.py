@@ -22,12 +22,19 @@ POLICY = settings.policy
 
 gate = build_gate(settings)
 checker = Checker(
-    build_provider(settings.provider, settings, gate), publish_result,
+    build_provider(settings.provider, settings, gate),
+    publish_result,
     confirm=build_provider(settings.confirm_provider, settings, gate) if settings.confirm_provider else None,
-    concurrency=settings.check_concurrency, deadline=settings.check_deadline, gate=gate,
-    breakers=Breakers(settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown,
-                      settings.breaker_window),
-    announce=announce_circuit, requeue=requeue, proven=proven)
+    concurrency=settings.check_concurrency,
+    deadline=settings.check_deadline,
+    gate=gate,
+    breakers=Breakers(
+        settings.breaker_failures, settings.breaker_cooldown, settings.breaker_max_cooldown, settings.breaker_window
+    ),
+    announce=announce_circuit,
+    requeue=requeue,
+    proven=proven,
+)
 
 
 def ready() -> bool:
@@ -67,8 +74,9 @@ def _rebuild_due(now: float) -> None:
     or `LAPSEWATCH_RETRY_MIN` (at most the check deadline), comes first.
     """
     global _owned
-    owned = {tp.partition for tp in app.assignor.assigned_actives()
-             if tp.topic == topics.domain_commands.get_topic_name()}
+    owned = {
+        tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.domain_commands.get_topic_name()
+    }
     acquired, _owned = owned - _owned, owned
     settle = now + min(settings.check_deadline, POLICY.retry_min)
     due.clear()
@@ -84,8 +92,11 @@ def _rebuild_due(now: float) -> None:
             else:
                 due.set(domain, at, priority_of(value))
         except (KeyError, TypeError, ValueError):  # one bad row must not stop every domain's checks
-            log.error("domain %s has no valid next check time (%r): checking it now", domain,
-                      value.get("next_check_at") if isinstance(value, dict) else value)
+            log.error(
+                "domain %s has no valid next check time (%r): checking it now",
+                domain,
+                value.get("next_check_at") if isinstance(value, dict) else value,
+            )
             due.set(domain, now, URGENT)
     log.info("due index rebuilt: %d domains in domain partitions %s", len(due), sorted(owned))
 

@@ -62,10 +62,14 @@ _FIELDS = tuple(f.name for f in fields(DomainState))
 
 def _copied(data: dict) -> dict:
     """`data` with its mutable fields copied as deep as they go (members are dicts of dicts of plain values)."""
-    return {**data,
-            "flags": list(data.get("flags", ())),
-            "members": {account: {key: dict(member) for key, member in addresses.items()}
-                        for account, addresses in data.get("members", {}).items()},
-            "emitted": dict(data.get("emitted", {})),
-            "reregistered": dict(data.get("reregistered", {})),
-            "allowed": dict(data["allowed"]) if data.get("allowed") else None}
+    return {
+        **data,
+        "flags": list(data.get("flags", ())),
+        "members": {
+            account: {key: dict(member) for key, member in addresses.items()}
+            for account, addresses in data.get("members", {}).items()
+        },
+        "emitted": dict(data.get("emitted", {})),
+        "reregistered": dict(data.get("reregistered", {})),
+        "allowed": dict(data["allowed"]) if data.get("allowed") else None,
+    }

@@ -31,8 +31,11 @@ def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
         "registered_at": iso_utc_or_none(value.get("registered_at")),
         "expires_at": iso_utc_or_none(value.get("expires_at")),
         "grace": bool(value.get("grace")),
-        "members": {"accounts": len(members), "addresses": len(addresses),
-                    "verified": sum(1 for member in addresses if member.get("verified"))},
+        "members": {
+            "accounts": len(members),
+            "addresses": len(addresses),
+            "verified": sum(1 for member in addresses if member.get("verified")),
+        },
         "unverified_this_episode": len(value.get("emitted") or {}),
         "allowed": _allowed(value.get("allowed")),
         "partition": partition,
@@ -44,5 +47,9 @@ def _allowed(allow: dict | None) -> dict | None:
     """Who allowed the domain (never unverified) and why, or None."""
     if not allow:
         return None
-    return {"by": allow.get("by"), "reason": allow.get("reason"), "at": iso_utc_or_none(allow.get("at")),
-            "command_id": allow.get("command_id")}
+    return {
+        "by": allow.get("by"),
+        "reason": allow.get("reason"),
+        "at": iso_utc_or_none(allow.get("at")),
+        "command_id": allow.get("command_id"),
+    }

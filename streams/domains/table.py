@@ -39,8 +39,7 @@ def load(domain: str) -> tuple[dict[str, dict], dict | None]:
         key = rows.page_key(domain, page)
         row = topics.domains.get(key)
         if row is None:  # head and pages are written under one offset commit: this is a bug
-            log.error("domain %s: page row %s is missing; its members are lost until they log in again",
-                      domain, key)
+            log.error("domain %s: page row %s is missing; its members are lost until they log in again", domain, key)
             row = rows.empty_page()
         stored[key] = row
     return stored, rows.join(head, [stored[key] for key in stored if key != domain])

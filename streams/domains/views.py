@@ -25,20 +25,27 @@ class DomainView(View):
         try:
             owner = app.assignor.key_store(changelog, domain.encode())
         except KeyError:
-            return self.json({"error": "not_ready", "detail": "partitions are being assigned; try again"},
-                             status=503)
+            return self.json({"error": "not_ready", "detail": "partitions are being assigned; try again"}, status=503)
         try:
             return await app.router._route_req(owner, self.web, request)
         except SameNode:
             pass
         except Exception as exc:  # the owner is down or restarting: say so rather than a bare 500
-            return self.json({"error": "owner_unreachable", "owner": str(owner),
-                              "detail": f"{type(exc).__name__}: {exc}"}, status=502)
+            return self.json(
+                {"error": "owner_unreachable", "owner": str(owner), "detail": f"{type(exc).__name__}: {exc}"},
+                status=502,
+            )
         _, value = load(domain)
         if value is None:
-            return self.json({"error": "unknown_domain", "domain": domain,
-                              "detail": "no account of the platform uses this domain (or it is a public mailbox)"},
-                             status=404)
-        summary = domain_summary(value, partition=batches.partition_for(domain, settings.partitions),
-                                 worker=str(app.conf.canonical_url))
+            return self.json(
+                {
+                    "error": "unknown_domain",
+                    "domain": domain,
+                    "detail": "no account of the platform uses this domain (or it is a public mailbox)",
+                },
+                status=404,
+            )
+        summary = domain_summary(
+            value, partition=batches.partition_for(domain, settings.partitions), worker=str(app.conf.canonical_url)
+        )
         return self.json(summary)

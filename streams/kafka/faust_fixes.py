@@ -105,8 +105,10 @@ async def _still_current(consumer: Any, items: list) -> list:
         if position != offset + 1:
             moved.add(tp)
     if moved:
-        log.info("dropped a fetched batch of %s: a seek moved them, their records are read again",
-                 sorted(f"{tp.topic}[{tp.partition}]" for tp in moved))
+        log.info(
+            "dropped a fetched batch of %s: a seek moved them, their records are read again",
+            sorted(f"{tp.topic}[{tp.partition}]" for tp in moved),
+        )
     return [(tp, message) for tp, message in items if tp not in moved]
 
 
@@ -133,8 +135,9 @@ def _guarded_seek(perform_seek):
             self._lapsewatch_seeks = getattr(self, "_lapsewatch_seeks", 0) + 1
             await perform_seek(self)
             changelogs = self.app.tables.changelog_topics
-            uncommitted = [tp for tp in self.assignment()
-                           if tp.topic not in changelogs and not self._committed_offset.get(tp)]
+            uncommitted = [
+                tp for tp in self.assignment() if tp.topic not in changelogs and not self._committed_offset.get(tp)
+            ]
             if uncommitted:
                 await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in uncommitted))
                 for tp in uncommitted:
@@ -201,8 +204,9 @@ def install(fetch_max_wait: float = 1.5) -> None:
         return
     thread = aiokafka_driver.AIOKafkaConsumerThread
     thread._highwaters = _true_highwaters
-    thread._create_worker_consumer = _with_fetch_max_wait(thread._create_worker_consumer,
-                                                          max(1, round(fetch_max_wait * 1000)))
+    thread._create_worker_consumer = _with_fetch_max_wait(
+        thread._create_worker_consumer, max(1, round(fetch_max_wait * 1000))
+    )
     producers.ProducerBuffer.flush = drain
     producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
     consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)

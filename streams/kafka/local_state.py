@@ -43,8 +43,10 @@ class LocalState:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise DataDirInUse(f"LAPSEWATCH_DATA_DIR: {self.marker.parent} is in use by another running worker; "
-                               "give each worker its own data directory") from None
+            raise DataDirInUse(
+                f"LAPSEWATCH_DATA_DIR: {self.marker.parent} is in use by another running worker; "
+                "give each worker its own data directory"
+            ) from None
         self._file = handle
         handle.seek(0)
         unclean = handle.read().strip() == RUNNING

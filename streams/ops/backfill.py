@@ -36,8 +36,16 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Mappin
 
 import orjson
 
-from streams.core.addresses import (MAX_ADDRESS, MAX_LOCAL, Address, InvalidAddress, PublicMailboxes,
-                                        ascii_host, normalize_address, registrable_domain)
+from streams.core.addresses import (
+    MAX_ADDRESS,
+    MAX_LOCAL,
+    Address,
+    InvalidAddress,
+    PublicMailboxes,
+    ascii_host,
+    normalize_address,
+    registrable_domain,
+)
 from streams.core.inbound import Rejected, parse_timestamp
 
 if TYPE_CHECKING:
@@ -118,8 +126,10 @@ def read_csv(stream: BinaryIO) -> Iterator[Row]:
         if header is None:
             header = [cell.strip().lower() for cell in cells]
             if "account_id" not in header or not ({"email", "address"} & set(header)):
-                raise BackfillError(f"line {start}: the CSV header must name the columns account_id and email "
-                                    f"(or address), got {','.join(header)!r}")
+                raise BackfillError(
+                    f"line {start}: the CSV header must name the columns account_id and email "
+                    f"(or address), got {','.join(header)!r}"
+                )
             continue
         if bad and any(number in bad for number in range(start, end + 1)):
             yield start, "not valid UTF-8"
@@ -134,6 +144,7 @@ def read_rows(stream: BinaryIO, fmt: str) -> Iterator[Row]:
 
 
 # -- validation: fields → (key, value) --
+
 
 def event_id(account_id: str, address_key: str, verified: bool, verified_at: str | None) -> str:
     """`backfill-` + uuid5 of the row's content (same as `uuid.uuid5`, without its object overhead)."""
@@ -171,8 +182,11 @@ def _account_id(value: object) -> str:
     if type(value) is int:  # JSON numbers: bool is an int subclass and is not an id
         value = str(value)
     if not isinstance(value, str):
-        raise RowError("account_id: missing" if value is None else
-                       f"account_id: expected a string or an integer, got {type(value).__name__}")
+        raise RowError(
+            "account_id: missing"
+            if value is None
+            else f"account_id: expected a string or an integer, got {type(value).__name__}"
+        )
     value = value.strip()  # spaces around an id are an export artefact, not part of the id
     if not value:
         raise RowError("account_id: empty")
@@ -227,10 +241,17 @@ class EventBuilder:
         verified_at = _verified_at(fields.get("verified_at"))
         if address.domain in self.public:
             return None  # the pipeline drops these on arrival: nothing to check, no state to keep
-        value = orjson.dumps({
-            "event_id": event_id(account, address.key, verified, verified_at), "type": "email_added",
-            "account_id": account, "email": address.original.strip(), "verified": verified,
-            "verified_at": verified_at, "occurred_at": BACKFILL_OCCURRED_AT})
+        value = orjson.dumps(
+            {
+                "event_id": event_id(account, address.key, verified, verified_at),
+                "type": "email_added",
+                "account_id": account,
+                "email": address.original.strip(),
+                "verified": verified,
+                "verified_at": verified_at,
+                "occurred_at": BACKFILL_OCCURRED_AT,
+            }
+        )
         return account.encode(), value
 
 
@@ -247,8 +268,13 @@ class Summary:
         return self.read / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def prepare(rows: Iterable[Row], builder: EventBuilder, summary: Summary,
-            progress: Callable[[int], None] | None = None, every: int = 2000) -> Iterator[tuple[bytes, bytes]]:
+def prepare(
+    rows: Iterable[Row],
+    builder: EventBuilder,
+    summary: Summary,
+    progress: Callable[[int], None] | None = None,
+    every: int = 2000,
+) -> Iterator[tuple[bytes, bytes]]:
     """The records to produce; counts rows, public addresses and rejections into `summary`."""
     build = builder.build
     for line, fields in rows:
@@ -276,8 +302,14 @@ def prepare(rows: Iterable[Row], builder: EventBuilder, summary: Summary,
 BATCH_BYTES = 512 * 1024  # below any broker's default message.max.bytes (1 MiB)
 
 
-async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, topic: str,
-                  batch_bytes: int = BATCH_BYTES, client_options: dict | None = None) -> int:
+async def produce(
+    records: Iterable[tuple[bytes, bytes]],
+    *,
+    bootstrap: str,
+    topic: str,
+    batch_bytes: int = BATCH_BYTES,
+    client_options: dict | None = None,
+) -> int:
     """Sends every record, keyed as Kafka's default partitioner would; returns how many were delivered.
 
     Whole batches per partition (`create_batch`/`send_batch`) instead of one
@@ -295,8 +327,13 @@ async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, top
     from aiokafka.partitioner import DefaultPartitioner
 
     # client_options: the workers' TLS/SASL settings (Settings.broker_security).
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=batch_bytes,
-                                max_request_size=max(batch_bytes * 2, 1024 * 1024), **(client_options or {}))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        max_batch_size=batch_bytes,
+        max_request_size=max(batch_bytes * 2, 1024 * 1024),
+        **(client_options or {}),
+    )
     try:
         await producer.start()
         partitions = sorted(await producer.partitions_for(topic))
@@ -337,8 +374,16 @@ async def produce(records: Iterable[tuple[bytes, bytes]], *, bootstrap: str, top
         await producer.stop()
 
 
-async def run_backfill(stream: BinaryIO, fmt: str, *, bootstrap: str | None, topic: str, public: PublicMailboxes,
-                       progress: Callable[[int], None] | None = None, client_options: dict | None = None) -> Summary:
+async def run_backfill(
+    stream: BinaryIO,
+    fmt: str,
+    *,
+    bootstrap: str | None,
+    topic: str,
+    public: PublicMailboxes,
+    progress: Callable[[int], None] | None = None,
+    client_options: dict | None = None,
+) -> Summary:
     """Read, validate and (unless `bootstrap` is None: a dry run) produce; returns the summary."""
     summary = Summary()
     started = time.monotonic()
@@ -353,11 +398,14 @@ async def run_backfill(stream: BinaryIO, fmt: str, *, bootstrap: str | None, top
 
 def summary_lines(summary: Summary, *, dry_run: bool = False, shown: int = 20) -> list[str]:
     """The report printed at the end, rejected rows listed up to `shown`."""
-    lines = [f"rows read:   {summary.read:,}",
-             f"would produce: {summary.produced:,} (dry run: nothing sent)" if dry_run else
-             f"produced:    {summary.produced:,}",
-             f"public mailbox rows skipped: {summary.public:,} (the pipeline ignores them)",
-             f"rejected:    {len(summary.rejected):,}"]
+    lines = [
+        f"rows read:   {summary.read:,}",
+        f"would produce: {summary.produced:,} (dry run: nothing sent)"
+        if dry_run
+        else f"produced:    {summary.produced:,}",
+        f"public mailbox rows skipped: {summary.public:,} (the pipeline ignores them)",
+        f"rejected:    {len(summary.rejected):,}",
+    ]
     lines += [f"  line {line}: {reason}" for line, reason in summary.rejected[:shown]]
     if len(summary.rejected) > shown:
         lines.append(f"  … and {len(summary.rejected) - shown:,} more (--rejects FILE lists them all)")

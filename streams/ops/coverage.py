@@ -29,12 +29,33 @@ WHOIS_TABLE_MODULE = "streams.providers.whois_servers"
 
 # Issue 12's goal: at least this share of the root zone's TLDs with a source, and RDAP or WHOIS for each of these.
 GOAL_PERCENT = 90.0
-EMAIL_CCTLDS = ("de", "io", "co", "me", "us", "eu", "ch", "jp", "cn", "it", "nl", "uk", "fr", "au", "ca", "br", "in",
-                "ru", "pl", "se")
+EMAIL_CCTLDS = (
+    "de",
+    "io",
+    "co",
+    "me",
+    "us",
+    "eu",
+    "ch",
+    "jp",
+    "cn",
+    "it",
+    "nl",
+    "uk",
+    "fr",
+    "au",
+    "ca",
+    "br",
+    "in",
+    "ru",
+    "pl",
+    "se",
+)
 
 
-def classify(tlds: Iterable[str], rdap_source: Callable[[str], str | None],
-             whois: Mapping[str, str] | None) -> dict[str, str]:
+def classify(
+    tlds: Iterable[str], rdap_source: Callable[[str], str | None], whois: Mapping[str, str] | None
+) -> dict[str, str]:
     """TLD → the label of the source that answers for it, in TLD order.
 
     `rdap_source(tld)` says where the RDAP server comes from ("override",
@@ -134,9 +155,13 @@ def no_whois_reasons() -> dict[str, str]:
 _UNSET = object()
 
 
-def measure(source: BootstrapSource, *, whois: Mapping[str, str] | None | object = _UNSET,
-            why_none: Mapping[str, str] | None = None,
-            root: tuple[Iterable[str], str | None] | None = None) -> Coverage:
+def measure(
+    source: BootstrapSource,
+    *,
+    whois: Mapping[str, str] | None | object = _UNSET,
+    why_none: Mapping[str, str] | None = None,
+    root: tuple[Iterable[str], str | None] | None = None,
+) -> Coverage:
     """Coverage of the root zone (or `root`) by `source`'s RDAP servers, then `whois` (default: the shipped table).
 
     `why_none` (default: the shipped WHOIS table's reasons) says why a TLD has no port-43 server.
@@ -145,8 +170,10 @@ def measure(source: BootstrapSource, *, whois: Mapping[str, str] | None | object
     if whois is _UNSET:
         whois, why_none = whois_servers(), (no_whois_reasons() if why_none is None else why_none)
     context = {
-        "rdap_bootstrap": {"publication": source.current.publication.isoformat().replace("+00:00", "Z"),
-                           "in_use": source.in_use()},
+        "rdap_bootstrap": {
+            "publication": source.current.publication.isoformat().replace("+00:00", "Z"),
+            "in_use": source.in_use(),
+        },
         "registry_table": sorted(source.registry or {}),
         "overrides": sorted(source.overrides),
         "whois_table": None if whois is None else sum(1 for host in whois.values() if host),

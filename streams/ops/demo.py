@@ -41,13 +41,32 @@ EXPECTED = {"1001", "1002", "1004", "1005", "1010"}
 def _events() -> list[tuple[str, str, dict]]:
     out = []
     for account, address, verified in ACCOUNTS:
-        out.append(("email", account, {"event_id": f"demo-{account}", "type": "email_added", "account_id": account,
-                                       "email": address, "verified": verified,
-                                       "verified_at": "2023-03-01T09:00:00Z" if verified else None}))
+        out.append(
+            (
+                "email",
+                account,
+                {
+                    "event_id": f"demo-{account}",
+                    "type": "email_added",
+                    "account_id": account,
+                    "email": address,
+                    "verified": verified,
+                    "verified_at": "2023-03-01T09:00:00Z" if verified else None,
+                },
+            )
+        )
     account, address = LOGIN_SNAPSHOT
-    out.append(("login", account, {"event_id": f"demo-login-{account}", "account_id": account,
-                                   "emails": [{"email": address, "verified": True,
-                                               "verified_at": "2022-06-01T09:00:00Z"}]}))
+    out.append(
+        (
+            "login",
+            account,
+            {
+                "event_id": f"demo-login-{account}",
+                "account_id": account,
+                "emails": [{"email": address, "verified": True, "verified_at": "2022-06-01T09:00:00Z"}],
+            },
+        )
+    )
     return out
 
 
@@ -62,8 +81,14 @@ async def _produce(bootstrap: str, topics: dict[str, str]) -> None:
 
 
 async def _watch(bootstrap: str, topics: dict[str, str], timeout: float, started: float) -> set[str]:
-    consumer = AIOKafkaConsumer(topics["unverified"], topics["status"], bootstrap_servers=bootstrap,
-                                group_id=None, auto_offset_reset="earliest", metadata_max_age_ms=500)
+    consumer = AIOKafkaConsumer(
+        topics["unverified"],
+        topics["status"],
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=500,
+    )
     await consumer.start()
     seen: set[str] = set()
     try:
@@ -77,8 +102,10 @@ async def _watch(bootstrap: str, topics: dict[str, str], timeout: float, started
                     elapsed = time.monotonic() - started
                     if tp.topic == topics["unverified"]:
                         seen.add(data["account_id"])
-                        print(f"[{elapsed:5.1f}s] email-unverified  account {data['account_id']:<5} "
-                              f"{data['email']:<32} domain {data['domain']} ({' '.join(data['domain_status'])})")
+                        print(
+                            f"[{elapsed:5.1f}s] email-unverified  account {data['account_id']:<5} "
+                            f"{data['email']:<32} domain {data['domain']} ({' '.join(data['domain_status'])})"
+                        )
                     else:
                         print(f"[{elapsed:5.1f}s]   domain {data['domain']:<22} {data['transition']}")
                     sys.stdout.flush()
@@ -94,25 +121,42 @@ def run_demo(timeout: float) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="lapsewatch-demo-"))
     scenario = workdir / "scenario.json"
     scenario.write_bytes(resources.files("streams.data").joinpath("demo-scenario.json").read_bytes())
-    topics = {"email": "accounts.email-events", "login": "accounts.logins",
-              "unverified": "accounts.email-unverified", "status": "domains.status"}
+    topics = {
+        "email": "accounts.email-events",
+        "login": "accounts.logins",
+        "unverified": "accounts.email-unverified",
+        "status": "domains.status",
+    }
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAPSEWATCH_")}
-    env.update({
-        "LAPSEWATCH_BROKER": broker.url, "LAPSEWATCH_APP_ID": "lapsewatch-demo",
-        "LAPSEWATCH_DATA_DIR": str(workdir / "data"), "LAPSEWATCH_WEB_PORT": str(free_port()),
-        "LAPSEWATCH_STATUS_PROVIDER": "simulated", "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario),
-        "LAPSEWATCH_CONFIRM_AFTER": "5s", "LAPSEWATCH_TICK": "0.5s",
-        # The simulated provider is in process: the politeness meant for real registries only slows the show.
-        "LAPSEWATCH_SERVER_RATE": "100",
-        "LAPSEWATCH_RETRY_MIN": "2s", "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "2s",
-        "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s", "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
-        "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
-    })
+    env.update(
+        {
+            "LAPSEWATCH_BROKER": broker.url,
+            "LAPSEWATCH_APP_ID": "lapsewatch-demo",
+            "LAPSEWATCH_DATA_DIR": str(workdir / "data"),
+            "LAPSEWATCH_WEB_PORT": str(free_port()),
+            "LAPSEWATCH_STATUS_PROVIDER": "simulated",
+            "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario),
+            "LAPSEWATCH_CONFIRM_AFTER": "5s",
+            "LAPSEWATCH_TICK": "0.5s",
+            # The simulated provider is in process: the politeness meant for real registries only slows the show.
+            "LAPSEWATCH_SERVER_RATE": "100",
+            "LAPSEWATCH_RETRY_MIN": "2s",
+            "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "2s",
+            "LAPSEWATCH_BROKER_SESSION_TIMEOUT": "6s",
+            "LAPSEWATCH_BROKER_REBALANCE_TIMEOUT": "3s",
+            "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "1s",
+        }
+    )
     log_path = workdir / "worker.log"
     print(f"worker log: {log_path}\nlapse confirmation after 5 s; waiting for {len(EXPECTED)} email-unverified events")
     with log_path.open("wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "streams", "worker", "-l", "info"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "-l", "info"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             bootstrap = broker.bootstrap
             asyncio.run(_produce(bootstrap, topics))

@@ -50,9 +50,14 @@ async def fresh_bootstrap(provider, settings: Settings, *, force: bool = False) 
             refreshed, source.last_error = False, f"no answer within {settings.check_deadline:g} s"
         finally:
             quiet.setLevel(level)
-    return {"in_use": source.in_use(), "publication": iso_utc_or_none(source.current.publication.timestamp()),
-            "cache_age_seconds": None if age is None else round(age), "url": source.url,
-            "refreshed": refreshed, "refresh_error": source.last_error if refreshed is False else None}
+    return {
+        "in_use": source.in_use(),
+        "publication": iso_utc_or_none(source.current.publication.timestamp()),
+        "cache_age_seconds": None if age is None else round(age),
+        "url": source.url,
+        "refreshed": refreshed,
+        "refresh_error": source.last_error if refreshed is False else None,
+    }
 
 
 def answered_by(provider, domain: str) -> dict:
@@ -80,28 +85,50 @@ async def check_now(domain: str, providers: list[str], settings: Settings, *, re
         name = pick(domain).name if pick is not None else name  # RDAP's chain may hand a TLD to WHOIS
         try:
             bootstrap = await fresh_bootstrap(provider, settings, force=refresh)
-            context = {"answered_by": answered_by(provider, domain),
-                       **({"bootstrap": bootstrap} if bootstrap is not None else {})}
+            context = {
+                "answered_by": answered_by(provider, domain),
+                **({"bootstrap": bootstrap} if bootstrap is not None else {}),
+            }
             started = time.monotonic()
             try:
                 async with asyncio.timeout(settings.check_deadline):
                     verdict = await provider.check(domain)
-                answers.append({"provider": name, "verdict": verdict.verdict, "flags": list(verdict.flags),
-                                "detail": verdict.detail, "registered_at": iso_utc_or_none(verdict.registered_at),
-                                "expires_at": iso_utc_or_none(verdict.expires_at), "grace": verdict.grace,
-                                "nameservers": list(verdict.nameservers),
-                                "seconds": round(time.monotonic() - started, 3), **context})
+                answers.append(
+                    {
+                        "provider": name,
+                        "verdict": verdict.verdict,
+                        "flags": list(verdict.flags),
+                        "detail": verdict.detail,
+                        "registered_at": iso_utc_or_none(verdict.registered_at),
+                        "expires_at": iso_utc_or_none(verdict.expires_at),
+                        "grace": verdict.grace,
+                        "nameservers": list(verdict.nameservers),
+                        "seconds": round(time.monotonic() - started, 3),
+                        **context,
+                    }
+                )
             except (ProviderError, TimeoutError) as exc:
                 reason = str(exc) or f"no answer within {settings.check_deadline:g} s"
-                answers.append({"provider": name, "verdict": None, "error": reason,
-                                "seconds": round(time.monotonic() - started, 3), **context})
+                answers.append(
+                    {
+                        "provider": name,
+                        "verdict": None,
+                        "error": reason,
+                        "seconds": round(time.monotonic() - started, 3),
+                        **context,
+                    }
+                )
         finally:
             await provider.aclose()
     return answers
 
 
-SOURCE_NAMES = {"override": "LAPSEWATCH_RDAP_SERVERS", "iana": "IANA's bootstrap file",
-                "registry": "the registry table", "whois": "the WHOIS table or LAPSEWATCH_WHOIS_SERVERS"}
+SOURCE_NAMES = {
+    "override": "LAPSEWATCH_RDAP_SERVERS",
+    "iana": "IANA's bootstrap file",
+    "registry": "the registry table",
+    "whois": "the WHOIS table or LAPSEWATCH_WHOIS_SERVERS",
+}
 
 
 def describe_source(answer: dict) -> list[str]:
@@ -114,8 +141,9 @@ def describe_source(answer: dict) -> list[str]:
         lines.append(f"  asked:       {server}" + (f" (from {found})" if found else ""))
     bootstrap = answer.get("bootstrap")
     if bootstrap:
-        copy = {"shipped": "the shipped snapshot", "cached": "the cached copy",
-                "fetched": "a copy fetched now"}[bootstrap["in_use"]]
+        copy = {"shipped": "the shipped snapshot", "cached": "the cached copy", "fetched": "a copy fetched now"}[
+            bootstrap["in_use"]
+        ]
         line = f"  bootstrap:   IANA's file of {bootstrap['publication']}, {copy}"
         if bootstrap["refreshed"] is False:
             line += f" (refresh failed: {bootstrap['refresh_error']})"
@@ -134,11 +162,14 @@ def _age(seconds: float) -> str:
 
 def describe_verdict(domain: str, answer: dict) -> str:
     if answer["verdict"] is None:
-        return "\n".join([f"{domain}: {answer['provider']} gave no verdict: {answer['error']}",
-                          *describe_source(answer)])
-    lines = [f"{domain}: {answer['verdict'].upper()} according to {answer['provider']} ({answer['seconds']:.2f} s)",
-             f"  status:      {' '.join(answer['flags']) or '—'}",
-             f"  why:         {answer['detail'] or '—'}"]
+        return "\n".join(
+            [f"{domain}: {answer['provider']} gave no verdict: {answer['error']}", *describe_source(answer)]
+        )
+    lines = [
+        f"{domain}: {answer['verdict'].upper()} according to {answer['provider']} ({answer['seconds']:.2f} s)",
+        f"  status:      {' '.join(answer['flags']) or '—'}",
+        f"  why:         {answer['detail'] or '—'}",
+    ]
     for label, key in (("registered:", "registered_at"), ("expires:", "expires_at")):
         if answer.get(key):
             lines.append(f"  {label:<12} {answer[key]}")
@@ -153,22 +184,33 @@ def describe_verdict(domain: str, answer: dict) -> str:
 def describe_domain(summary: dict) -> str:
     """The /domains/{name} answer as lines for a terminal."""
     members = summary["members"]
-    lines = [f"{summary['domain']}: {summary['status']}" + (f" ({', '.join(summary['flags'])})" if summary["flags"] else ""),
-             f"  provider         {summary['provider'] or '—'}" + (f": {summary['detail']}" if summary["detail"] else ""),
-             f"  members          {members['accounts']} accounts, {members['addresses']} addresses, "
-             f"{members['verified']} verified",
-             f"  first seen       {summary['first_seen_at']}",
-             f"  last check       {summary['last_check_at'] or '—'} (last verdict {summary['last_success_at'] or '—'})",
-             f"  next check       {summary['next_check_at']}" + (" (urgent)" if summary["urgent"] else "")]
+    lines = [
+        f"{summary['domain']}: {summary['status']}" + (f" ({', '.join(summary['flags'])})" if summary["flags"] else ""),
+        f"  provider         {summary['provider'] or '—'}" + (f": {summary['detail']}" if summary["detail"] else ""),
+        f"  members          {members['accounts']} accounts, {members['addresses']} addresses, "
+        f"{members['verified']} verified",
+        f"  first seen       {summary['first_seen_at']}",
+        f"  last check       {summary['last_check_at'] or '—'} (last verdict {summary['last_success_at'] or '—'})",
+        f"  next check       {summary['next_check_at']}" + (" (urgent)" if summary["urgent"] else ""),
+    ]
     if summary["consecutive_errors"] or summary["consecutive_inconclusive"]:
-        lines.append(f"  in a row         {summary['consecutive_errors']} failed, "
-                     f"{summary['consecutive_inconclusive']} inconclusive since {summary['inconclusive_since'] or '—'}")
+        lines.append(
+            f"  in a row         {summary['consecutive_errors']} failed, "
+            f"{summary['consecutive_inconclusive']} inconclusive since {summary['inconclusive_since'] or '—'}"
+        )
     if summary.get("failing_since"):
-        whose = ("alone: its server answers other names, so it backs off on its own" if summary["failing_alone"]
-                 else "with its server")
+        whose = (
+            "alone: its server answers other names, so it backs off on its own"
+            if summary["failing_alone"]
+            else "with its server"
+        )
         lines.append(f"  failing since    {summary['failing_since']}, {whose}")
-    for label, key in (("registered", "registered_at"), ("expires", "expires_at"),
-                       ("lapse seen", "lapse_first_seen_at"), ("lapse confirmed", "lapse_confirmed_at")):
+    for label, key in (
+        ("registered", "registered_at"),
+        ("expires", "expires_at"),
+        ("lapse seen", "lapse_first_seen_at"),
+        ("lapse confirmed", "lapse_confirmed_at"),
+    ):
         if summary[key]:
             lines.append(f"  {label:<16} {summary[key]}")
     if summary["grace"]:
@@ -179,15 +221,17 @@ def describe_domain(summary: dict) -> str:
     return "\n".join(lines)
 
 
-async def status_history(bootstrap: str, topic: str, domain: str, *, client_options: dict | None = None,
-                         timeout: float = 30.0) -> list[dict]:
+async def status_history(
+    bootstrap: str, topic: str, domain: str, *, client_options: dict | None = None, timeout: float = 30.0
+) -> list[dict]:
     """The domain's records on domains.status, oldest first: its verdict history with the evidence of each."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.core.batches import partition_for
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                **(client_options or {}))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **(client_options or {})
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
@@ -207,9 +251,25 @@ async def status_history(bootstrap: str, topic: str, domain: str, *, client_opti
                 event = _json(message.value)
                 data = event.get("data") if isinstance(event, dict) else None
                 if isinstance(data, dict) and event.get("type") == "lapsewatch.domain.status":
-                    history.append({"time": event.get("time"), **{key: data.get(key) for key in (
-                        "transition", "status", "flags", "provider", "detail", "checked_at", "registered_at",
-                        "expires_at")}, **({"control": data["control"]} if "control" in data else {})})
+                    history.append(
+                        {
+                            "time": event.get("time"),
+                            **{
+                                key: data.get(key)
+                                for key in (
+                                    "transition",
+                                    "status",
+                                    "flags",
+                                    "provider",
+                                    "detail",
+                                    "checked_at",
+                                    "registered_at",
+                                    "expires_at",
+                                )
+                            },
+                            **({"control": data["control"]} if "control" in data else {}),
+                        }
+                    )
         return history
     finally:
         await consumer.stop()
@@ -236,8 +296,16 @@ def describe_history(history: list[dict]) -> str:
     for entry in history:
         evidence = ", ".join(entry.get("flags") or [])
         control = entry.get("control")
-        note = (f"{control['command']} by {control['requested_by']}" + (f": {control['reason']}" if control['reason']
-                                                                          else "")) if control else entry.get("detail")
-        lines.append(f"    {entry['time']}  {entry['transition']:<16} {entry['status']:<16} "
-                     f"{entry.get('provider') or ''} {evidence}" + (f"  ({note})" if note else ""))
+        note = (
+            (
+                f"{control['command']} by {control['requested_by']}"
+                + (f": {control['reason']}" if control["reason"] else "")
+            )
+            if control
+            else entry.get("detail")
+        )
+        lines.append(
+            f"    {entry['time']}  {entry['transition']:<16} {entry['status']:<16} "
+            f"{entry.get('provider') or ''} {evidence}" + (f"  ({note})" if note else "")
+        )
     return "\n".join(lines)

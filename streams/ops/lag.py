@@ -48,16 +48,34 @@ class LagReport:
         return max((p.oldest_age for p in self.partitions if p.oldest_age is not None), default=None)
 
     def to_dict(self) -> dict:
-        return {"group": self.group, "measured_at": self.measured_at, "total_lag": self.total,
-                "oldest_unprocessed_age_seconds": self.oldest_age(), "topics": self.by_topic(),
-                "missing_topics": self.missing, "partitions": [asdict(p) for p in self.partitions]}
+        return {
+            "group": self.group,
+            "measured_at": self.measured_at,
+            "total_lag": self.total,
+            "oldest_unprocessed_age_seconds": self.oldest_age(),
+            "topics": self.by_topic(),
+            "missing_topics": self.missing,
+            "partitions": [asdict(p) for p in self.partitions],
+        }
 
 
-async def measure_lag(bootstrap: str, group: str, topics: list[str], *, ages: bool = True,
-                      timeout: float = 10.0, client_options: dict | None = None) -> LagReport:
+async def measure_lag(
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    *,
+    ages: bool = True,
+    timeout: float = 10.0,
+    client_options: dict | None = None,
+) -> LagReport:
     """Lag of `group` on each partition of `topics`. Raises aiokafka's KafkaError when the broker is unreachable."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                request_timeout_ms=int(timeout * 1000), **(client_options or {}))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout * 1000),
+        **(client_options or {}),
+    )
     try:
         await asyncio.wait_for(consumer.start(), timeout)
         await consumer.topics()  # refreshes metadata for partitions_for_topic

@@ -45,10 +45,18 @@ def _matches(record: dict, reasons: set[str], sources: set[str], since_ms: int |
     return since_ms is None or (isinstance(stamp, int) and stamp >= since_ms)
 
 
-async def replay_dead_letters(bootstrap: str, dead_letter_topic: str, allowed_targets: set[str], *,
-                              reasons: set[str] = frozenset(), sources: set[str] = frozenset(),
-                              since_ms: int | None = None, to: str | None = None, dry_run: bool = False,
-                              client_options: dict | None = None) -> ReplaySummary:
+async def replay_dead_letters(
+    bootstrap: str,
+    dead_letter_topic: str,
+    allowed_targets: set[str],
+    *,
+    reasons: set[str] = frozenset(),
+    sources: set[str] = frozenset(),
+    since_ms: int | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    client_options: dict | None = None,
+) -> ReplaySummary:
     """Replay matching dead letters; only to `allowed_targets` (lapsewatch's own inputs) unless `to` is given."""
     summary = ReplaySummary()
     options = client_options or {}
@@ -91,8 +99,16 @@ async def replay_dead_letters(bootstrap: str, dead_letter_topic: str, allowed_ta
     return summary
 
 
-async def _replay_one(message, summary: ReplaySummary, producer: AIOKafkaProducer | None, allowed: set[str],
-                      reasons: set[str], sources: set[str], since_ms: int | None, to: str | None) -> None:
+async def _replay_one(
+    message,
+    summary: ReplaySummary,
+    producer: AIOKafkaProducer | None,
+    allowed: set[str],
+    reasons: set[str],
+    sources: set[str],
+    since_ms: int | None,
+    to: str | None,
+) -> None:
     try:
         record = orjson.loads(message.value)
     except (orjson.JSONDecodeError, TypeError):

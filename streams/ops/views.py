@@ -26,8 +26,11 @@ def readiness() -> tuple[bool, dict]:
     """Ready: joined its group, not rebalancing, tables recovered, and no provider circuit open."""
     circuits = checker.breakers.open_servers()
     checks = {"joined_group": _joined, "tables_recovered": ready(), "provider_circuits_closed": not circuits}
-    return all(checks.values()), {**checks, "open_circuits": circuits,
-                                  "partitions": len(app.assignor.assigned_actives())}
+    return all(checks.values()), {
+        **checks,
+        "open_circuits": circuits,
+        "partitions": len(app.assignor.assigned_actives()),
+    }
 
 
 # RocksDB properties behind lapsewatch_table_memory_bytes: bounded per partition by topics.STORE_OPTIONS.
@@ -40,8 +43,7 @@ def table_memory() -> list[tuple[tuple[str, str], float]]:
     for table in (topics.accounts, topics.domains):
         databases = list(getattr(table.data, "_dbs", {}).values())  # Faust keeps no public accessor
         for kind, prop in TABLE_MEMORY.items():
-            total = sum(db.property_int_value(prop) or 0 for db in databases
-                        if hasattr(db, "property_int_value"))
+            total = sum(db.property_int_value(prop) or 0 for db in databases if hasattr(db, "property_int_value"))
             samples.append(((table.name, kind), float(total)))
     return samples
 
@@ -53,8 +55,9 @@ def refresh_gauges() -> None:
     metrics.domains_owned.set(len(due))
     metrics.set_gauge_family(metrics.table_memory, table_memory())
     metrics.set_gauge_family(metrics.circuit_open, (((server,), 1.0) for server in checker.breakers.open_servers()))
-    metrics.set_gauge_family(metrics.failing_alone, (((server,), count)
-                                                     for server, count in checker.failing_alone().items()))
+    metrics.set_gauge_family(
+        metrics.failing_alone, (((server,), count) for server, count in checker.failing_alone().items())
+    )
     consumer = app.consumer
     lags = []
     for tp in sorted(consumer.assignment()):
@@ -84,4 +87,3 @@ class Readyz(View):
 class Metrics(View):
     async def get(self, request: Request) -> Response:
         return self.bytes(metrics.exposition(refresh_gauges), content_type=metrics.CONTENT_TYPE)
-

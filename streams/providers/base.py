@@ -70,5 +70,6 @@ def report_unknown(provider: str, values: Iterable[str]) -> None:
     for value in values:
         if (provider, value) not in _reported:
             _reported.add((provider, value))
-            log.warning("%s sent the status %r, which the policy does not know: treated as inconclusive",
-                        provider, value)
+            log.warning(
+                "%s sent the status %r, which the policy does not know: treated as inconclusive", provider, value
+            )

@@ -76,8 +76,12 @@ class Bootstrap:
             raise BootstrapError(f"{origin}: published in the future ({publication.isoformat()})")
         services: dict[str, str] = {}
         for entry in entries:
-            if not (isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[0], list)
-                    and isinstance(entry[1], list)):
+            if not (
+                isinstance(entry, list)
+                and len(entry) >= 2
+                and isinstance(entry[0], list)
+                and isinstance(entry[1], list)
+            ):
                 continue
             urls = [u for u in entry[1] if isinstance(u, str) and u.startswith("https://")]
             if not urls:
@@ -199,8 +203,9 @@ def registry_table() -> dict[str, RegistryServer]:
     return parse_registry_table(raw, "registry table")
 
 
-def resolve(domain: str, overrides: Mapping[str, str], iana: Bootstrap,
-            registry: Mapping[str, str]) -> tuple[str | None, Source | None]:
+def resolve(
+    domain: str, overrides: Mapping[str, str], iana: Bootstrap, registry: Mapping[str, str]
+) -> tuple[str | None, Source | None]:
     """(base URL, where it came from) for `domain`: the overrides, then IANA's file, then the registry table.
 
     Within each source the longest matching suffix wins (RFC 9224 §4); a later
@@ -306,8 +311,13 @@ class BootstrapSource:
         except (httpx.HTTPError, BootstrapError, ProviderError) as exc:
             reason = type(exc).__name__ if isinstance(exc, httpx.HTTPError) else str(exc)
             self.last_error = reason
-            log.warning("RDAP bootstrap refresh from %s failed (%s); keeping the %s of %s", self.url, reason,
-                        self.current.origin, self.current.publication.date())
+            log.warning(
+                "RDAP bootstrap refresh from %s failed (%s); keeping the %s of %s",
+                self.url,
+                reason,
+                self.current.origin,
+                self.current.publication.date(),
+            )
             return False
         self.last_error = None
         if fetched.publication >= self.current.publication:
@@ -318,8 +328,11 @@ class BootstrapSource:
             except OSError as exc:  # the new copy is in use; only the next start loses it
                 log.warning("could not cache the RDAP bootstrap in %s: %s", self.data_dir, exc)
             if newer:
-                log.info("RDAP bootstrap refreshed: %d suffixes, published %s", len(fetched.services),
-                         fetched.publication.isoformat())
+                log.info(
+                    "RDAP bootstrap refreshed: %d suffixes, published %s",
+                    len(fetched.services),
+                    fetched.publication.isoformat(),
+                )
         else:
             try:
                 os.utime(self.cache_path)

@@ -99,8 +99,17 @@ class Breakers:
             return None
         return CircuitChange(server, "closed", 0, None, None)
 
-    def failure(self, server: str, now: float, reason: str, *, domain: str, server_wide: bool = False,
-                suspect: bool = False, proven: bool = True) -> CircuitChange | None:
+    def failure(
+        self,
+        server: str,
+        now: float,
+        reason: str,
+        *,
+        domain: str,
+        server_wide: bool = False,
+        suspect: bool = False,
+        proven: bool = True,
+    ) -> CircuitChange | None:
         circuit = self._circuits.setdefault(server, _Circuit())
         evidence = server_wide or not suspect
         if circuit.state == "half_open":

@@ -36,7 +36,8 @@ class DnsProvider:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
             self._resolver.nameservers = list(nameservers)
             self._route = "dns:" + ",".join(
-                f"[{address}]:{port}" if ":" in address else f"{address}:{port}" for address in nameservers)
+                f"[{address}]:{port}" if ":" in address else f"{address}:{port}" for address in nameservers
+            )
         self._resolver.port = port
         self._resolver.timeout = timeout  # per attempt; lifetime caps the whole check
         self._resolver.lifetime = timeout
@@ -53,8 +54,7 @@ class DnsProvider:
         try:
             answer = await self._resolver.resolve(qname, dns.rdatatype.NS, search=False)
         except dns.resolver.NXDOMAIN:
-            return Verdict("lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN",
-                           lifecycle=False)
+            return Verdict("lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN", lifecycle=False)
         except dns.resolver.NoAnswer:
             return Verdict("inconclusive", ("no-ns",), "the name exists but has no NS records", lifecycle=False)
         except dns.exception.Timeout:
@@ -66,11 +66,10 @@ class DnsProvider:
             raise ProviderError(f"dns lookup of {domain} failed: {type(exc).__name__}", server_wide=True) from None
         except dns.exception.DNSException as exc:
             raise ProviderError(f"dns lookup of {domain} failed: {type(exc).__name__}") from None
-        nameservers = tuple(sorted({
-            rdata.target.to_text(omit_final_dot=True).lower() for rdata in answer
-        }))
-        return Verdict("active", ("delegated",), f"delegated to {', '.join(nameservers)}",
-                       nameservers=nameservers, lifecycle=False)
+        nameservers = tuple(sorted({rdata.target.to_text(omit_final_dot=True).lower() for rdata in answer}))
+        return Verdict(
+            "active", ("delegated",), f"delegated to {', '.join(nameservers)}", nameservers=nameservers, lifecycle=False
+        )
 
     async def aclose(self) -> None:
         # The resolver holds no sockets between queries.

@@ -21,11 +21,20 @@ MAX_BODY = 1024 * 1024  # a status answer is a few hundred bytes
 class FastlyProvider:
     name = "fastly"
 
-    def __init__(self, base_url: str, api_key: str, timeout: float, *, verify: ssl.SSLContext | bool = True,
-                 transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 32):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 32,
+    ):
         self._server = urlsplit(base_url).netloc
         self._clients = Clients(
-            max_connections, transport,
+            max_connections,
+            transport,
             base_url=base_url,
             headers={**HEADERS, "Fastly-Key": api_key, "Accept": "application/json"},
             timeout=timeout,
@@ -41,16 +50,19 @@ class FastlyProvider:
         try:
             async with self._clients.next().stream("GET", STATUS_PATH, params={"domain": domain}) as response:
                 if response.status_code != 200:
-                    raise ProviderError(f"fastly answered HTTP {response.status_code} for {domain}",
-                                        retry_after=retry_after(response),
-                                        server_wide=response.status_code in SERVER_WIDE_STATUSES)
+                    raise ProviderError(
+                        f"fastly answered HTTP {response.status_code} for {domain}",
+                        retry_after=retry_after(response),
+                        server_wide=response.status_code in SERVER_WIDE_STATUSES,
+                    )
                 body = await read_capped(response, MAX_BODY, f"fastly answer for {domain}")
         except httpx.TimeoutException as exc:
             raise ProviderError(f"fastly timed out for {domain}", server_wide=unreachable(exc)) from None
         except httpx.HTTPError as exc:
             # The exception text names only the URL, never the request headers.
-            raise ProviderError(f"fastly request for {domain} failed: {type(exc).__name__}",
-                                server_wide=unreachable(exc)) from None
+            raise ProviderError(
+                f"fastly request for {domain} failed: {type(exc).__name__}", server_wide=unreachable(exc)
+            ) from None
         verdict = parse_status_body(body, domain)
         report_unknown(self.name, unknown_flags(verdict.flags))
         return verdict

@@ -59,8 +59,9 @@ def classify_fastly(status: str) -> Verdict:
         return Verdict("inconclusive", flags, "undocumented Fastly flags: " + " ".join(strange))
     lapsed = sorted(present & LAPSED.keys())
     if lapsed:
-        return Verdict("lapsed", flags, "; ".join(f"{flag}: {LAPSED[flag]}" for flag in lapsed),
-                       grace="expiring" in present)
+        return Verdict(
+            "lapsed", flags, "; ".join(f"{flag}: {LAPSED[flag]}" for flag in lapsed), grace="expiring" in present
+        )
     registered = sorted(present & REGISTERED.keys())
     if registered:
         return Verdict("active", flags, "; ".join(f"{flag}: {REGISTERED[flag]}" for flag in registered))

@@ -40,8 +40,9 @@ def make_app(scenario: Scenario, *, api_key: str | None = None, hang_seconds: fl
     return app
 
 
-async def serve(scenario: Scenario, host: str, port: int, api_key: str | None = None,
-                hang_seconds: float = 30.0) -> web.AppRunner:
+async def serve(
+    scenario: Scenario, host: str, port: int, api_key: str | None = None, hang_seconds: float = 30.0
+) -> web.AppRunner:
     runner = web.AppRunner(make_app(scenario, api_key=api_key, hang_seconds=hang_seconds), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -85,8 +85,10 @@ class Gate:
                 await asyncio.sleep(hold)
                 continue
             now = time.monotonic()
-            wait = max(self._bucket("provider " + provider, self.provider_rate).take(now),
-                       self._bucket("server " + server, self.server_rates.get(provider, self.server_rate)).take(now))
+            wait = max(
+                self._bucket("provider " + provider, self.provider_rate).take(now),
+                self._bucket("server " + server, self.server_rates.get(provider, self.server_rate)).take(now),
+            )
             if wait > 0:
                 await asyncio.sleep(wait)
             if not self.held(server):  # a hold that began while we waited for the token wins

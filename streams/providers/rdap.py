@@ -23,8 +23,14 @@ from streams.providers.bootstrap import BootstrapSource
 from streams.providers.gate import Gate
 from streams.providers.hostname import safe_hostname
 from streams.providers.httpio import HEADERS, Clients, read_capped, retry_after, unreachable
-from streams.providers.rdap_policy import (DomainFacts, classify_rdap, no_service, normalise_status, not_registered,
-                                          unknown_statuses)
+from streams.providers.rdap_policy import (
+    DomainFacts,
+    classify_rdap,
+    no_service,
+    normalise_status,
+    not_registered,
+    unknown_statuses,
+)
 
 log = logging.getLogger("lapsewatch.rdap")
 
@@ -77,8 +83,13 @@ def domain_facts(document: dict) -> DomainFacts:
     # A re-registration event dates the current registration when a registry reports one.
     registered = max((dates[a] for a in ("registration", "reregistration") if a in dates), default=None)
     expires = dates.get("expiration", dates.get("registrar expiration"))
-    nameservers = tuple(sorted(ns["ldhName"].lower().rstrip(".") for ns in _list(document.get("nameservers"))
-                               if isinstance(ns, dict) and isinstance(ns.get("ldhName"), str)))
+    nameservers = tuple(
+        sorted(
+            ns["ldhName"].lower().rstrip(".")
+            for ns in _list(document.get("nameservers"))
+            if isinstance(ns, dict) and isinstance(ns.get("ldhName"), str)
+        )
+    )
     return DomainFacts(statuses, registered, expires, nameservers)
 
 
@@ -88,8 +99,12 @@ def related_link(document: dict, domain: str) -> str | None:
         if not isinstance(link, dict) or link.get("rel") != "related":
             continue
         href, kind = link.get("href"), str(link.get("type") or "")
-        if isinstance(href, str) and RDAP_JSON in kind and href.startswith("https://") \
-                and urlsplit(href).path.rstrip("/").lower().endswith("/domain/" + domain):
+        if (
+            isinstance(href, str)
+            and RDAP_JSON in kind
+            and href.startswith("https://")
+            and urlsplit(href).path.rstrip("/").lower().endswith("/domain/" + domain)
+        ):
             return href
     return None
 
@@ -97,15 +112,26 @@ def related_link(document: dict, domain: str) -> str | None:
 class RdapProvider:
     name = "rdap"
 
-    def __init__(self, bootstrap: BootstrapSource, timeout: float, *, verify: ssl.SSLContext | bool = True,
-                 gate: Gate | None = None, max_connections: int = 32,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        bootstrap: BootstrapSource,
+        timeout: float,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        gate: Gate | None = None,
+        max_connections: int = 32,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         self.bootstrap = bootstrap
         self.gate = gate
         self._clients = Clients(
-            max_connections, transport,
+            max_connections,
+            transport,
             headers={**HEADERS, "Accept": f"{RDAP_JSON}, application/json"},
-            timeout=timeout, verify=verify, follow_redirects=False)
+            timeout=timeout,
+            verify=verify,
+            follow_redirects=False,
+        )
 
     def route(self, domain: str) -> str:
         base = self.bootstrap.base_for(domain)
@@ -145,8 +171,12 @@ class RdapProvider:
             return facts
         if extra is None:
             return facts
-        return replace(facts, registrar_registered_at=extra.registered_at, registrar_expires_at=extra.expires_at,
-                       nameservers=facts.nameservers or extra.nameservers)
+        return replace(
+            facts,
+            registrar_registered_at=extra.registered_at,
+            registrar_expires_at=extra.expires_at,
+            nameservers=facts.nameservers or extra.nameservers,
+        )
 
     async def _fetch(self, url: str, domain: str) -> tuple[int, dict]:
         """GET an RDAP domain object, following https redirects; (404, {}) when absent."""
@@ -163,15 +193,20 @@ class RdapProvider:
                     if response.status_code == 404:
                         return 404, {}
                     if response.status_code != 200:
-                        raise ProviderError(f"rdap server {host} answered HTTP {response.status_code} for {domain}",
-                                            retry_after=retry_after(response),
-                                            server_wide=response.status_code in SERVER_WIDE_STATUSES)
+                        raise ProviderError(
+                            f"rdap server {host} answered HTTP {response.status_code} for {domain}",
+                            retry_after=retry_after(response),
+                            server_wide=response.status_code in SERVER_WIDE_STATUSES,
+                        )
                     body = await read_capped(response, MAX_BODY, f"rdap answer from {host} for {domain}")
             except httpx.TimeoutException as exc:
-                raise ProviderError(f"rdap server {host} timed out for {domain}", server_wide=unreachable(exc)) from None
+                raise ProviderError(
+                    f"rdap server {host} timed out for {domain}", server_wide=unreachable(exc)
+                ) from None
             except httpx.HTTPError as exc:
-                raise ProviderError(f"rdap request to {host} for {domain} failed: {type(exc).__name__}",
-                                    server_wide=unreachable(exc)) from None
+                raise ProviderError(
+                    f"rdap request to {host} for {domain} failed: {type(exc).__name__}", server_wide=unreachable(exc)
+                ) from None
             document = _domain_object(body, host, domain)
             return (404, {}) if document is None else (200, document)
         raise ProviderError(f"rdap servers redirected {domain} more than {MAX_REDIRECTS} times")

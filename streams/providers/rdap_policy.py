@@ -29,14 +29,38 @@ HOLD = {
 # The grace after expiry during which the registrar may still delete the name.
 GRACE = {"auto renew period": "in the grace period after an automatic renewal"}
 # A registered name (locks, pending changes, privacy, ordinary grace periods after purchase).
-REGISTERED = frozenset({
-    "active", "inactive", "validated", "locked", "associated", "removed", "obscured", "private", "proxy",
-    "renew prohibited", "update prohibited", "transfer prohibited", "delete prohibited",
-    "pending create", "pending renew", "pending transfer", "pending update",
-    "add period", "renew period", "transfer period",
-    "client delete prohibited", "client renew prohibited", "client transfer prohibited", "client update prohibited",
-    "server delete prohibited", "server renew prohibited", "server transfer prohibited", "server update prohibited",
-})
+REGISTERED = frozenset(
+    {
+        "active",
+        "inactive",
+        "validated",
+        "locked",
+        "associated",
+        "removed",
+        "obscured",
+        "private",
+        "proxy",
+        "renew prohibited",
+        "update prohibited",
+        "transfer prohibited",
+        "delete prohibited",
+        "pending create",
+        "pending renew",
+        "pending transfer",
+        "pending update",
+        "add period",
+        "renew period",
+        "transfer period",
+        "client delete prohibited",
+        "client renew prohibited",
+        "client transfer prohibited",
+        "client update prohibited",
+        "server delete prohibited",
+        "server renew prohibited",
+        "server transfer prohibited",
+        "server update prohibited",
+    }
+)
 KNOWN_STATUSES = frozenset(LAPSED) | frozenset(HOLD) | frozenset(GRACE) | REGISTERED
 # Registries add their own locks (AFNIC's "server recover prohibited"): any "... prohibited" is one.
 LOCK_SUFFIX = " prohibited"
@@ -100,9 +124,15 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
     aside = f"; also unrecognised RDAP statuses: {', '.join(strange)}" if strange else ""
 
     def verdict(kind: str, detail: str, *, grace: bool = False) -> Verdict:
-        return Verdict(kind, facts.statuses, detail + _registrar_dates(facts), facts.registered_at,
-                       facts.expires_at if facts.expires_at is not None else facts.registrar_expires_at, grace,
-                       facts.nameservers)
+        return Verdict(
+            kind,
+            facts.statuses,
+            detail + _registrar_dates(facts),
+            facts.registered_at,
+            facts.expires_at if facts.expires_at is not None else facts.registrar_expires_at,
+            grace,
+            facts.nameservers,
+        )
 
     lapsed = sorted(present & LAPSED.keys())
     if lapsed:
@@ -127,7 +157,9 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
 
 
 def _registrar_dates(facts: DomainFacts) -> str:
-    said = [f"{what} {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%dT%H:%M:%SZ}" for what, when in (("registered", facts.registrar_registered_at),
-                                                          ("expires", facts.registrar_expires_at))
-            if when is not None]
+    said = [
+        f"{what} {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        for what, when in (("registered", facts.registrar_registered_at), ("expires", facts.registrar_expires_at))
+        if when is not None
+    ]
     return f" (the registrar says: {', '.join(said)})" if said else ""

@@ -37,15 +37,19 @@ class Scenario:
             raise ValueError(f"not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise ValueError("expected a JSON object with default, latency_ms and domains")
-        default, latency, domains = (document.get("default", "active"), document.get("latency_ms", 0),
-                                     document.get("domains", {}))
+        default, latency, domains = (
+            document.get("default", "active"),
+            document.get("latency_ms", 0),
+            document.get("domains", {}),
+        )
         if not isinstance(default, str):
             raise ValueError("default: expected a string of status flags")
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= 3_600_000:
             raise ValueError("latency_ms: expected milliseconds between 0 and 3600000")
         if not isinstance(domains, dict) or not all(
-                isinstance(answer, str) or (isinstance(answer, list) and all(isinstance(a, str) for a in answer))
-                for answer in domains.values()):
+            isinstance(answer, str) or (isinstance(answer, list) and all(isinstance(a, str) for a in answer))
+            for answer in domains.values()
+        ):
             raise ValueError("domains: expected an object of domain → answer string or list of answer strings")
         return cls(default=default, latency=float(latency) / 1000.0, domains=dict(domains))
 

@@ -27,8 +27,9 @@ class SimulatedProvider:
             await asyncio.sleep(self.timeout)
             raise ProviderError(f"simulated timeout for {domain}")
         if answer.startswith("http:") or answer == "garbage":
-            raise ProviderError(f"simulated failure {answer} for {domain}",
-                                server_wide=answer in ("http:429", "http:503"))
+            raise ProviderError(
+                f"simulated failure {answer} for {domain}", server_wide=answer in ("http:429", "http:503")
+            )
         return classify_fastly(answer)
 
     async def aclose(self) -> None:

@@ -38,8 +38,15 @@ def refuse_unsafe(domain: object) -> str:
 class WhoisProvider:
     name = "whois"
 
-    def __init__(self, servers: Mapping[str, str], timeout: float, *, gate: Gate | None = None,
-                 unserved: Mapping[str, str] | None = None, max_answer: int = MAX_ANSWER):
+    def __init__(
+        self,
+        servers: Mapping[str, str],
+        timeout: float,
+        *,
+        gate: Gate | None = None,
+        unserved: Mapping[str, str] | None = None,
+        max_answer: int = MAX_ANSWER,
+    ):
         """`servers`: TLD (or longer suffix) → "host[:port]", validated here (ValueError names a bad one).
 
         `timeout` bounds the connection, and then the whole answer: a server that trickles
@@ -64,8 +71,11 @@ class WhoisProvider:
         if server is None:
             tld = domain.rsplit(".", 1)[-1]
             why = self.unserved.get(tld)
-            return Verdict("inconclusive", ("no whois service",),
-                           f"no WHOIS server is known for .{tld}" + (f" ({why})" if why else ""))
+            return Verdict(
+                "inconclusive",
+                ("no whois service",),
+                f"no WHOIS server is known for .{tld}" + (f" ({why})" if why else ""),
+            )
         answer = read_answer(await self._ask(server, domain), server, domain)
         verdict = decide(answer, _now())
         target = referral_target(answer, self._known)
@@ -97,28 +107,33 @@ class WhoisProvider:
             async with asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(host, port, limit=_CHUNK)
         except TimeoutError:
-            raise ProviderError(f"whois server {server} did not accept a connection within {self.timeout:g} s",
-                                server_wide=True) from None
+            raise ProviderError(
+                f"whois server {server} did not accept a connection within {self.timeout:g} s", server_wide=True
+            ) from None
         except OSError as exc:  # refused, unreachable, no such host
-            raise ProviderError(f"whois server {server} could not be reached: {type(exc).__name__}",
-                                server_wide=True) from None
+            raise ProviderError(
+                f"whois server {server} could not be reached: {type(exc).__name__}", server_wide=True
+            ) from None
         try:
             async with asyncio.timeout(self.timeout):
                 writer.write(line)
                 await writer.drain()
                 raw = await self._read(reader, server, domain)
         except TimeoutError:
-            raise ProviderError(f"whois server {server} did not finish its answer for {domain} "
-                                f"within {self.timeout:g} s") from None
+            raise ProviderError(
+                f"whois server {server} did not finish its answer for {domain} within {self.timeout:g} s"
+            ) from None
         except (ConnectionError, OSError) as exc:  # reset or cut: the server's trouble, whatever the name
-            raise ProviderError(f"whois server {server} dropped the connection for {domain}: {type(exc).__name__}",
-                                server_wide=True) from None
+            raise ProviderError(
+                f"whois server {server} dropped the connection for {domain}: {type(exc).__name__}", server_wide=True
+            ) from None
         finally:
             writer.transport.abort()  # nothing more to say either way; no lingering sockets
         if not raw.strip():
             # Every WHOIS server answers every query with text: silence is the server refusing us.
-            raise ProviderError(f"whois server {server} closed the connection without an answer for {domain}",
-                                server_wide=True)
+            raise ProviderError(
+                f"whois server {server} closed the connection without an answer for {domain}", server_wide=True
+            )
         return decode_answer(raw, server, domain)
 
     async def _read(self, reader: asyncio.StreamReader, server: str, domain: str) -> bytes:

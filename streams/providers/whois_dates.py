@@ -18,8 +18,12 @@ from typing import Callable
 EARLIEST = 0.0
 LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
 
-MONTHS = {name: number for number, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
 
 _TIME = r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?"
 # A zone after the time: Z, UTC, +01:00, +0100, (UTC+8), (JST) is left to the registry's offset.
@@ -37,8 +41,15 @@ class DateFormat:
 def _numbers(year: int, month: int, day: int):
     def fields(match: re.Match[str]):
         hour, minute, second = match.group(4), match.group(5), match.group(6)
-        return (int(match.group(year)), int(match.group(month)), int(match.group(day)),
-                None if hour is None else int(hour), int(minute or 0), int(second or 0))
+        return (
+            int(match.group(year)),
+            int(match.group(month)),
+            int(match.group(day)),
+            None if hour is None else int(hour),
+            int(minute or 0),
+            int(second or 0),
+        )
+
     return fields
 
 
@@ -48,6 +59,7 @@ def _named_month(year: int, month: int, day: int):
         if number is None:
             return None
         return int(match.group(year)), number, int(match.group(day)), None, 0, 0
+
     return fields
 
 
@@ -77,7 +89,7 @@ def read_date(text: str, formats: tuple[DateFormat, ...], utc_offset_hours: floa
         if fields is None:
             return None
         year, month, day, hour, minute, second = fields
-        offset = _zone(value[match.end():], utc_offset_hours)
+        offset = _zone(value[match.end() :], utc_offset_hours)
         try:
             moment = datetime(year, month, day, hour or 0, minute, second, tzinfo=timezone.utc)
         except ValueError:

@@ -31,31 +31,37 @@ MAX_STATUSES = 32  # a real record has a handful: more is noise, and costs time
 # Refusals any server may send, matched at the start of a line once its comment marks and
 # error codes are stripped ("% Error: 55000000002 ...", "-3: ...", "# ...").
 _LEAD = re.compile(r"^(?:[%#*>\s]+|-?\d+:\s*|error:?\s*\d*[:\s]*|query_status:\s*)+", re.IGNORECASE)
-REFUSALS = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"(?:the |your )?(?:whois )?(?:query|queries|request|requests|lookup|look up|connection|connections|access)"
-    r"(?: control)? (?:rate|quota|limit)\b.*\b(?:exceeded|reached)",
-    r"maximum (?:number of )?(?:queries|requests|connections|lookups)\b.*\breached",
-    r"(?:you have |you've )?exceeded\b.*\b(?:limit|quota|rate)\b",
-    r"(?:whois |rate )?limit (?:exceeded|reached)",
-    r"rate limited\b",
-    r"too many (?:connections|requests|queries|lookups|connection attempts)\b",
-    r"excessive querying\b",
-    r"(?:your )?ip(?: address)? (?:has been |is )?(?:blocked|banned|blacklisted|denied)\b",
-    r"access (?:denied|refused|blocked)\b",
-    r"connection refused\b",
-    r"(?:please )?try (?:again )?later\b",
-    r"still in grace period,? wait\b",
-    r"(?:the )?(?:whois )?service (?:is )?(?:temporarily )?unavailable\b",
-    r"4\d\d request denied\b",
-    r"query limitation\b",
-    r"internal (?:system |server )?error\b",
-))
+REFUSALS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(?:the |your )?(?:whois )?(?:query|queries|request|requests|lookup|look up|connection|connections|access)"
+        r"(?: control)? (?:rate|quota|limit)\b.*\b(?:exceeded|reached)",
+        r"maximum (?:number of )?(?:queries|requests|connections|lookups)\b.*\breached",
+        r"(?:you have |you've )?exceeded\b.*\b(?:limit|quota|rate)\b",
+        r"(?:whois |rate )?limit (?:exceeded|reached)",
+        r"rate limited\b",
+        r"too many (?:connections|requests|queries|lookups|connection attempts)\b",
+        r"excessive querying\b",
+        r"(?:your )?ip(?: address)? (?:has been |is )?(?:blocked|banned|blacklisted|denied)\b",
+        r"access (?:denied|refused|blocked)\b",
+        r"connection refused\b",
+        r"(?:please )?try (?:again )?later\b",
+        r"still in grace period,? wait\b",
+        r"(?:the )?(?:whois )?service (?:is )?(?:temporarily )?unavailable\b",
+        r"4\d\d request denied\b",
+        r"query limitation\b",
+        r"internal (?:system |server )?error\b",
+    )
+)
 _WAIT = re.compile(r"\b(?:wait|in|after)\s+(\d{1,9})\s*(seconds?|secs?|s|minutes?|mins?|hours?)\b", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 # A registry naming another server for this name (a thin registry's registrar, IANA's referral).
-_REFERRAL = re.compile(r"^[ \t]*(?:Registrar WHOIS Server|ReferralServer|refer|whois)[ \t]*:[ \t]*"
-                       r"(?:r?whois://)?([A-Za-z0-9.-]+?)\.?(?::\d+)?[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_REFERRAL = re.compile(
+    r"^[ \t]*(?:Registrar WHOIS Server|ReferralServer|refer|whois)[ \t]*:[ \t]*"
+    r"(?:r?whois://)?([A-Za-z0-9.-]+?)\.?(?::\d+)?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _HOST = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?!-)[a-z0-9-]{1,63}(?<!-)")
 _ICANN_LINK = re.compile(r"\s*\(?https?://\S*\)?$")
 _COMMENT = re.compile(r"^(?:[%#]|>>>|\[ )")
@@ -119,11 +125,19 @@ def read_answer(text: str, server: str, domain: str) -> Answer:
     lines = [line.strip() for line in text.split("\n", MAX_LINES)[:MAX_LINES]]
     _raise_on_refusal(text, lines, registry, server, domain)
     raw_lines = text.split("\n", MAX_LINES)[:MAX_LINES]  # indentation kept: it marks a contact block
-    base = dict(server=server, domain=domain, registry=registry.name, excerpt=_excerpt(raw_lines),
-                statusless=registry.statusless, referral=_referral(text))
+    base = dict(
+        server=server,
+        domain=domain,
+        registry=registry.name,
+        excerpt=_excerpt(raw_lines),
+        statusless=registry.statusless,
+        referral=_referral(text),
+    )
     statuses = _statuses(text, registry)
-    dates = dict(expires_at=_first_date(text, registry.expiry, registry),
-                 registered_at=_first_date(text, registry.created, registry))
+    dates = dict(
+        expires_at=_first_date(text, registry.expiry, registry),
+        registered_at=_first_date(text, registry.created, registry),
+    )
     missing = _any_line(lines, registry.not_found, domain)
     if missing is not None:
         # A not-found line beside a record's facts is something we do not understand: never a lapse.
@@ -135,19 +149,29 @@ def read_answer(text: str, server: str, domain: str) -> Answer:
     if reserved:
         return Answer(**base, kind="reserved", statuses=(reserved,))
     names = tuple(match.group(1) for pattern in registry.names for match in pattern.finditer(text))
-    return Answer(**base, kind="record", statuses=statuses,
-                  meanings=tuple(_meaning(status, registry) for status in statuses), names=names, **dates)
+    return Answer(
+        **base,
+        kind="record",
+        statuses=statuses,
+        meanings=tuple(_meaning(status, registry) for status in statuses),
+        names=names,
+        **dates,
+    )
 
 
 def decide(answer: Answer, now: float) -> Verdict:
     """The verdict at time `now`, by RDAP's rules (rdap_policy.classify_rdap) on the registry's words."""
     server, domain = answer.server, answer.domain
     if answer.kind == "not found":
-        return Verdict("lapsed", (NOT_FOUND_FLAG,), f"the registry has no such domain ({answer.registry}'s "
-                                                    f"whois server {server} says it is not registered)")
+        return Verdict(
+            "lapsed",
+            (NOT_FOUND_FLAG,),
+            f"the registry has no such domain ({answer.registry}'s whois server {server} says it is not registered)",
+        )
     if answer.kind == "contradictory":
-        return _inconclusive(answer, f"the answer from {server} says {domain} is not registered, yet gives "
-                                     "a record's facts")
+        return _inconclusive(
+            answer, f"the answer from {server} says {domain} is not registered, yet gives a record's facts"
+        )
     if answer.kind == "reserved":
         return _inconclusive(answer, f"reserved: {answer.registry} says nobody can register it")
     if not answer.names:
@@ -174,8 +198,9 @@ def decide(answer: Answer, now: float) -> Verdict:
         why = "expired and " if expired else "in grace after expiry and "
         return verdict("lapsed", why + "; ".join(held), grace=True)
     if expired:
-        return verdict("lapsed", f"the registration expired on {_day(answer.expires_at)} and was not renewed",
-                       grace=True)
+        return verdict(
+            "lapsed", f"the registration expired on {_day(answer.expires_at)} and was not renewed", grace=True
+        )
     if not answer.statuses and not answer.statusless:
         return _inconclusive(answer, f"the answer from {server} has no status for {domain}")
     if held:
@@ -200,8 +225,11 @@ def _raise_on_refusal(text: str, lines: list[str], registry: Registry, server: s
     for line in lines:
         core = _LEAD.sub("", line)
         if any(p.match(core) for p in REFUSALS) or any(p.fullmatch(line) for p in registry.refused):
-            raise ProviderError(f"whois server {server} refused the query for {domain}: {line[:120]!r}",
-                                retry_after=_retry_after(text), server_wide=True)
+            raise ProviderError(
+                f"whois server {server} refused the query for {domain}: {line[:120]!r}",
+                retry_after=_retry_after(text),
+                server_wide=True,
+            )
 
 
 def _retry_after(text: str) -> float | None:
@@ -268,8 +296,11 @@ def _same_name(value: str, domain: str) -> bool:
 
 
 # Labels of people's data: an excerpt travels in events and logs, so it carries none of it.
-_PERSONAL = re.compile(r"name|mail|phone|fax|address|street|city|postal|zip|organi[sz]ation|registrant|holder|"
-                       r"contact|person|owner|admin|tech|billing|country|province", re.IGNORECASE)
+_PERSONAL = re.compile(
+    r"name|mail|phone|fax|address|street|city|postal|zip|organi[sz]ation|registrant|holder|"
+    r"contact|person|owner|admin|tech|billing|country|province",
+    re.IGNORECASE,
+)
 _NOT_PERSONAL = re.compile(r"domain|server|registrar|dns", re.IGNORECASE)
 _LABEL = re.compile(r"^\[?\s*([^:\]]{1,60})[:\]]")
 
@@ -285,16 +316,20 @@ def _personal(line: str) -> bool:
 def _excerpt(lines: list[str]) -> str:
     """The answer's first lines of substance (no legal notices, nobody's contact data), as evidence
     for an unreadable answer."""
-    kept = [line.strip() for line in lines
-            if line.strip() and not _COMMENT.match(line.strip()) and not _personal(line)]
+    kept = [line.strip() for line in lines if line.strip() and not _COMMENT.match(line.strip()) and not _personal(line)]
     # Evidence goes into logs and events: no control characters.
     text = "".join(ch if ch.isprintable() else "?" for ch in " | ".join(kept)[: MAX_EXCERPT + 1])
     return text if len(text) <= MAX_EXCERPT else text[: MAX_EXCERPT - 1] + "…"
 
 
 def _inconclusive(answer: Answer, why: str) -> Verdict:
-    return Verdict("inconclusive", answer.statuses, f"{why}; the answer began: {answer.excerpt!r}",
-                   answer.registered_at, answer.expires_at)
+    return Verdict(
+        "inconclusive",
+        answer.statuses,
+        f"{why}; the answer began: {answer.excerpt!r}",
+        answer.registered_at,
+        answer.expires_at,
+    )
 
 
 def _host(server: str) -> str:

@@ -15,18 +15,21 @@ from streams.core.addresses import (
 )
 
 
-@pytest.mark.parametrize(("text", "key", "host", "domain"), [
-    ("Alice@Mail.Example.COM", "alice@mail.example.com", "mail.example.com", "example.com"),
-    ("x@mail.corp.co.uk", "x@mail.corp.co.uk", "mail.corp.co.uk", "corp.co.uk"),
-    ("x@a.b.c.example.org", "x@a.b.c.example.org", "a.b.c.example.org", "example.org"),
-    ("bob@bücher.de", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
-    ("bob@BÜCHER.DE", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
-    ("bob@xn--bcher-kva.de", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
-    ("x@Shop.Example.com.", "x@shop.example.com", "shop.example.com", "example.com"),
-    ("  x@example.com\t", "x@example.com", "example.com", "example.com"),
-    # Private PSL suffixes are not registries: the registrable name is github.io itself.
-    ("x@me.github.io", "x@me.github.io", "me.github.io", "github.io"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "host", "domain"),
+    [
+        ("Alice@Mail.Example.COM", "alice@mail.example.com", "mail.example.com", "example.com"),
+        ("x@mail.corp.co.uk", "x@mail.corp.co.uk", "mail.corp.co.uk", "corp.co.uk"),
+        ("x@a.b.c.example.org", "x@a.b.c.example.org", "a.b.c.example.org", "example.org"),
+        ("bob@bücher.de", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("bob@BÜCHER.DE", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("bob@xn--bcher-kva.de", "bob@xn--bcher-kva.de", "xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("x@Shop.Example.com.", "x@shop.example.com", "shop.example.com", "example.com"),
+        ("  x@example.com\t", "x@example.com", "example.com", "example.com"),
+        # Private PSL suffixes are not registries: the registrable name is github.io itself.
+        ("x@me.github.io", "x@me.github.io", "me.github.io", "github.io"),
+    ],
+)
 def test_normalisation(text, key, host, domain):
     address = normalize_address(text)
     assert address == Address(original=text, key=key, host=host, domain=domain)
@@ -40,23 +43,26 @@ def test_the_same_mailbox_in_different_case_has_one_identity():
     assert normalize_address("Bob@EXAMPLE.com").key == normalize_address("bob@example.COM").key
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("alice.example.com", "no local part and domain separated by '@'"),
-    ("@example.com", "no local part and domain separated by '@'"),
-    ("", "the address is empty"),
-    ("   ", "the address is empty"),
-    ("x@[192.0.2.1]", "address literals have no domain to check"),
-    ("x@192.0.2.1", "the domain is an IP address"),
-    ("x@co.uk", "is a public suffix, not a registrable domain"),
-    ("x@com.", "the domain has no top-level domain"),
-    ("x@example.notatld", "is not under a known top-level domain"),
-    ("x@localhost", "the domain has no top-level domain"),
-    ("x@", "the domain is empty"),
-    ("a b@example.com", "the local part contains spaces or control characters"),
-    ("x@exa_mple.com", "not a valid internationalised name"),
-    ("l" * 65 + "@example.com", "the local part is longer than 64 characters"),
-    ("x@" + "a" * 330 + ".com", "the address is longer than 320 characters"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("alice.example.com", "no local part and domain separated by '@'"),
+        ("@example.com", "no local part and domain separated by '@'"),
+        ("", "the address is empty"),
+        ("   ", "the address is empty"),
+        ("x@[192.0.2.1]", "address literals have no domain to check"),
+        ("x@192.0.2.1", "the domain is an IP address"),
+        ("x@co.uk", "is a public suffix, not a registrable domain"),
+        ("x@com.", "the domain has no top-level domain"),
+        ("x@example.notatld", "is not under a known top-level domain"),
+        ("x@localhost", "the domain has no top-level domain"),
+        ("x@", "the domain is empty"),
+        ("a b@example.com", "the local part contains spaces or control characters"),
+        ("x@exa_mple.com", "not a valid internationalised name"),
+        ("l" * 65 + "@example.com", "the local part is longer than 64 characters"),
+        ("x@" + "a" * 330 + ".com", "the address is longer than 320 characters"),
+    ],
+)
 def test_invalid_addresses_are_rejected_with_a_reason(text, reason):
     with pytest.raises(InvalidAddress) as caught:
         normalize_address(text)
@@ -88,6 +94,7 @@ def test_ascii_host_and_registrable_domain_directly():
 
 
 # --- public mailbox providers -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text", ["someone@gmail.com", "someone@GMail.COM", "a@hotmail.co.uk", "a@yahoo.com.au"])
 def test_public_mailbox_domains_are_detected(text):

@@ -64,8 +64,11 @@ def run(text: str, fmt: str) -> tuple[list[tuple[bytes, bytes]], Summary]:
 
 # -- formats and readers --
 
-@pytest.mark.parametrize("name, fmt", [("a.jsonl", "jsonl"), ("a.NDJSON", "jsonl"), ("dir/a.json", "jsonl"),
-                                       ("a.csv", "csv"), ("A.CSV", "csv")])
+
+@pytest.mark.parametrize(
+    "name, fmt",
+    [("a.jsonl", "jsonl"), ("a.NDJSON", "jsonl"), ("dir/a.json", "jsonl"), ("a.csv", "csv"), ("A.CSV", "csv")],
+)
 def test_the_format_follows_the_extension(name, fmt):
     assert detect_format(name) == fmt
 
@@ -76,10 +79,13 @@ def test_an_unknown_extension_asks_for_the_format():
 
 
 def test_jsonl_skips_blank_lines_and_keeps_file_line_numbers():
-    rows = jsonl('\ufeff{"account_id": "1", "email": "a@example.com"}\n\n   \n'
-                 '{"account_id": "2", "email": "b@example.com"}')
-    assert rows == [(1, {"account_id": "1", "email": "a@example.com"}),
-                    (4, {"account_id": "2", "email": "b@example.com"})]
+    rows = jsonl(
+        '\ufeff{"account_id": "1", "email": "a@example.com"}\n\n   \n{"account_id": "2", "email": "b@example.com"}'
+    )
+    assert rows == [
+        (1, {"account_id": "1", "email": "a@example.com"}),
+        (4, {"account_id": "2", "email": "b@example.com"}),
+    ]
 
 
 def test_jsonl_lines_that_are_not_objects_are_reported_by_line():
@@ -91,10 +97,13 @@ def test_jsonl_lines_that_are_not_objects_are_reported_by_line():
 
 
 def test_csv_maps_cells_to_header_names_and_keeps_line_numbers():
-    rows = csv_rows('\ufeffAccount_ID, Address ,verified,verified_at\r\n'
-                    '1,a@example.com,yes,\r\n\r\n2,b@example.com,0,x\r\n')
-    assert rows == [(2, {"account_id": "1", "address": "a@example.com", "verified": "yes", "verified_at": ""}),
-                    (4, {"account_id": "2", "address": "b@example.com", "verified": "0", "verified_at": "x"})]
+    rows = csv_rows(
+        "\ufeffAccount_ID, Address ,verified,verified_at\r\n1,a@example.com,yes,\r\n\r\n2,b@example.com,0,x\r\n"
+    )
+    assert rows == [
+        (2, {"account_id": "1", "address": "a@example.com", "verified": "yes", "verified_at": ""}),
+        (4, {"account_id": "2", "address": "b@example.com", "verified": "0", "verified_at": "x"}),
+    ]
 
 
 def test_a_csv_row_spanning_lines_reports_its_first_line():
@@ -123,18 +132,32 @@ def test_a_csv_header_without_the_needed_columns_stops_the_file(header):
 
 # -- rows → events --
 
+
 def test_a_row_becomes_an_email_added_event_the_pipeline_accepts():
-    key, value = BUILDER.build({"account_id": 42, "email": " Alice@Mail.Example.co.uk ",
-                                "verified": True, "verified_at": "2024-05-01T14:00:00+02:00"})
+    key, value = BUILDER.build(
+        {
+            "account_id": 42,
+            "email": " Alice@Mail.Example.co.uk ",
+            "verified": True,
+            "verified_at": "2024-05-01T14:00:00+02:00",
+        }
+    )
     event = orjson.loads(value)
     assert key == b"42"
-    assert event == {"event_id": event["event_id"], "type": "email_added", "account_id": "42",
-                     "email": "Alice@Mail.Example.co.uk", "verified": True, "verified_at": "2024-05-01T12:00:00Z",
-                     "occurred_at": BACKFILL_OCCURRED_AT}
+    assert event == {
+        "event_id": event["event_id"],
+        "type": "email_added",
+        "account_id": "42",
+        "email": "Alice@Mail.Example.co.uk",
+        "verified": True,
+        "verified_at": "2024-05-01T12:00:00Z",
+        "occurred_at": BACKFILL_OCCURRED_AT,
+    }
     assert first_error("email-event", event) is None
     command = parse_email_event(key, value, public=PUBLIC, max_bytes=4096)
     assert [(u.key, u.domain, u.verified, u.verified_at) for u in command.upsert] == [
-        ("alice@mail.example.co.uk", "example.co.uk", True, "2024-05-01T12:00:00Z")]
+        ("alice@mail.example.co.uk", "example.co.uk", True, "2024-05-01T12:00:00Z")
+    ]
     assert command.occurred_at == BACKFILL_OCCURRED_AT
 
 
@@ -142,9 +165,24 @@ def test_address_is_an_alias_of_email():
     assert build(account_id="1", address="a@example.com")["email"] == "a@example.com"
 
 
-@pytest.mark.parametrize("value, expected", [
-    (..., True), (None, True), ("", True), (True, True), (False, False), (1, True), (0, False),
-    ("true", True), ("FALSE", False), ("1", True), ("0", False), (" yes ", True), ("no", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (..., True),
+        (None, True),
+        ("", True),
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("true", True),
+        ("FALSE", False),
+        ("1", True),
+        ("0", False),
+        (" yes ", True),
+        ("no", False),
+    ],
+)
 def test_verified_forms(value, expected):
     fields = {"account_id": "1", "email": "a@example.com"}
     if value is not ...:
@@ -152,25 +190,36 @@ def test_verified_forms(value, expected):
     assert build(**fields)["verified"] is expected
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"email": "a@example.com"}, "account_id: missing"),
-    ({"account_id": "  ", "email": "a@example.com"}, "account_id: empty"),
-    ({"account_id": True, "email": "a@example.com"}, "account_id: expected a string or an integer, got bool"),
-    ({"account_id": 1.5, "email": "a@example.com"}, "account_id: expected a string or an integer, got float"),
-    ({"account_id": "x" * 201, "email": "a@example.com"}, "account_id: longer than 200 characters"),
-    ({"account_id": "1"}, "email: missing"),
-    ({"account_id": "1", "email": ""}, "email: missing"),
-    ({"account_id": "1", "email": 7}, "email: expected the address as a string, got int"),
-    ({"account_id": "1", "email": "no-at-sign.example.com"},
-     "email: the address has no local part and domain separated by '@'"),
-    ({"account_id": "1", "email": "a@localhost"}, "email: the domain has no top-level domain"),
-    ({"account_id": "1", "email": "a@example.com", "verified": "maybe"},
-     "verified: expected true/false, 1/0 or yes/no, got 'maybe'"),
-    ({"account_id": "1", "email": "a@example.com", "verified_at": "yesterday"},
-     "verified_at: 'yesterday' is not an ISO 8601 timestamp"),
-    ({"account_id": "1", "email": "a@example.com", "verified_at": 1714564800},
-     "verified_at: expected an ISO 8601 string, got int"),
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"email": "a@example.com"}, "account_id: missing"),
+        ({"account_id": "  ", "email": "a@example.com"}, "account_id: empty"),
+        ({"account_id": True, "email": "a@example.com"}, "account_id: expected a string or an integer, got bool"),
+        ({"account_id": 1.5, "email": "a@example.com"}, "account_id: expected a string or an integer, got float"),
+        ({"account_id": "x" * 201, "email": "a@example.com"}, "account_id: longer than 200 characters"),
+        ({"account_id": "1"}, "email: missing"),
+        ({"account_id": "1", "email": ""}, "email: missing"),
+        ({"account_id": "1", "email": 7}, "email: expected the address as a string, got int"),
+        (
+            {"account_id": "1", "email": "no-at-sign.example.com"},
+            "email: the address has no local part and domain separated by '@'",
+        ),
+        ({"account_id": "1", "email": "a@localhost"}, "email: the domain has no top-level domain"),
+        (
+            {"account_id": "1", "email": "a@example.com", "verified": "maybe"},
+            "verified: expected true/false, 1/0 or yes/no, got 'maybe'",
+        ),
+        (
+            {"account_id": "1", "email": "a@example.com", "verified_at": "yesterday"},
+            "verified_at: 'yesterday' is not an ISO 8601 timestamp",
+        ),
+        (
+            {"account_id": "1", "email": "a@example.com", "verified_at": 1714564800},
+            "verified_at: expected an ISO 8601 string, got int",
+        ),
+    ],
+)
 def test_invalid_rows_say_why(fields, expected):
     assert reason(**fields) == expected
 
@@ -184,17 +233,19 @@ def test_public_mailbox_rows_are_skipped_and_extra_public_domains_count():
 
 # -- idempotence --
 
+
 def test_event_ids_are_deterministic_uuid5s_of_the_row_content():
     first = build(account_id="7", email="Bob@Example.com", verified_at="2024-05-01T12:00:00Z")
     again = build(account_id=7, email="bob@example.COM", verified_at="2024-05-01T14:00:00+02:00")
     assert first["event_id"] == again["event_id"]
     name = orjson.dumps(["7", "bob@example.com", True, "2024-05-01T12:00:00Z"]).decode()
     assert first["event_id"] == "backfill-" + str(uuid.uuid5(uuid.UUID(bytes=_NAMESPACE), name))
-    others = {build(account_id="8", email="bob@example.com", verified_at="2024-05-01T12:00:00Z")["event_id"],
-              build(account_id="7", email="bob2@example.com", verified_at="2024-05-01T12:00:00Z")["event_id"],
-              build(account_id="7", email="bob@example.com", verified=False, verified_at="2024-05-01T12:00:00Z")[
-                  "event_id"],
-              build(account_id="7", email="bob@example.com")["event_id"]}
+    others = {
+        build(account_id="8", email="bob@example.com", verified_at="2024-05-01T12:00:00Z")["event_id"],
+        build(account_id="7", email="bob2@example.com", verified_at="2024-05-01T12:00:00Z")["event_id"],
+        build(account_id="7", email="bob@example.com", verified=False, verified_at="2024-05-01T12:00:00Z")["event_id"],
+        build(account_id="7", email="bob@example.com")["event_id"],
+    }
     assert first["event_id"] not in others and len(others) == 4
 
 
@@ -259,12 +310,39 @@ def test_the_summary_lists_twenty_rejections_and_counts_the_rest():
 
 # -- the cached normaliser is normalize_address --
 
-@pytest.mark.parametrize("text", [
-    "a@example.com", " Alice@Mail.Example.CO.UK ", "x@me.github.io", "u@Bücher.de", "u@xn--bcher-kva.de",
-    "o'brien+tag@example.com", '"quoted local"@example.com', "sp ace@example.com", "a@b@example.com",
-    "@example.com", "a@", "", "   ", "a@localhost", "a@co.uk", "a@192.168.0.1", "a@[127.0.0.1]",
-    "a@-bad-.com", "a@exa_mple.com", "a@example.invalidtld", "ü@example.com", "a@example.com.",
-    "x" * 65 + "@example.com", "a@" + "b" * 320 + ".com", "tab\t@example.com", 7, None])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a@example.com",
+        " Alice@Mail.Example.CO.UK ",
+        "x@me.github.io",
+        "u@Bücher.de",
+        "u@xn--bcher-kva.de",
+        "o'brien+tag@example.com",
+        '"quoted local"@example.com',
+        "sp ace@example.com",
+        "a@b@example.com",
+        "@example.com",
+        "a@",
+        "",
+        "   ",
+        "a@localhost",
+        "a@co.uk",
+        "a@192.168.0.1",
+        "a@[127.0.0.1]",
+        "a@-bad-.com",
+        "a@exa_mple.com",
+        "a@example.invalidtld",
+        "ü@example.com",
+        "a@example.com.",
+        "x" * 65 + "@example.com",
+        "a@" + "b" * 320 + ".com",
+        "tab\t@example.com",
+        7,
+        None,
+    ],
+)
 def test_the_cached_normaliser_agrees_with_normalize_address(text):
     try:
         expected = normalize_address(text)
@@ -279,15 +357,23 @@ def test_the_cached_normaliser_agrees_with_normalize_address(text):
 
 # -- ordering against live events (streams/accounts/address_book.py) --
 
+
 def backfill_command(verified: bool = True) -> AccountCommand:
-    key, value = BUILDER.build({"account_id": "42", "email": "a@example.com", "verified": verified,
-                                "verified_at": "2024-01-01T00:00:00Z"})
+    key, value = BUILDER.build(
+        {"account_id": "42", "email": "a@example.com", "verified": verified, "verified_at": "2024-01-01T00:00:00Z"}
+    )
     return parse_email_event(key, value, public=PUBLIC, max_bytes=4096)
 
 
 def live(value: dict) -> AccountCommand:
-    event = {"event_id": "live-1", "type": "email_added", "account_id": "42", "email": "a@example.com",
-             "occurred_at": "2025-01-01T00:00:00Z", **value}
+    event = {
+        "event_id": "live-1",
+        "type": "email_added",
+        "account_id": "42",
+        "email": "a@example.com",
+        "occurred_at": "2025-01-01T00:00:00Z",
+        **value,
+    }
     return parse_email_event(b"42", orjson.dumps(event), public=PUBLIC, max_bytes=4096)
 
 
@@ -300,8 +386,9 @@ def test_a_backfill_never_overrides_a_live_change():
 def test_a_backfill_never_brings_back_an_address_removed_live():
     state, _ = apply_command(None, live({"email": "other@example.com"}))
     state, _ = apply_command(state, live({"event_id": "live-2", "type": "email_added", "verified": True}))
-    state, _ = apply_command(state, live({"event_id": "live-3", "type": "email_removed",
-                                          "occurred_at": "2025-02-01T00:00:00Z"}))
+    state, _ = apply_command(
+        state, live({"event_id": "live-3", "type": "email_removed", "occurred_at": "2025-02-01T00:00:00Z"})
+    )
     state, commands = apply_command(state, backfill_command())
     assert commands == [] and "a@example.com" not in state["addresses"]
 
@@ -322,9 +409,9 @@ def test_a_second_backfill_changes_nothing_even_once_its_id_has_aged_out():
 
 # -- the command, without a broker --
 
+
 def cli(*args: str, stdin: str | None = None, **env: str) -> Result:
-    return CliRunner().invoke(main, ["backfill", *args], input=stdin,
-                              env={"LAPSEWATCH_BROKER": None, **env})
+    return CliRunner().invoke(main, ["backfill", *args], input=stdin, env={"LAPSEWATCH_BROKER": None, **env})
 
 
 def test_a_dry_run_validates_without_a_broker_and_lists_rejects(tmp_path):
@@ -334,8 +421,10 @@ def test_a_dry_run_validates_without_a_broker_and_lists_rejects(tmp_path):
     assert result.exit_code == 2, result.output
     assert "would produce: 3 (dry run: nothing sent)" in result.stdout
     assert "  line 5: email: the domain is empty" in result.stdout
-    assert rejects.read_text().splitlines() == ["line 5: email: the domain is empty",
-                                                "line 6: verified_at: '2024-02-30' is not an ISO 8601 timestamp"]
+    assert rejects.read_text().splitlines() == [
+        "line 5: email: the domain is empty",
+        "line 6: verified_at: '2024-02-30' is not an ISO 8601 timestamp",
+    ]
 
 
 def test_a_clean_file_exits_zero(tmp_path):
@@ -352,8 +441,7 @@ def test_backfill_needs_lapsewatch_broker(tmp_path):
     assert "LAPSEWATCH_BROKER is not set" in result.output and "embedded broker" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-"], "pass --format"), (["accounts.txt"], "pass --format")])
+@pytest.mark.parametrize("args, message", [(["-"], "pass --format"), (["accounts.txt"], "pass --format")])
 def test_the_format_must_be_known(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "accounts.txt").write_text("")

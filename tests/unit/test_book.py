@@ -29,14 +29,31 @@ def book(*updates: AddressUpdate) -> dict:
 
 def test_a_new_address_becomes_a_member_of_its_domain():
     state, out = apply_command(None, AccountCommand("e1", "42", upsert=[A]))
-    assert state["addresses"] == {"a@alpha.com": {"email": "A@alpha.com", "domain": "alpha.com", "verified": True,
-                                                  "verified_at": "2024-01-01T00:00:00Z", "updated_at": None}}
-    assert out == [{"kind": "member", "domain": "alpha.com", "account_id": "42", "key": "a@alpha.com",
-                    "email": "A@alpha.com", "verified": True, "verified_at": "2024-01-01T00:00:00Z"}]
+    assert state["addresses"] == {
+        "a@alpha.com": {
+            "email": "A@alpha.com",
+            "domain": "alpha.com",
+            "verified": True,
+            "verified_at": "2024-01-01T00:00:00Z",
+            "updated_at": None,
+        }
+    }
+    assert out == [
+        {
+            "kind": "member",
+            "domain": "alpha.com",
+            "account_id": "42",
+            "key": "a@alpha.com",
+            "email": "A@alpha.com",
+            "verified": True,
+            "verified_at": "2024-01-01T00:00:00Z",
+        }
+    ]
     assert state["recent"] == ["e1"]
 
 
 # --- duplicates -------------------------------------------------------------------------------
+
 
 def test_a_duplicate_event_id_changes_nothing():
     command = AccountCommand("e1", "42", upsert=[A])
@@ -49,8 +66,9 @@ def test_a_duplicate_event_id_changes_nothing():
 def test_a_duplicate_event_id_with_other_content_changes_nothing():
     state = book(A)
     before = copy.deepcopy(state)
-    again, out = apply_command(state, AccountCommand("setup", "42", upsert=[B], remove=[A.key], replace=True,
-                                                     login=True))
+    again, out = apply_command(
+        state, AccountCommand("setup", "42", upsert=[B], remove=[A.key], replace=True, login=True)
+    )
     assert again == before and out == []
 
 
@@ -86,14 +104,17 @@ def test_a_change_of_verification_is_a_member_command():
 
 # --- email_changed without previous_email -----------------------------------------------------
 
+
 def test_email_changed_without_previous_email_replaces_every_address():
     state = book(A, B)
-    command = email_event("chg", "email_changed", "c@gamma.com", verified=True,
-                          verified_at="2024-02-01T00:00:00Z")
+    command = email_event("chg", "email_changed", "c@gamma.com", verified=True, verified_at="2024-02-01T00:00:00Z")
     state, out = apply_command(state, command)
     assert list(state["addresses"]) == ["c@gamma.com"]
-    assert sorted((c["kind"], c["domain"]) for c in out) == [("member", "gamma.com"), ("unmember", "alpha.com"),
-                                                            ("unmember", "beta.com")]
+    assert sorted((c["kind"], c["domain"]) for c in out) == [
+        ("member", "gamma.com"),
+        ("unmember", "alpha.com"),
+        ("unmember", "beta.com"),
+    ]
 
 
 def test_email_changed_to_a_public_mailbox_without_previous_email_drops_the_custom_ones():
@@ -112,6 +133,7 @@ def test_email_changed_with_previous_email_keeps_the_other_addresses():
 
 # --- removals ---------------------------------------------------------------------------------
 
+
 def test_removing_an_unknown_address_from_an_unknown_account_keeps_no_state():
     assert apply_command(None, email_event("rm", "email_removed", "x@nowhere.com")) == (None, [])
 
@@ -119,8 +141,9 @@ def test_removing_an_unknown_address_from_an_unknown_account_keeps_no_state():
 def test_removing_an_unknown_address_changes_no_address():
     state = book(A)
     before = copy.deepcopy(state)
-    after, out = apply_command(state, email_event("rm", "email_removed", "x@nowhere.com",
-                                                  occurred_at="2024-03-01T00:00:00Z"))
+    after, out = apply_command(
+        state, email_event("rm", "email_removed", "x@nowhere.com", occurred_at="2024-03-01T00:00:00Z")
+    )
     assert out == []
     assert after["addresses"] == before["addresses"]
     assert after["removed"] == before["removed"] == {}  # no tombstone for what was never there
@@ -128,8 +151,9 @@ def test_removing_an_unknown_address_changes_no_address():
 
 def test_removing_a_known_address_unmembers_it_and_leaves_a_tombstone():
     state = book(A, B)
-    state, out = apply_command(state, email_event("rm", "email_removed", "A@ALPHA.com",
-                                                  occurred_at="2024-03-01T00:00:00Z"))
+    state, out = apply_command(
+        state, email_event("rm", "email_removed", "A@ALPHA.com", occurred_at="2024-03-01T00:00:00Z")
+    )
     assert list(state["addresses"]) == ["b@beta.com"]
     assert out == [{"kind": "unmember", "domain": "alpha.com", "account_id": "42", "key": "a@alpha.com"}]
     assert state["removed"] == {"a@alpha.com": "2024-03-01T00:00:00Z"}
@@ -141,8 +165,11 @@ def test_public_mailbox_events_keep_no_state():
 
 # --- logins -----------------------------------------------------------------------------------
 
+
 def test_a_login_asks_for_a_check_of_each_domain_once():
     state = book(A, B, AddressUpdate("z@alpha.com", "z@alpha.com", "alpha.com", True, None))
     _, out = apply_command(state, AccountCommand("login", "42", login=True))
-    assert out == [{"kind": "login", "domain": "alpha.com", "account_id": "42"},
-                   {"kind": "login", "domain": "beta.com", "account_id": "42"}]
+    assert out == [
+        {"kind": "login", "domain": "alpha.com", "account_id": "42"},
+        {"kind": "login", "domain": "beta.com", "account_id": "42"},
+    ]

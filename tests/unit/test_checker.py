@@ -23,22 +23,41 @@ from tests.tls import certificate_authority
 class Harness:
     """A checker whose `.test` names go to 127.0.0.1 and `.example` names to localhost: two servers."""
 
-    def __init__(self, server, tmp_path, *, concurrency=4, deadline=5.0, server_rate=1000.0, threshold=5,
-                 cooldown=60.0, publish_done=True):
+    def __init__(
+        self,
+        server,
+        tmp_path,
+        *,
+        concurrency=4,
+        deadline=5.0,
+        server_rate=1000.0,
+        threshold=5,
+        cooldown=60.0,
+        publish_done=True,
+    ):
         self.server = server
         registry = server.base_url("registry")
-        bootstrap = BootstrapSource(None, tmp_path, {"test": registry,
-                                                     "example": registry.replace("127.0.0.1", "localhost")})
+        bootstrap = BootstrapSource(
+            None, tmp_path, {"test": registry, "example": registry.replace("127.0.0.1", "localhost")}
+        )
         self.gate = Gate(1000.0, server_rate)
-        self.provider = RdapProvider(bootstrap, timeout=0.5, verify=certificate_authority().client_ssl_context(),
-                                     gate=self.gate)
+        self.provider = RdapProvider(
+            bootstrap, timeout=0.5, verify=certificate_authority().client_ssl_context(), gate=self.gate
+        )
         self.results: list[CheckResult] = []
         self.requeued: dict[str, float] = {}
         self.changes: list[tuple[str, str]] = []
         self.publish_done = publish_done
-        self.checker = Checker(self.provider, self.publish, concurrency=concurrency, deadline=deadline,
-                               gate=self.gate, breakers=Breakers(threshold, cooldown, cooldown * 10),
-                               requeue=self.requeued.__setitem__, announce=self.announce)
+        self.checker = Checker(
+            self.provider,
+            self.publish,
+            concurrency=concurrency,
+            deadline=deadline,
+            gate=self.gate,
+            breakers=Breakers(threshold, cooldown, cooldown * 10),
+            requeue=self.requeued.__setitem__,
+            announce=self.announce,
+        )
 
     async def publish(self, result: CheckResult) -> None:
         self.results.append(result)
@@ -79,8 +98,7 @@ def name(tld: str = "test") -> str:
 
 
 def active(server, domain):
-    server.set(domain, {"json": docs.domain_object(domain, ["active"], "2015-04-01T00:00:00Z",
-                                                   "2030-04-01T00:00:00Z")})
+    server.set(domain, {"json": docs.domain_object(domain, ["active"], "2015-04-01T00:00:00Z", "2030-04-01T00:00:00Z")})
 
 
 async def test_a_server_that_trickles_its_answer_fails_at_the_deadline(harness):
@@ -226,8 +244,7 @@ async def test_a_handful_of_failing_names_never_hold_a_registrys_circuit_open(ha
     assert len(started) == 1
     await h.result_for(started[0])
     while h.checker.breakers.state(server) == "half_open" and started[0] in bad:
-        started, _ = h.checker.dispatch([d for d in due if d[0] not in {r.domain for r in h.results}],
-                                        time.time())
+        started, _ = h.checker.dispatch([d for d in due if d[0] not in {r.domain for r in h.results}], time.time())
         await h.result_for(started[0])
     assert h.checker.breakers.state(server) == "closed"
     assert [state for _, state in h.changes] == ["open", "half_open", "closed"]  # never reopened

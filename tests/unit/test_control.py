@@ -14,13 +14,27 @@ NOW = 1_800_000_000.0
 
 
 def command(action: str, domain: str = "example.com", command_id: str = "c-1") -> dict:
-    return {"kind": "control", "command": action, "domain": domain, "requested_by": "oncall", "reason": "why",
-            "requested_at": "2027-01-15T08:00:00Z", "command_id": command_id}
+    return {
+        "kind": "control",
+        "command": action,
+        "domain": domain,
+        "requested_by": "oncall",
+        "reason": "why",
+        "requested_at": "2027-01-15T08:00:00Z",
+        "command_id": command_id,
+    }
 
 
 def member(account: str, verified: bool = True) -> dict:
-    return {"kind": "member", "domain": "example.com", "account_id": account, "key": f"{account}@example.com",
-            "email": f"{account}@example.com", "verified": verified, "verified_at": "2020-01-01T00:00:00Z"}
+    return {
+        "kind": "member",
+        "domain": "example.com",
+        "account_id": account,
+        "key": f"{account}@example.com",
+        "email": f"{account}@example.com",
+        "verified": verified,
+        "verified_at": "2020-01-01T00:00:00Z",
+    }
 
 
 def lapsed_with(*accounts: str) -> DomainState:
@@ -32,22 +46,39 @@ def lapsed_with(*accounts: str) -> DomainState:
 
 
 def test_parse_reduces_the_domain_and_keeps_who_and_why():
-    value = orjson.dumps({"command": "allow", "domain": "Mail.Example.CO.UK", "requested_by": "oncall",
-                          "reason": None, "requested_at": "2027-01-15T09:00:00+01:00", "command_id": "c-9"})
+    value = orjson.dumps(
+        {
+            "command": "allow",
+            "domain": "Mail.Example.CO.UK",
+            "requested_by": "oncall",
+            "reason": None,
+            "requested_at": "2027-01-15T09:00:00+01:00",
+            "command_id": "c-9",
+        }
+    )
     assert parse_control(b"example.co.uk", value, max_bytes=10_000) == {
-        "kind": "control", "domain": "example.co.uk", "command": "allow", "requested_by": "oncall", "reason": None,
-        "requested_at": "2027-01-15T08:00:00Z", "command_id": "c-9"}
+        "kind": "control",
+        "domain": "example.co.uk",
+        "command": "allow",
+        "requested_by": "oncall",
+        "reason": None,
+        "requested_at": "2027-01-15T08:00:00Z",
+        "command_id": "c-9",
+    }
 
 
-@pytest.mark.parametrize(("key", "value", "reason"), [
-    (b"example.com", b"[1]", "invalid_event"),
-    (b"example.com", b"nope", "invalid_json"),
-    (b"example.com", orjson.dumps({**command("delete")}), "invalid_event"),
-    (b"example.com", orjson.dumps({**command("allow"), "requested_by": ""}), "invalid_event"),
-    (b"example.com", orjson.dumps({**command("allow"), "domain": "com"}), "invalid_address"),
-    (b"example.com", orjson.dumps({**command("allow"), "requested_at": "yesterday"}), "invalid_timestamp"),
-    (b"other.com", orjson.dumps(command("allow")), "key_mismatch"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"example.com", b"[1]", "invalid_event"),
+        (b"example.com", b"nope", "invalid_json"),
+        (b"example.com", orjson.dumps({**command("delete")}), "invalid_event"),
+        (b"example.com", orjson.dumps({**command("allow"), "requested_by": ""}), "invalid_event"),
+        (b"example.com", orjson.dumps({**command("allow"), "domain": "com"}), "invalid_address"),
+        (b"example.com", orjson.dumps({**command("allow"), "requested_at": "yesterday"}), "invalid_timestamp"),
+        (b"other.com", orjson.dumps(command("allow")), "key_mismatch"),
+    ],
+)
 def test_parse_rejects_with_a_dead_letter_reason(key, value, reason):
     with pytest.raises(Rejected) as caught:
         parse_control(key, value, max_bytes=10_000)

@@ -14,9 +14,17 @@ NOW = 1_000_000_000.0  # 2001-09-09T01:46:40Z
 
 
 def record(**changes) -> dict:
-    arguments = {"reason": "invalid_address", "error": "email: the domain has no top-level domain",
-                 "topic": "accounts.email-events", "partition": 3, "offset": 1812,
-                 "timestamp_ms": 1_795_372_763_148, "key": b"42", "value": b'{"email": "x@localhost"}', "now": NOW}
+    arguments = {
+        "reason": "invalid_address",
+        "error": "email: the domain has no top-level domain",
+        "topic": "accounts.email-events",
+        "partition": 3,
+        "offset": 1812,
+        "timestamp_ms": 1_795_372_763_148,
+        "key": b"42",
+        "value": b'{"email": "x@localhost"}',
+        "now": NOW,
+    }
     arguments.update(changes)
     return dead_letter_record(**arguments)
 
@@ -48,8 +56,14 @@ def test_arbitrary_bytes_survive_base64():
 
 def test_a_tombstone_and_a_missing_key_are_null():
     result = record(key=None, value=None, timestamp_ms=None)
-    assert (result["key_b64"], result["value_b64"], result["value_size"], result["value_sha256"],
-            result["value_truncated"], result["source_timestamp_ms"]) == (None, None, 0, None, False, None)
+    assert (
+        result["key_b64"],
+        result["value_b64"],
+        result["value_size"],
+        result["value_sha256"],
+        result["value_truncated"],
+        result["source_timestamp_ms"],
+    ) == (None, None, 0, None, False, None)
 
 
 def test_a_value_at_the_limit_is_kept_whole():
@@ -79,12 +93,15 @@ def test_failed_at_defaults_to_the_current_time():
     assert record(now=None)["failed_at"].endswith("Z")
 
 
-@pytest.mark.parametrize("changes", [
-    {},
-    {"key": None, "value": None, "timestamp_ms": None},
-    {"value": b"x" * (KEEP_VALUE_BYTES + 1), "reason": "value_too_large"},
-    {"reason": "processing_error", "error": "KeyError: 'x'", "partition": 0, "offset": 0},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"key": None, "value": None, "timestamp_ms": None},
+        {"value": b"x" * (KEEP_VALUE_BYTES + 1), "reason": "value_too_large"},
+        {"reason": "processing_error", "error": "KeyError: 'x'", "partition": 0, "offset": 0},
+    ],
+)
 def test_records_are_valid_against_the_dead_letter_schema(changes):
     document = record(**changes)
     validator("dead-letter").validate(document)
@@ -97,8 +114,9 @@ def test_the_schema_requires_every_field_the_record_always_has():
     assert set(record()) <= set(schema["properties"])
 
 
-@pytest.mark.parametrize(("field", "bad"), [("reason", None), ("source_offset", "1812"), ("value_truncated", "no"),
-                                            ("key_b64", 42)])
+@pytest.mark.parametrize(
+    ("field", "bad"), [("reason", None), ("source_offset", "1812"), ("value_truncated", "no"), ("key_b64", 42)]
+)
 def test_the_schema_catches_a_malformed_record(field, bad):
     document = {**record(), field: bad}
     assert first_error("dead-letter", document) is not None

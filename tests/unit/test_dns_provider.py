@@ -42,8 +42,9 @@ async def test_delegated_is_active_with_sorted_lowercase_nameservers(server, pro
 async def test_nxdomain_is_lapsed(server, provider):
     server.set("gone-shop.com", "nxdomain")
     verdict = await provider.check("gone-shop.com")
-    assert verdict == Verdict("lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN",
-                              lifecycle=False)
+    assert verdict == Verdict(
+        "lapsed", ("nxdomain",), "not delegated: the parent zone answers NXDOMAIN", lifecycle=False
+    )
     assert server.queries("gone-shop.com") == 1
 
 
@@ -79,10 +80,25 @@ async def test_nothing_listening_raises(server):
         await provider.check("nowhere.com")
 
 
-@pytest.mark.parametrize("crafted", [
-    "evil.com/../x", "a b.com", "x.com\x00", "@x.com", "x.com.", "Upper.com", "xn--.com", "com",
-    "a..com", "-a.com", "x.com:53", "x.com\nns.evil.net", "ex\u00e4mple.com", "",
-])
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        "evil.com/../x",
+        "a b.com",
+        "x.com\x00",
+        "@x.com",
+        "x.com.",
+        "Upper.com",
+        "xn--.com",
+        "com",
+        "a..com",
+        "-a.com",
+        "x.com:53",
+        "x.com\nns.evil.net",
+        "ex\u00e4mple.com",
+        "",
+    ],
+)
 async def test_crafted_names_never_reach_the_server(server, provider, crafted):
     before = server.queries()
     with pytest.raises(ProviderError, match="refusing to query"):

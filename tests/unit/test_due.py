@@ -13,8 +13,11 @@ def test_only_due_domains_come_out_most_urgent_first():
     index.set("new.com", 50.0, URGENT)
     index.set("confirm.com", 40.0, CONFIRM)
     index.set("later.com", 500.0, URGENT)
-    assert index.take_due(100.0, limit=10) == [("new.com", URGENT, 50.0), ("confirm.com", CONFIRM, 40.0),
-                                               ("routine-early.com", ROUTINE, 10.0)]
+    assert index.take_due(100.0, limit=10) == [
+        ("new.com", URGENT, 50.0),
+        ("confirm.com", CONFIRM, 40.0),
+        ("routine-early.com", ROUTINE, 10.0),
+    ]
     assert index.take_due(100.0, limit=10) == []  # taken means gone until set again
     assert len(index) == 1 and "later.com" in index
 

@@ -19,8 +19,15 @@ LIMIT = 4096
 
 
 def event(**changes) -> dict:
-    base = {"event_id": "ev-1", "type": "email_added", "account_id": "42", "email": "Alice@Mail.Example.co.uk",
-            "verified": True, "verified_at": "2024-05-01T12:00:00Z", "occurred_at": "2024-05-01T14:00:00+02:00"}
+    base = {
+        "event_id": "ev-1",
+        "type": "email_added",
+        "account_id": "42",
+        "email": "Alice@Mail.Example.co.uk",
+        "verified": True,
+        "verified_at": "2024-05-01T12:00:00Z",
+        "occurred_at": "2024-05-01T14:00:00+02:00",
+    }
     base.update(changes)
     return {name: value for name, value in base.items() if value is not ...}
 
@@ -39,14 +46,20 @@ def rejection(call, *args, **kwargs) -> Rejected:
     return caught.value
 
 
-ALICE = AddressUpdate(key="alice@mail.example.co.uk", email="Alice@Mail.Example.co.uk", domain="example.co.uk",
-                      verified=True, verified_at="2024-05-01T12:00:00Z")
+ALICE = AddressUpdate(
+    key="alice@mail.example.co.uk",
+    email="Alice@Mail.Example.co.uk",
+    domain="example.co.uk",
+    verified=True,
+    verified_at="2024-05-01T12:00:00Z",
+)
 
 
 def test_an_email_added_event_becomes_an_upsert_with_canonical_times():
     command = parse(orjson.dumps(event()))
-    assert command == AccountCommand(event_id="ev-1", account_id="42", upsert=[ALICE],
-                                     occurred_at="2024-05-01T12:00:00Z")
+    assert command == AccountCommand(
+        event_id="ev-1", account_id="42", upsert=[ALICE], occurred_at="2024-05-01T12:00:00Z"
+    )
 
 
 @pytest.mark.parametrize("key", [None, b""])
@@ -56,28 +69,36 @@ def test_a_missing_key_is_accepted(key):
 
 # --- rejections -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "key", "reason", "words"), [
-    (b"{not json", b"42", "invalid_json", "not UTF-8 JSON"),
-    (b"", b"42", "invalid_json", "not UTF-8 JSON"),
-    (None, b"42", "invalid_json", "tombstone"),
-    (b'{"event_id": "\xff\xfe"}', b"42", "invalid_json", "not UTF-8 JSON"),
-    ('{"event_id": "é"}'.encode("latin-1"), b"42", "invalid_json", "not UTF-8 JSON"),
-    (b"[1, 2]", b"42", "invalid_event", "expected a JSON object, got list"),
-    (b'"text"', b"42", "invalid_event", "expected a JSON object, got str"),
-    (orjson.dumps(event(type="email_deleted")), b"42", "invalid_event", "type: "),
-    (orjson.dumps(event(event_id=...)), b"42", "invalid_event", "'event_id' is a required property"),
-    (orjson.dumps(event(account_id=42)), b"42", "invalid_event", "account_id: "),
-    (orjson.dumps(event(verified="yes")), b"42", "invalid_event", "verified: "),
-    (orjson.dumps(event()), b"43", "key_mismatch", "'43' is not the event's account_id '42'"),
-    (orjson.dumps(event()), b"\xff42", "key_mismatch", "not UTF-8"),
-    (orjson.dumps(event(email="alice.example.com")), b"42", "invalid_address", "email: "),
-    (orjson.dumps(event(email="x@co.uk")), b"42", "invalid_address", "public suffix"),
-    (orjson.dumps(event(email="x@10.0.0.1")), b"42", "invalid_address", "IP address"),
-    (orjson.dumps(event(type="email_changed", previous_email="old-no-at")), b"42", "invalid_address",
-     "previous_email: "),
-    (orjson.dumps(event(occurred_at="yesterday")), b"42", "invalid_timestamp", "occurred_at: 'yesterday'"),
-    (orjson.dumps(event(verified_at="2024-13-01T00:00:00Z")), b"42", "invalid_timestamp", "verified_at: "),
-])
+
+@pytest.mark.parametrize(
+    ("value", "key", "reason", "words"),
+    [
+        (b"{not json", b"42", "invalid_json", "not UTF-8 JSON"),
+        (b"", b"42", "invalid_json", "not UTF-8 JSON"),
+        (None, b"42", "invalid_json", "tombstone"),
+        (b'{"event_id": "\xff\xfe"}', b"42", "invalid_json", "not UTF-8 JSON"),
+        ('{"event_id": "é"}'.encode("latin-1"), b"42", "invalid_json", "not UTF-8 JSON"),
+        (b"[1, 2]", b"42", "invalid_event", "expected a JSON object, got list"),
+        (b'"text"', b"42", "invalid_event", "expected a JSON object, got str"),
+        (orjson.dumps(event(type="email_deleted")), b"42", "invalid_event", "type: "),
+        (orjson.dumps(event(event_id=...)), b"42", "invalid_event", "'event_id' is a required property"),
+        (orjson.dumps(event(account_id=42)), b"42", "invalid_event", "account_id: "),
+        (orjson.dumps(event(verified="yes")), b"42", "invalid_event", "verified: "),
+        (orjson.dumps(event()), b"43", "key_mismatch", "'43' is not the event's account_id '42'"),
+        (orjson.dumps(event()), b"\xff42", "key_mismatch", "not UTF-8"),
+        (orjson.dumps(event(email="alice.example.com")), b"42", "invalid_address", "email: "),
+        (orjson.dumps(event(email="x@co.uk")), b"42", "invalid_address", "public suffix"),
+        (orjson.dumps(event(email="x@10.0.0.1")), b"42", "invalid_address", "IP address"),
+        (
+            orjson.dumps(event(type="email_changed", previous_email="old-no-at")),
+            b"42",
+            "invalid_address",
+            "previous_email: ",
+        ),
+        (orjson.dumps(event(occurred_at="yesterday")), b"42", "invalid_timestamp", "occurred_at: 'yesterday'"),
+        (orjson.dumps(event(verified_at="2024-13-01T00:00:00Z")), b"42", "invalid_timestamp", "verified_at: "),
+    ],
+)
 def test_rejections_have_a_stable_reason_and_a_message(value, key, reason, words):
     rejected = rejection(parse, value, key=key)
     assert rejected.reason == reason
@@ -106,9 +127,16 @@ def test_the_first_failing_check_decides_the_reason():
 
 # --- CloudEvents ------------------------------------------------------------------------------
 
+
 def envelope(data, **changes) -> bytes:
-    document = {"specversion": "1.0", "id": "ce-7", "source": "accounts", "type": "com.example.email",
-                "datacontenttype": "application/json", "data": data}
+    document = {
+        "specversion": "1.0",
+        "id": "ce-7",
+        "source": "accounts",
+        "type": "com.example.email",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
     document.update(changes)
     return orjson.dumps({name: value for name, value in document.items() if value is not ...})
 
@@ -127,13 +155,16 @@ def test_an_envelope_without_a_content_type_is_json():
     assert parse(envelope(event(), datacontenttype="application/json; charset=utf-8")).upsert == [ALICE]
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    (envelope(event(), specversion="0.3"), "specversion '0.3'"),
-    (envelope(event(), datacontenttype="text/plain"), "datacontenttype 'text/plain'"),
-    (envelope("a string"), "no JSON object in `data`"),
-    (envelope(..., id=...), "no JSON object in `data`"),
-    (envelope(event(event_id=...), id=...), "'event_id' is a required property"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (envelope(event(), specversion="0.3"), "specversion '0.3'"),
+        (envelope(event(), datacontenttype="text/plain"), "datacontenttype 'text/plain'"),
+        (envelope("a string"), "no JSON object in `data`"),
+        (envelope(..., id=...), "no JSON object in `data`"),
+        (envelope(event(event_id=...), id=...), "'event_id' is a required property"),
+    ],
+)
 def test_bad_envelopes_are_invalid_events(value, words):
     rejected = rejection(parse, value)
     assert rejected.reason == "invalid_event"
@@ -145,6 +176,7 @@ def test_the_key_is_checked_against_the_payload_inside_the_envelope():
 
 
 # --- what each event type asks ----------------------------------------------------------------
+
 
 def test_email_changed_without_previous_email_replaces_the_account_addresses():
     command = parse(orjson.dumps(event(type="email_changed")))
@@ -190,10 +222,18 @@ def test_a_command_survives_its_dict_form():
 
 # --- logins -----------------------------------------------------------------------------------
 
+
 def test_a_login_snapshot_replaces_with_its_custom_addresses():
-    command = login(orjson.dumps({"event_id": "l-1", "account_id": "42", "occurred_at": "2024-01-01T00:00:00Z",
-                                  "emails": [{"email": "A@Shop.com", "verified": True},
-                                             {"email": "b@gmail.com", "verified": True}]}))
+    command = login(
+        orjson.dumps(
+            {
+                "event_id": "l-1",
+                "account_id": "42",
+                "occurred_at": "2024-01-01T00:00:00Z",
+                "emails": [{"email": "A@Shop.com", "verified": True}, {"email": "b@gmail.com", "verified": True}],
+            }
+        )
+    )
     assert command.login and command.replace
     assert command.upsert == [AddressUpdate("a@shop.com", "A@Shop.com", "shop.com", True, None)]
 
@@ -204,9 +244,19 @@ def test_a_login_without_a_snapshot_only_asks_for_a_check():
 
 
 def test_an_invalid_snapshot_entry_is_a_warning_and_the_snapshot_removes_nothing():
-    command = login(orjson.dumps({"event_id": "l-3", "account_id": "42",
-                                  "emails": [{"email": "a@shop.com"}, {"email": "not-an-address"},
-                                             {"email": "c@shop.com", "verified_at": "whenever"}]}))
+    command = login(
+        orjson.dumps(
+            {
+                "event_id": "l-3",
+                "account_id": "42",
+                "emails": [
+                    {"email": "a@shop.com"},
+                    {"email": "not-an-address"},
+                    {"email": "c@shop.com", "verified_at": "whenever"},
+                ],
+            }
+        )
+    )
     assert [update.key for update in command.upsert] == ["a@shop.com"]
     assert command.replace is False
     assert [warning.split(":")[0] for warning in command.warnings] == ["emails/1/email", "emails/2/verified_at"]
@@ -218,14 +268,18 @@ def test_a_login_key_must_match_too():
 
 # --- timestamps -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "canonical"), [
-    ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00Z"),
-    ("2024-05-01t12:00:00z", "2024-05-01T12:00:00Z"),
-    ("2024-05-01T14:00:00.987+02:00", "2024-05-01T12:00:00Z"),
-    ("2024-05-01T12:00:00", "2024-05-01T12:00:00Z"),  # naive is UTC
-    (" 2024-05-01 ", "2024-05-01T00:00:00Z"),
-    (None, None),
-])
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01t12:00:00z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T14:00:00.987+02:00", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T12:00:00", "2024-05-01T12:00:00Z"),  # naive is UTC
+        (" 2024-05-01 ", "2024-05-01T00:00:00Z"),
+        (None, None),
+    ],
+)
 def test_timestamps_become_canonical_utc(text, canonical):
     assert parse_timestamp(text, "occurred_at") == canonical
 

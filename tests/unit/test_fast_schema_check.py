@@ -8,12 +8,44 @@ import random
 from schemas import first_error
 from streams.accounts.events import _surely_valid_email_event
 
-BASE = {"event_id": "ev-1", "type": "email_added", "account_id": "42", "email": "a@example.com",
-        "previous_email": None, "verified": True, "verified_at": "2024-05-01T12:00:00Z",
-        "occurred_at": "2024-05-01T12:00:00Z"}
-ODD_VALUES = [None, True, False, 0, 1, 1.5, "", "x", "ab", "a@b", "x" * 64, "x" * 65, "x" * 200, "x" * 201,
-              "x" * 320, "x" * 321, "é" * 64, "é" * 65, [], ["email_added"], {}, {"a": 1}, "email_added",
-              "email_exploded", "email_changed", ...]
+BASE = {
+    "event_id": "ev-1",
+    "type": "email_added",
+    "account_id": "42",
+    "email": "a@example.com",
+    "previous_email": None,
+    "verified": True,
+    "verified_at": "2024-05-01T12:00:00Z",
+    "occurred_at": "2024-05-01T12:00:00Z",
+}
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    1.5,
+    "",
+    "x",
+    "ab",
+    "a@b",
+    "x" * 64,
+    "x" * 65,
+    "x" * 200,
+    "x" * 201,
+    "x" * 320,
+    "x" * 321,
+    "é" * 64,
+    "é" * 65,
+    [],
+    ["email_added"],
+    {},
+    {"a": 1},
+    "email_added",
+    "email_exploded",
+    "email_changed",
+    ...,
+]
 
 
 def variant(changes: dict) -> dict:
@@ -39,8 +71,10 @@ def test_fast_check_never_accepts_what_the_schema_rejects():
 
 
 def test_fast_check_accepts_the_ordinary_events():
-    for kind, verified in itertools.product(["email_added", "email_verified", "email_removed", "email_changed",
-                                             "email_unverified"], [True, False, None, ...]):
+    for kind, verified in itertools.product(
+        ["email_added", "email_verified", "email_removed", "email_changed", "email_unverified"],
+        [True, False, None, ...],
+    ):
         document = variant({"type": kind, "verified": verified, "extra_field": {"anything": 1}})
         assert first_error("email-event", document) is None
         assert _surely_valid_email_event(document), document

@@ -20,6 +20,7 @@ HANG = 0.6  # how long the simulator's "timeout" answer hangs: past the client's
 
 # --- classify_fastly --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("flag", sorted(LAPSED))
 def test_each_lapsed_flag_is_a_lapse(flag):
     verdict = classify_fastly(flag)
@@ -43,22 +44,25 @@ def test_each_registered_flag_is_active(flag):
     assert (verdict.verdict, verdict.detail) == ("active", f"{flag}: {REGISTERED[flag]}")
 
 
-@pytest.mark.parametrize(("status", "verdict", "detail"), [
-    ("inactive undelegated", "lapsed", "inactive: available for registration"),
-    ("undelegated inactive", "lapsed", "inactive: available for registration"),
-    ("deleting inactive", "lapsed", "deleting: expired and pending deletion; inactive: available for registration"),
-    ("active inactive", "lapsed", "inactive: available for registration"),
-    ("marketed active", "active", "active: registered; marketed: registered and offered for sale"),
-    ("active undelegated", "active", "active: registered"),
-    ("premium active", "active", "active: registered"),
-    ("unknown active", "inconclusive", "unknown: the registry did not answer Fastly in time"),
-    ("undelegated", "inconclusive", "undelegated: not in DNS, which registered names may also be"),
-    ("reserved", "inconclusive", "reserved: reserved by the registry"),
-    ("inactive brandnew", "inconclusive", "undocumented Fastly flags: brandnew"),
-    ("zzz active aaa", "inconclusive", "undocumented Fastly flags: aaa zzz"),
-    ("", "inconclusive", "an empty status"),
-    ("  active\t parked ", "active", "active: registered; parked: registered and parked"),
-])
+@pytest.mark.parametrize(
+    ("status", "verdict", "detail"),
+    [
+        ("inactive undelegated", "lapsed", "inactive: available for registration"),
+        ("undelegated inactive", "lapsed", "inactive: available for registration"),
+        ("deleting inactive", "lapsed", "deleting: expired and pending deletion; inactive: available for registration"),
+        ("active inactive", "lapsed", "inactive: available for registration"),
+        ("marketed active", "active", "active: registered; marketed: registered and offered for sale"),
+        ("active undelegated", "active", "active: registered"),
+        ("premium active", "active", "active: registered"),
+        ("unknown active", "inconclusive", "unknown: the registry did not answer Fastly in time"),
+        ("undelegated", "inconclusive", "undelegated: not in DNS, which registered names may also be"),
+        ("reserved", "inconclusive", "reserved: reserved by the registry"),
+        ("inactive brandnew", "inconclusive", "undocumented Fastly flags: brandnew"),
+        ("zzz active aaa", "inconclusive", "undocumented Fastly flags: aaa zzz"),
+        ("", "inconclusive", "an empty status"),
+        ("  active\t parked ", "active", "active: registered; parked: registered and parked"),
+    ],
+)
 def test_mixed_flags(status, verdict, detail):
     result = classify_fastly(status)
     assert (result.verdict, result.detail) == (verdict, detail)
@@ -77,13 +81,15 @@ def test_expiring_marks_the_grace_period_even_beside_other_lapse_flags():
 
 # --- parse_status_body ------------------------------------------------------------------------
 
+
 def body(**document) -> bytes:
     return orjson.dumps(document)
 
 
 def test_a_status_body_is_classified():
-    assert parse_status_body(body(domain="shop.com", zone="com", status="inactive"), "shop.com") == \
-        Verdict("lapsed", ("inactive",), "inactive: available for registration")
+    assert parse_status_body(body(domain="shop.com", zone="com", status="inactive"), "shop.com") == Verdict(
+        "lapsed", ("inactive",), "inactive: available for registration"
+    )
 
 
 @pytest.mark.parametrize("answered", ["Shop.COM", "shop.com.", None])
@@ -92,17 +98,20 @@ def test_the_answered_domain_may_differ_in_case_and_trailing_dot_or_be_absent(an
     assert parse_status_body(orjson.dumps(document), "shop.com").verdict == "active"
 
 
-@pytest.mark.parametrize(("raw", "words"), [
-    (b"<html>upstream error", "is not JSON"),
-    (b"", "is not JSON"),
-    (b'["active"]', "has no status string"),
-    (body(domain="shop.com"), "has no status string"),
-    (body(domain="shop.com", status=None), "has no status string"),
-    (body(domain="shop.com", status=["active"]), "has no status string"),
-    (body(domain="shop.com", status=""), "has an empty status"),
-    (body(domain="shop.com", status="   "), "has an empty status"),
-    (body(domain="other.com", status="inactive"), "answered about 'other.com' when asked about shop.com"),
-])
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"<html>upstream error", "is not JSON"),
+        (b"", "is not JSON"),
+        (b'["active"]', "has no status string"),
+        (body(domain="shop.com"), "has no status string"),
+        (body(domain="shop.com", status=None), "has no status string"),
+        (body(domain="shop.com", status=["active"]), "has no status string"),
+        (body(domain="shop.com", status=""), "has an empty status"),
+        (body(domain="shop.com", status="   "), "has an empty status"),
+        (body(domain="other.com", status="inactive"), "answered about 'other.com' when asked about shop.com"),
+    ],
+)
 def test_unusable_bodies_are_provider_errors(raw, words):
     with pytest.raises(ProviderError) as caught:
         parse_status_body(raw, "shop.com")
@@ -111,6 +120,7 @@ def test_unusable_bodies_are_provider_errors(raw, words):
 
 
 # --- FastlyProvider against the loopback simulator --------------------------------------------
+
 
 @pytest.fixture(scope="module")
 async def simulator():

@@ -49,8 +49,9 @@ def test_failures_of_suspects_are_no_evidence_against_their_server():
 
 def test_server_wide_failures_each_count_whatever_the_name():
     breakers = Breakers(threshold=3, cooldown=60, max_cooldown=600)
-    changes = [breakers.failure("s", 0.0, "ConnectError", domain="one.com", server_wide=True, suspect=True)
-               for _ in range(3)]
+    changes = [
+        breakers.failure("s", 0.0, "ConnectError", domain="one.com", server_wide=True, suspect=True) for _ in range(3)
+    ]
     assert changes[:2] == [None, None] and changes[2].state == "open"
 
 

@@ -17,18 +17,39 @@ T0 = 1_790_000_000.0  # 2026-09-21
 VERIFIED_LONG_AGO = "2020-01-01T00:00:00Z"  # before every registration date below
 VERIFIED_RECENTLY = "2026-09-01T00:00:00Z"
 
-POLICY = Policy(recheck_interval=30 * DAY, recheck_jitter=0.1, retry_min=300, retry_max=DAY,
-                inconclusive_retry_min=900, inconclusive_retry_max=6 * H, confirm_after=H,
-                confirm_provider=None, inconclusive_limit=7 * DAY, login_freshness=7 * DAY)
+POLICY = Policy(
+    recheck_interval=30 * DAY,
+    recheck_jitter=0.1,
+    retry_min=300,
+    retry_max=DAY,
+    inconclusive_retry_min=900,
+    inconclusive_retry_max=6 * H,
+    confirm_after=H,
+    confirm_provider=None,
+    inconclusive_limit=7 * DAY,
+    login_freshness=7 * DAY,
+)
 
 
 def _members(state=None):
     decisions = []
-    for account, email, verified, verified_at in [("1", "a@shop.com", True, VERIFIED_LONG_AGO),
-                                                  ("2", "b@shop.com", True, VERIFIED_RECENTLY),
-                                                  ("3", "c@shop.com", False, None)]:
-        state, events = apply_member(state, {"domain": "shop.com", "account_id": account, "key": email,
-                                             "email": email, "verified": verified, "verified_at": verified_at}, T0)
+    for account, email, verified, verified_at in [
+        ("1", "a@shop.com", True, VERIFIED_LONG_AGO),
+        ("2", "b@shop.com", True, VERIFIED_RECENTLY),
+        ("3", "c@shop.com", False, None),
+    ]:
+        state, events = apply_member(
+            state,
+            {
+                "domain": "shop.com",
+                "account_id": account,
+                "key": email,
+                "email": email,
+                "verified": verified,
+                "verified_at": verified_at,
+            },
+            T0,
+        )
         decisions.extend(events)
     return state, decisions
 
@@ -72,56 +93,149 @@ def registered(hours, iso):
 CASES = [
     # name, steps, policy changes, final status, unverified (account, reason), transitions
     ("active stays quiet", [at(0, ACTIVE)], {}, "active", [], ["first_seen", "active"]),
-    ("a lapse is confirmed after the delay, verified members only",
-     [at(0, LAPSED), at(1, LAPSED)], {}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
-    ("a lapse that the confirmation does not see is no lapse",
-     [at(0, LAPSED), at(1, ACTIVE)], {}, "active", [], ["first_seen", "lapse_suspected", "active"]),
-    ("an early second opinion does not confirm", [at(0, LAPSED), at(0.5, LAPSED)], {}, "lapse_suspected", [],
-     ["first_seen", "lapse_suspected"]),
-    ("no confirmation configured: the first lapse emits", [at(0, LAPSED)], {"confirm_after": 0}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapsed"]),
-    ("a confirming provider confirms even with no delay", [at(0, LAPSED), at(0, LAPSED, "dns")],
-     {"confirm_after": 0, "confirm_provider": "dns"}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
-    ("with a confirming provider, only its answer confirms", [at(0, LAPSED), at(2, LAPSED), at(3, LAPSED)],
-     {"confirm_provider": "dns"}, "lapse_suspected", [], ["first_seen", "lapse_suspected"]),
-    ("the confirming provider's active answer ends the suspicion", [at(0, LAPSED), at(1, ACTIVE, "dns")],
-     {"confirm_provider": "dns"}, "active", [], ["first_seen", "lapse_suspected", "active"]),
-    ("rechecks of a lapsed domain emit nothing new", [at(0, LAPSED), at(1, LAPSED), at(24, LAPSED)], {}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
-    ("recovery, then a new lapse is a new episode",
-     [at(0, LAPSED), at(1, LAPSED), at(24, ACTIVE), at(48, LAPSED), at(49, LAPSED)], {}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")] * 2,
-     ["first_seen", "lapse_suspected", "lapsed", "recovered", "lapse_suspected", "lapsed"]),
-    ("inconclusive is never a lapse on its own", [at(h, INCONCLUSIVE) for h in range(0, 24 * 6, 6)], {},
-     "inconclusive", [], ["first_seen", "inconclusive"]),
-    ("inconclusive past the limit is a candidate, still unconfirmed",
-     [at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)], {}, "lapse_suspected", [],
-     ["first_seen", "inconclusive", "lapse_suspected"]),
-    ("a candidate is confirmed only by a lapsed answer",
-     [*[at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)], at(24 * 8 + 2, LAPSED)], {}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "inconclusive", "lapse_suspected", "lapsed"]),
-    ("inconclusive during a lapse keeps the episode", [at(0, LAPSED), at(0.5, INCONCLUSIVE), at(1, LAPSED)], {},
-     "lapsed", [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
+    (
+        "a lapse is confirmed after the delay, verified members only",
+        [at(0, LAPSED), at(1, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "a lapse that the confirmation does not see is no lapse",
+        [at(0, LAPSED), at(1, ACTIVE)],
+        {},
+        "active",
+        [],
+        ["first_seen", "lapse_suspected", "active"],
+    ),
+    (
+        "an early second opinion does not confirm",
+        [at(0, LAPSED), at(0.5, LAPSED)],
+        {},
+        "lapse_suspected",
+        [],
+        ["first_seen", "lapse_suspected"],
+    ),
+    (
+        "no confirmation configured: the first lapse emits",
+        [at(0, LAPSED)],
+        {"confirm_after": 0},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapsed"],
+    ),
+    (
+        "a confirming provider confirms even with no delay",
+        [at(0, LAPSED), at(0, LAPSED, "dns")],
+        {"confirm_after": 0, "confirm_provider": "dns"},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "with a confirming provider, only its answer confirms",
+        [at(0, LAPSED), at(2, LAPSED), at(3, LAPSED)],
+        {"confirm_provider": "dns"},
+        "lapse_suspected",
+        [],
+        ["first_seen", "lapse_suspected"],
+    ),
+    (
+        "the confirming provider's active answer ends the suspicion",
+        [at(0, LAPSED), at(1, ACTIVE, "dns")],
+        {"confirm_provider": "dns"},
+        "active",
+        [],
+        ["first_seen", "lapse_suspected", "active"],
+    ),
+    (
+        "rechecks of a lapsed domain emit nothing new",
+        [at(0, LAPSED), at(1, LAPSED), at(24, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "recovery, then a new lapse is a new episode",
+        [at(0, LAPSED), at(1, LAPSED), at(24, ACTIVE), at(48, LAPSED), at(49, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")] * 2,
+        ["first_seen", "lapse_suspected", "lapsed", "recovered", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "inconclusive is never a lapse on its own",
+        [at(h, INCONCLUSIVE) for h in range(0, 24 * 6, 6)],
+        {},
+        "inconclusive",
+        [],
+        ["first_seen", "inconclusive"],
+    ),
+    (
+        "inconclusive past the limit is a candidate, still unconfirmed",
+        [at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)],
+        {},
+        "lapse_suspected",
+        [],
+        ["first_seen", "inconclusive", "lapse_suspected"],
+    ),
+    (
+        "a candidate is confirmed only by a lapsed answer",
+        [*[at(h, INCONCLUSIVE) for h in range(0, 24 * 8, 6)], at(24 * 8 + 2, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "inconclusive", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "inconclusive during a lapse keeps the episode",
+        [at(0, LAPSED), at(0.5, INCONCLUSIVE), at(1, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapse_suspected", "lapsed"],
+    ),
     ("failures are never verdicts", [at(h, FAILED) for h in range(10)], {}, "new", [], ["first_seen"]),
-    ("failures between a lapse and its confirmation change nothing",
-     [at(0, LAPSED), at(1, FAILED), at(2, LAPSED)], {}, "lapsed",
-     [("1", "domain_expired"), ("2", "domain_expired")], ["first_seen", "lapse_suspected", "lapsed"]),
-    ("a registration after an address was verified unverifies it, once",
-     [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-06-01T00:00:00Z")], {}, "active",
-     [("1", "domain_reregistered")], ["first_seen", "reregistered", "active"]),
-    ("a later re-registration is a new event, also for those verified in between",
-     [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-10-01T00:00:00Z")], {}, "active",
-     [("1", "domain_reregistered"), ("1", "domain_reregistered"), ("2", "domain_reregistered")],
-     ["first_seen", "reregistered", "active", "reregistered"]),
-    ("a registration older than every verification is no event", [registered(0, "2019-01-01T00:00:00Z")], {},
-     "active", [], ["first_seen", "active"]),
+    (
+        "failures between a lapse and its confirmation change nothing",
+        [at(0, LAPSED), at(1, FAILED), at(2, LAPSED)],
+        {},
+        "lapsed",
+        [("1", "domain_expired"), ("2", "domain_expired")],
+        ["first_seen", "lapse_suspected", "lapsed"],
+    ),
+    (
+        "a registration after an address was verified unverifies it, once",
+        [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-06-01T00:00:00Z")],
+        {},
+        "active",
+        [("1", "domain_reregistered")],
+        ["first_seen", "reregistered", "active"],
+    ),
+    (
+        "a later re-registration is a new event, also for those verified in between",
+        [registered(0, "2026-06-01T00:00:00Z"), registered(24, "2026-10-01T00:00:00Z")],
+        {},
+        "active",
+        [("1", "domain_reregistered"), ("1", "domain_reregistered"), ("2", "domain_reregistered")],
+        ["first_seen", "reregistered", "active", "reregistered"],
+    ),
+    (
+        "a registration older than every verification is no event",
+        [registered(0, "2019-01-01T00:00:00Z")],
+        {},
+        "active",
+        [],
+        ["first_seen", "active"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, steps, changes, status, expected_unverified, expected_transitions", CASES,
-                         ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(
+    "name, steps, changes, status, expected_unverified, expected_transitions", CASES, ids=[case[0] for case in CASES]
+)
 def test_policy_table(name, steps, changes, status, expected_unverified, expected_transitions):
     state, events = run(steps, dataclasses.replace(POLICY, **changes))
     assert state.status == status
@@ -140,17 +254,30 @@ def test_event_ids_are_one_per_account_address_and_episode():
 
 def test_a_member_verified_before_a_known_reregistration_is_unverified_on_arrival():
     state, _ = run([registered(0, "2026-06-01T00:00:00Z")])
-    state, events = apply_member(state, {"domain": "shop.com", "account_id": "9", "key": "z@shop.com",
-                                         "email": "Z@shop.com", "verified": True,
-                                         "verified_at": "2025-01-01T00:00:00Z"}, T0 + 48 * H)
+    state, events = apply_member(
+        state,
+        {
+            "domain": "shop.com",
+            "account_id": "9",
+            "key": "z@shop.com",
+            "email": "Z@shop.com",
+            "verified": True,
+            "verified_at": "2025-01-01T00:00:00Z",
+        },
+        T0 + 48 * H,
+    )
     assert unverified(events) == [("9", "domain_reregistered")]
     assert events[0].value["data"]["registered_at"] == "2026-06-01T00:00:00Z"
     assert events[0].value["data"]["email"] == "Z@shop.com"
 
 
 def test_the_unverified_event_carries_its_evidence():
-    _, events = run([(0, "lapsed", {"flags": ["redemption period"], "expires_at": T0 - 40 * DAY}),
-                     (1, "lapsed", {"flags": ["pending delete"], "expires_at": T0 - 40 * DAY})])
+    _, events = run(
+        [
+            (0, "lapsed", {"flags": ["redemption period"], "expires_at": T0 - 40 * DAY}),
+            (1, "lapsed", {"flags": ["pending delete"], "expires_at": T0 - 40 * DAY}),
+        ]
+    )
     data = next(e.value["data"] for e in events if e.channel == "unverified")
     assert data["provider"] == "rdap" and data["domain_status"] == ["pending delete"]
     assert data["expires_at"] == iso_utc(T0 - 40 * DAY)
@@ -175,8 +302,16 @@ def test_a_server_asking_for_ages_waits_no_longer_than_the_longest_retry():
     assert state.next_check_at == T0 + POLICY.retry_max
 
 
-@pytest.mark.parametrize("field, value", [("retry_after", float("inf")), ("expires_at", float("nan")),
-                                          ("checked_at", None), ("registered_at", 1e300), ("checked_at", True)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("retry_after", float("inf")),
+        ("expires_at", float("nan")),
+        ("checked_at", None),
+        ("registered_at", 1e300),
+        ("checked_at", True),
+    ],
+)
 def test_a_check_record_with_impossible_times_is_refused(field, value):
     record = CheckResult("shop.com", T0, "rdap", "active", ("active",)).to_dict()
     with pytest.raises(ValueError, match=field):
@@ -184,8 +319,19 @@ def test_a_check_record_with_impossible_times_is_refused(field, value):
 
 
 def test_a_check_record_round_trips():
-    result = CheckResult("shop.com", T0, "dns", "active", ("delegated",), "delegated to ns1", T0 - DAY, T0 + DAY,
-                         True, 30.0, lifecycle=False)
+    result = CheckResult(
+        "shop.com",
+        T0,
+        "dns",
+        "active",
+        ("delegated",),
+        "delegated to ns1",
+        T0 - DAY,
+        T0 + DAY,
+        True,
+        30.0,
+        lifecycle=False,
+    )
     assert CheckResult.from_dict(result.to_dict()) == result
 
 
@@ -213,24 +359,27 @@ def test_a_late_failure_never_moves_the_last_check_back_nor_counts():
     """A previous owner's failure that arrives after this owner's newer answer is superseded."""
     state, _ = run([at(10, ACTIVE)])
     before = (state.last_check_at, state.last_success_at, state.errors, state.next_check_at)
-    state, events = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", None, detail="timeout"),
-                                T0 + 11 * H, POLICY)
+    state, events = apply_check(
+        state, CheckResult("shop.com", T0 + 5 * H, "rdap", None, detail="timeout"), T0 + 11 * H, POLICY
+    )
     assert (state.last_check_at, state.last_success_at, state.errors, state.next_check_at) == before
     assert events == []
 
 
 def test_a_late_verdict_older_than_the_last_verdict_changes_nothing():
     state, _ = run([at(10, ACTIVE)])
-    state, events = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", "lapsed", ("pending delete",)),
-                                T0 + 11 * H, POLICY)
+    state, events = apply_check(
+        state, CheckResult("shop.com", T0 + 5 * H, "rdap", "lapsed", ("pending delete",)), T0 + 11 * H, POLICY
+    )
     assert state.status == "active" and state.last_success_at == T0 + 10 * H and events == []
 
 
 def test_a_late_verdict_newer_than_the_last_verdict_is_evidence_but_the_last_check_stays():
     state, _ = run([at(0, ACTIVE), at(10, FAILED)])
     assert state.errors == 1 and state.failing_since == T0 + 10 * H
-    state, _ = apply_check(state, CheckResult("shop.com", T0 + 5 * H, "rdap", "active", ("active",)),
-                           T0 + 11 * H, POLICY)
+    state, _ = apply_check(
+        state, CheckResult("shop.com", T0 + 5 * H, "rdap", "active", ("active",)), T0 + 11 * H, POLICY
+    )
     assert state.last_check_at == T0 + 10 * H  # never backwards
     assert state.last_success_at == T0 + 5 * H
     assert (state.errors, state.failing_since, state.failing_alone) == (0, None, False)
@@ -239,8 +388,9 @@ def test_a_late_verdict_newer_than_the_last_verdict_is_evidence_but_the_last_che
 def test_a_run_of_failures_remembers_when_it_began_and_whose_trouble_it_was():
     state, _ = run([at(0, ACTIVE), at(1, FAILED), at(2, FAILED)])
     assert (state.errors, state.failing_since, state.failing_alone) == (2, T0 + H, True)
-    state, _ = apply_check(state, CheckResult("shop.com", T0 + 3 * H, "rdap", None, server_wide=True),
-                           T0 + 3 * H, POLICY)
+    state, _ = apply_check(
+        state, CheckResult("shop.com", T0 + 3 * H, "rdap", None, server_wide=True), T0 + 3 * H, POLICY
+    )
     assert (state.errors, state.failing_since, state.failing_alone) == (3, T0 + H, False)
 
 
@@ -249,8 +399,9 @@ def test_a_delegation_only_confirmer_keeps_the_registrys_grace_and_dates():
     expiry = T0 - 5 * DAY
     policy = dataclasses.replace(POLICY, confirm_provider="dns")
     state, _ = run([(0, "lapsed", {"flags": ["redemption period"], "grace": True, "expires_at": expiry})], policy)
-    state, _ = apply_check(state, CheckResult("shop.com", T0 + H, "dns", "active", ("delegated",),
-                                              lifecycle=False), T0 + H, policy)
+    state, _ = apply_check(
+        state, CheckResult("shop.com", T0 + H, "dns", "active", ("delegated",), lifecycle=False), T0 + H, policy
+    )
     assert state.status == "active" and state.grace is True and state.expires_at == expiry
     assert state.next_check_at <= T0 + H + DAY
 

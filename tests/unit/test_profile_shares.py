@@ -11,6 +11,9 @@ def test_samples_go_to_the_first_group_a_frame_matches_and_the_fetch_thread_is_l
         "main;BaseEventLoop._run_once (asyncio/base_events.py:1) 40\n",
         "Thread._bootstrap (threading.py:1002);EpollSelector.select (selectors.py:468) 500\n",
     ]
-    assert shares(profile) == {OTHER: 0.4, "input agents: parse, batch, send (ours)": 0.3,
-                               "producer: Faust's buffer and aiokafka's sender": 0.2,
-                               "account hop: table reads and writes, domain commands": 0.1}
+    assert shares(profile) == {
+        OTHER: 0.4,
+        "input agents: parse, batch, send (ours)": 0.3,
+        "producer: Faust's buffer and aiokafka's sender": 0.2,
+        "account hop: table reads and writes, domain commands": 0.1,
+    }

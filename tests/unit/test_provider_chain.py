@@ -22,9 +22,15 @@ def whois():
 
 
 def settings_for(whois: WhoisServer, tmp_path, **extra: str):
-    return load_settings({"LAPSEWATCH_DATA_DIR": str(tmp_path), "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
-                          "LAPSEWATCH_WHOIS_SERVERS": f"eu={whois.server},it={whois.server}",
-                          "LAPSEWATCH_PROVIDER_TIMEOUT": "2s", **extra})
+    return load_settings(
+        {
+            "LAPSEWATCH_DATA_DIR": str(tmp_path),
+            "LAPSEWATCH_RDAP_BOOTSTRAP_URL": "off",
+            "LAPSEWATCH_WHOIS_SERVERS": f"eu={whois.server},it={whois.server}",
+            "LAPSEWATCH_PROVIDER_TIMEOUT": "2s",
+            **extra,
+        }
+    )
 
 
 def name(tld: str) -> str:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from streams.providers.rdap_policy import (HOLD, KNOWN_STATUSES, LAPSED, REGISTERED, DomainFacts, classify_rdap,
-                                           normalise_status, unknown_statuses)
+from streams.providers.rdap_policy import (
+    HOLD,
+    KNOWN_STATUSES,
+    LAPSED,
+    REGISTERED,
+    DomainFacts,
+    classify_rdap,
+    normalise_status,
+    unknown_statuses,
+)
 
 NOW = 1_790_000_000.0
 DAY = 86400.0
@@ -35,22 +43,25 @@ def test_a_hold_is_a_lapse_only_after_expiry_or_in_grace(status):
     assert verdict([status, "auto renew period"], expires=FUTURE).verdict == "lapsed"
 
 
-@pytest.mark.parametrize("statuses, expires, expected, grace", [
-    (["active"], PAST, "lapsed", True),  # expired and not renewed
-    (["active"], None, "active", False),  # some registries publish no expiry
-    (["auto renew period"], FUTURE, "active", True),  # renewed by the registry, the registrar may still delete
-    ([], FUTURE, "active", False),  # status is optional (RFC 9083): a 200 domain object is a registered name
-    ([], None, "active", False),
-    ([], PAST, "lapsed", True),
-    (["active", "frozen by court order"], FUTURE, "inconclusive", False),
-    (["frozen by court order"], FUTURE, "inconclusive", False),
-    (["frozen by court order"], None, "inconclusive", False),
-    (["pending delete", "frozen by court order"], FUTURE, "lapsed", True),
-    (["frozen by court order"], PAST, "lapsed", True),  # the passed expiry decides
-    (["client hold", "frozen by court order"], PAST, "lapsed", True),
-    (["server recover prohibited"], FUTURE, "active", False),  # AFNIC's own lock
-    (["server recover prohibited"], PAST, "lapsed", True),
-])
+@pytest.mark.parametrize(
+    "statuses, expires, expected, grace",
+    [
+        (["active"], PAST, "lapsed", True),  # expired and not renewed
+        (["active"], None, "active", False),  # some registries publish no expiry
+        (["auto renew period"], FUTURE, "active", True),  # renewed by the registry, the registrar may still delete
+        ([], FUTURE, "active", False),  # status is optional (RFC 9083): a 200 domain object is a registered name
+        ([], None, "active", False),
+        ([], PAST, "lapsed", True),
+        (["active", "frozen by court order"], FUTURE, "inconclusive", False),
+        (["frozen by court order"], FUTURE, "inconclusive", False),
+        (["frozen by court order"], None, "inconclusive", False),
+        (["pending delete", "frozen by court order"], FUTURE, "lapsed", True),
+        (["frozen by court order"], PAST, "lapsed", True),  # the passed expiry decides
+        (["client hold", "frozen by court order"], PAST, "lapsed", True),
+        (["server recover prohibited"], FUTURE, "active", False),  # AFNIC's own lock
+        (["server recover prohibited"], PAST, "lapsed", True),
+    ],
+)
 def test_dates_and_combinations(statuses, expires, expected, grace):
     result = verdict(statuses, expires=expires)
     assert (result.verdict, result.grace) == (expected, grace)
@@ -63,18 +74,33 @@ def test_the_verdict_carries_the_evidence():
     assert "expired" in result.detail and "held by the registrar" in result.detail
 
 
-@pytest.mark.parametrize("raw, normal", [
-    ("clientHold", "client hold"), ("serverTransferProhibited", "server transfer prohibited"),
-    ("redemptionPeriod", "redemption period"), ("pendingDelete", "pending delete"), ("ok", "active"),
-    ("Client Hold", "client hold"), ("auto_renew_period", "auto renew period"), ("  active ", "active"),
-])
+@pytest.mark.parametrize(
+    "raw, normal",
+    [
+        ("clientHold", "client hold"),
+        ("serverTransferProhibited", "server transfer prohibited"),
+        ("redemptionPeriod", "redemption period"),
+        ("pendingDelete", "pending delete"),
+        ("ok", "active"),
+        ("Client Hold", "client hold"),
+        ("auto_renew_period", "auto renew period"),
+        ("  active ", "active"),
+    ],
+)
 def test_epp_spellings_are_normalised(raw, normal):
     assert normalise_status(raw) == normal
     assert normal in KNOWN_STATUSES
 
 
-@pytest.mark.parametrize("status", ["server recover prohibited", "client recover prohibited",
-                                    "serverRestoreProhibited", "registrant change prohibited"])
+@pytest.mark.parametrize(
+    "status",
+    [
+        "server recover prohibited",
+        "client recover prohibited",
+        "serverRestoreProhibited",
+        "registrant change prohibited",
+    ],
+)
 def test_any_prohibited_value_is_a_lock(status):
     normal = normalise_status(status)
     assert verdict([normal]).verdict == "active"

@@ -24,7 +24,9 @@ def server(rdap):
 @pytest.fixture
 async def provider(server, tmp_path):
     source = BootstrapSource(None, tmp_path, {"test": server.base_url("registry")})
-    provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context(), gate=Gate(1000, 1000))
+    provider = RdapProvider(
+        source, timeout=0.5, verify=certificate_authority().client_ssl_context(), gate=Gate(1000, 1000)
+    )
     yield provider
     await provider.aclose()
 
@@ -35,8 +37,14 @@ def name(label: str = "shop") -> str:
 
 async def test_a_thick_active_answer_is_active_with_its_dates(server, provider):
     domain = name()
-    server.set(domain, {"json": docs.domain_object(domain, ["active", "client transfer prohibited"],
-                                                   "2015-04-01T00:00:00Z", "2030-04-01T00:00:00Z")})
+    server.set(
+        domain,
+        {
+            "json": docs.domain_object(
+                domain, ["active", "client transfer prohibited"], "2015-04-01T00:00:00Z", "2030-04-01T00:00:00Z"
+            )
+        },
+    )
     verdict = await provider.check(domain)
     assert verdict.verdict == "active"
     assert verdict.flags == ("active", "client transfer prohibited")
@@ -53,14 +61,17 @@ async def test_not_found_at_the_registry_is_a_lapse(server, provider):
     assert (verdict.verdict, verdict.flags) == ("lapsed", ("not found",))
 
 
-@pytest.mark.parametrize("statuses, expires, expected", [
-    (["redemption period"], "2026-01-01T00:00:00Z", "lapsed"),
-    (["pendingDelete"], "2026-01-01T00:00:00Z", "lapsed"),
-    (["clientHold"], "2020-01-01T00:00:00Z", "lapsed"),
-    (["serverHold"], "2040-01-01T00:00:00Z", "active"),
-    (["active"], "2020-01-01T00:00:00Z", "lapsed"),
-    (["active", "some new status"], "2040-01-01T00:00:00Z", "inconclusive"),
-])
+@pytest.mark.parametrize(
+    "statuses, expires, expected",
+    [
+        (["redemption period"], "2026-01-01T00:00:00Z", "lapsed"),
+        (["pendingDelete"], "2026-01-01T00:00:00Z", "lapsed"),
+        (["clientHold"], "2020-01-01T00:00:00Z", "lapsed"),
+        (["serverHold"], "2040-01-01T00:00:00Z", "active"),
+        (["active"], "2020-01-01T00:00:00Z", "lapsed"),
+        (["active", "some new status"], "2040-01-01T00:00:00Z", "inconclusive"),
+    ],
+)
 async def test_registry_statuses_decide(server, provider, statuses, expires, expected):
     domain = name()
     server.set(domain, {"json": docs.domain_object(domain, statuses, "2015-04-01T00:00:00Z", expires)})
@@ -71,10 +82,10 @@ def thin(server, registrar_answer: dict, registered: str | None = None) -> str:
     """A thin registry's answer (statuses, maybe a registration date, a link to the registrar) and the registrar's."""
     domain = name("thin")
     registrar = server.base_url("registrar") + f"domain/{domain}"
-    server.set(domain, {"json": docs.domain_object(domain, ["active"], registered, None, related=registrar)},
-               prefix="registry")
-    server.set(domain, registrar_answer(domain) if callable(registrar_answer) else registrar_answer,
-               prefix="registrar")
+    server.set(
+        domain, {"json": docs.domain_object(domain, ["active"], registered, None, related=registrar)}, prefix="registry"
+    )
+    server.set(domain, registrar_answer(domain) if callable(registrar_answer) else registrar_answer, prefix="registrar")
     return domain
 
 
@@ -99,13 +110,24 @@ async def test_a_registrars_past_expiry_alone_is_no_lapse(server, provider):
     assert verdict.verdict == "active" and "expires 2020-06-01T00:00:00Z" in verdict.detail
 
 
-@pytest.mark.parametrize("garbage", [
-    {"objectClassName": "domain", "events": {"eventAction": "expiration"}, "status": 7, "nameservers": "x"},
-    {"objectClassName": "domain", "events": [{"eventAction": 3, "eventDate": "2020-01-01T00:00:00Z"}],
-     "links": "https://elsewhere"},
-    {"objectClassName": "domain", "events": [{"eventAction": "expiration", "eventDate": "10000-01-01T00:00:00Z"},
-                                             {"eventAction": "registration", "eventDate": ["2020"]}]},
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        {"objectClassName": "domain", "events": {"eventAction": "expiration"}, "status": 7, "nameservers": "x"},
+        {
+            "objectClassName": "domain",
+            "events": [{"eventAction": 3, "eventDate": "2020-01-01T00:00:00Z"}],
+            "links": "https://elsewhere",
+        },
+        {
+            "objectClassName": "domain",
+            "events": [
+                {"eventAction": "expiration", "eventDate": "10000-01-01T00:00:00Z"},
+                {"eventAction": "registration", "eventDate": ["2020"]},
+            ],
+        },
+    ],
+)
 async def test_whatever_the_registrar_sends_the_registry_answer_stands(server, provider, garbage):
     domain = thin(server, lambda domain: {"json": {**garbage, "ldhName": domain}}, registered="2015-04-01T00:00:00Z")
     verdict = await provider.check(domain)
@@ -119,10 +141,14 @@ async def test_a_failing_registrar_costs_only_the_dates(server, provider):
 
 async def test_https_redirects_are_followed(server, provider):
     domain = name("moved")
-    server.set(domain, {"redirect": server.base_url("elsewhere") + f"domain/{domain}", "status": 301},
-               prefix="registry")
-    server.set(domain, {"json": docs.domain_object(domain, ["pending delete"], "2015-01-01T00:00:00Z",
-                                                   "2026-01-01T00:00:00Z")}, prefix="elsewhere")
+    server.set(
+        domain, {"redirect": server.base_url("elsewhere") + f"domain/{domain}", "status": 301}, prefix="registry"
+    )
+    server.set(
+        domain,
+        {"json": docs.domain_object(domain, ["pending delete"], "2015-01-01T00:00:00Z", "2026-01-01T00:00:00Z")},
+        prefix="elsewhere",
+    )
     assert (await provider.check(domain)).verdict == "lapsed"
 
 
@@ -152,12 +178,15 @@ async def test_rate_limited_answers_carry_retry_after(server, provider):
     assert raised.value.retry_after == 0.0  # a date in the past: retry when the backoff says
 
 
-@pytest.mark.parametrize("answer, message", [
-    ({"status": 500}, "HTTP 500"),
-    ({"hang": 3}, "timed out"),
-    ({"raw": "<html>maintenance</html>", "content_type": "text/html"}, "not JSON"),
-    ({"huge": 2 * 1024 * 1024}, "larger than"),
-])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ({"status": 500}, "HTTP 500"),
+        ({"hang": 3}, "timed out"),
+        ({"raw": "<html>maintenance</html>", "content_type": "text/html"}, "not JSON"),
+        ({"huge": 2 * 1024 * 1024}, "larger than"),
+    ],
+)
 async def test_failures_are_errors_never_verdicts(server, provider, answer, message):
     domain = name("broken")
     server.set(domain, answer)
@@ -165,14 +194,17 @@ async def test_failures_are_errors_never_verdicts(server, provider, answer, mess
         await provider.check(domain)
 
 
-@pytest.mark.parametrize("answer, server_wide", [
-    ({"status": 429, "retry_after": "7"}, True),
-    ({"status": 503}, True),
-    ({"status": 500}, False),
-    ({"status": 502}, False),
-    ({"hang": 3}, False),
-    ({"raw": "garbage"}, False),
-])
+@pytest.mark.parametrize(
+    "answer, server_wide",
+    [
+        ({"status": 429, "retry_after": "7"}, True),
+        ({"status": 503}, True),
+        ({"status": 500}, False),
+        ({"status": 502}, False),
+        ({"hang": 3}, False),
+        ({"raw": "garbage"}, False),
+    ],
+)
 async def test_only_the_servers_own_answers_about_itself_are_server_wide(server, provider, answer, server_wide):
     """429 and 503 speak of the server; a 500, a timeout or a bad body may be one name's trouble."""
     domain = name("scope")
@@ -216,11 +248,27 @@ async def test_a_tld_without_rdap_is_inconclusive_without_a_request(server, prov
     assert len(server.requests) == before
 
 
-@pytest.mark.parametrize("crafted", [
-    "evil.test/../../admin", "evil.test?x=1", "evil.test#frag", "user@evil.test", "evil.test%2f..",
-    "evil .test", "evil.test\r\nHost: x", "EVIL.test", "-evil.test", "evil..test", "a" * 64 + ".test",
-    "évil.test", "evil.test:8080", "127.0.0.1/x", "evil.test\n", "evil\n.test",
-])
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        "evil.test/../../admin",
+        "evil.test?x=1",
+        "evil.test#frag",
+        "user@evil.test",
+        "evil.test%2f..",
+        "evil .test",
+        "evil.test\r\nHost: x",
+        "EVIL.test",
+        "-evil.test",
+        "evil..test",
+        "a" * 64 + ".test",
+        "évil.test",
+        "evil.test:8080",
+        "127.0.0.1/x",
+        "evil.test\n",
+        "evil\n.test",
+    ],
+)
 async def test_a_crafted_name_never_reaches_the_server(server, provider, crafted):
     before = len(server.requests)
     with pytest.raises(ProviderError, match="refusing"):
@@ -232,20 +280,35 @@ async def test_the_bootstrap_refreshes_from_the_network_and_keeps_the_newest(ser
     source = BootstrapSource(server.bootstrap_url, tmp_path)
     provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())
     try:
-        server.serve_bootstrap({"version": "1.0", "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
-                                "services": [[["test"], [server.base_url("refreshed")]]]})
+        server.serve_bootstrap(
+            {
+                "version": "1.0",
+                "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
+                "services": [[["test"], [server.base_url("refreshed")]]],
+            }
+        )
         assert await provider.refresh_bootstrap()
         assert provider.route("x.test") == server.base_url("refreshed").split("/")[2]
         assert BootstrapSource(None, tmp_path).base_for("x.test") == server.base_url("refreshed")  # cached
         server.serve_bootstrap(None)  # IANA unreachable: keep what we have
         assert not await provider.refresh_bootstrap()
         assert source.base_for("x.test") == server.base_url("refreshed")
-        server.serve_bootstrap({"version": "1.0", "publication": "2001-01-01T00:00:00Z",
-                                "services": [[["test"], [server.base_url("stale")]]]})
+        server.serve_bootstrap(
+            {
+                "version": "1.0",
+                "publication": "2001-01-01T00:00:00Z",
+                "services": [[["test"], [server.base_url("stale")]]],
+            }
+        )
         await provider.refresh_bootstrap()
         assert source.base_for("x.test") == server.base_url("refreshed")  # an older file never replaces
-        server.serve_bootstrap({"version": "1.0", "publication": "2999-01-01T00:00:00Z",
-                                "services": [[["test"], [server.base_url("future")]]]})
+        server.serve_bootstrap(
+            {
+                "version": "1.0",
+                "publication": "2999-01-01T00:00:00Z",
+                "services": [[["test"], [server.base_url("future")]]],
+            }
+        )
         assert not await provider.refresh_bootstrap()  # it would outrank every later file for ever
         assert source.base_for("x.test") == server.base_url("refreshed")
     finally:
@@ -258,9 +321,13 @@ async def test_a_bootstrap_that_cannot_be_cached_is_still_used(server, tmp_path)
     source = BootstrapSource(server.bootstrap_url, blocked)
     provider = RdapProvider(source, timeout=0.5, verify=certificate_authority().client_ssl_context())
     try:
-        server.serve_bootstrap({"version": "1.0", "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
-                                "services": [[["test"], "https://not-a-list.example/"],
-                                             [["test"], [server.base_url("refreshed")]]]})
+        server.serve_bootstrap(
+            {
+                "version": "1.0",
+                "publication": time.strftime("%Y-%m-%dT00:00:00Z"),
+                "services": [[["test"], "https://not-a-list.example/"], [["test"], [server.base_url("refreshed")]]],
+            }
+        )
         assert await provider.refresh_bootstrap()
         assert source.base_for("x.test") == server.base_url("refreshed")
     finally:
@@ -277,11 +344,18 @@ async def test_an_unknown_status_is_logged_once_however_often_it_is_seen(server,
     assert len(warnings) == 1 and "inconclusive" in warnings[0].getMessage()
 
 
-@pytest.mark.parametrize("example, expected, grace", [
-    ("THICK_ACTIVE", "active", False), ("REDEMPTION_PERIOD", "lapsed", True), ("PENDING_DELETE", "lapsed", True),
-    ("CLIENT_HOLD_AFTER_EXPIRY", "lapsed", True), ("SERVER_HOLD_NOT_EXPIRED", "active", False),
-    ("AUTO_RENEW_GRACE", "active", True), ("REREGISTERED", "active", False),
-])
+@pytest.mark.parametrize(
+    "example, expected, grace",
+    [
+        ("THICK_ACTIVE", "active", False),
+        ("REDEMPTION_PERIOD", "lapsed", True),
+        ("PENDING_DELETE", "lapsed", True),
+        ("CLIENT_HOLD_AFTER_EXPIRY", "lapsed", True),
+        ("SERVER_HOLD_NOT_EXPIRED", "active", False),
+        ("AUTO_RENEW_GRACE", "active", True),
+        ("REREGISTERED", "active", False),
+    ],
+)
 async def test_registry_shaped_answers(server, tmp_path, example, expected, grace):
     document = docs.as_name(getattr(docs, example), name(example.lower().replace("_", "-")))
     domain = document["ldhName"]

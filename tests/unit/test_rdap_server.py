@@ -15,6 +15,7 @@ from tests import rdap_documents as docs
 from tests.rdap_server import RdapServer
 from tests.tls import certificate_authority
 
+
 @pytest.fixture
 def server(rdap):
     return rdap
@@ -22,7 +23,9 @@ def server(rdap):
 
 @pytest.fixture
 async def client():
-    async with httpx.AsyncClient(verify=certificate_authority().client_ssl_context(), follow_redirects=False, timeout=5) as client:
+    async with httpx.AsyncClient(
+        verify=certificate_authority().client_ssl_context(), follow_redirects=False, timeout=5
+    ) as client:
         yield client
 
 
@@ -86,8 +89,14 @@ async def test_a_sequence_plays_in_order_and_its_last_answer_repeats(server, cli
 async def test_body_shapes_raw_truncated_and_huge(server, client):
     domain = name("odd")
     url = server.base_url() + f"domain/{domain}"
-    server.set(domain, [{"raw": "<html>maintenance</html>", "content_type": "text/html"},
-                        {"truncated": docs.REREGISTERED}, {"huge": 200_000}])
+    server.set(
+        domain,
+        [
+            {"raw": "<html>maintenance</html>", "content_type": "text/html"},
+            {"truncated": docs.REREGISTERED},
+            {"huge": 200_000},
+        ],
+    )
     raw = await client.get(url)
     assert (raw.status_code, raw.headers["content-type"], raw.text) == (200, "text/html", "<html>maintenance</html>")
     cut = await client.get(url)
@@ -112,8 +121,11 @@ async def test_the_bootstrap_file(server, client):
 async def test_requests_are_recorded(server, client):
     domain = name("seen")
     before = len(server.requests)
-    await client.get(server.base_url("registry") + f"domain/{domain}", params={"x": "1"},
-                     headers={"Accept": "application/rdap+json", "User-Agent": "lapsewatch-test"})
+    await client.get(
+        server.base_url("registry") + f"domain/{domain}",
+        params={"x": "1"},
+        headers={"Accept": "application/rdap+json", "User-Agent": "lapsewatch-test"},
+    )
     method, path, query, headers = server.requests[-1]
     assert (method, path, query) == ("GET", f"/registry/domain/{domain}", "x=1")
     assert headers.get("Accept") == headers["accept"] == "application/rdap+json"

@@ -10,8 +10,7 @@ def domain_with(members: int, domain: str = "big.example", lapsed: bool = False)
     state = DomainState(domain, status="lapsed" if lapsed else "active", next_check_at=123.0)
     for i in range(members):
         account = f"acct-{i}"
-        state.members[account] = {f"u{i}@{domain}": {"email": f"u{i}@{domain}", "verified": True,
-                                                     "verified_at": None}}
+        state.members[account] = {f"u{i}@{domain}": {"email": f"u{i}@{domain}", "verified": True, "verified_at": None}}
         if lapsed:
             state.emitted[f"{account}\nu{i}@{domain}"] = f"id-{i}"
     return state.to_dict()

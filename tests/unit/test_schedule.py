@@ -48,8 +48,21 @@ def test_a_thousand_domains_imported_at_once_spread_over_the_window():
     assert max(tenths.values()) <= 130 and min(tenths.values()) >= 70
 
 
-@pytest.mark.parametrize(("attempt", "delay"), [(0, 300), (1, 300), (2, 600), (3, 1200), (4, 2400), (5, 4800),
-                                                (6, 9600), (7, 10_000), (50, 10_000), (10_000, 10_000)])
+@pytest.mark.parametrize(
+    ("attempt", "delay"),
+    [
+        (0, 300),
+        (1, 300),
+        (2, 600),
+        (3, 1200),
+        (4, 2400),
+        (5, 4800),
+        (6, 9600),
+        (7, 10_000),
+        (50, 10_000),
+        (10_000, 10_000),
+    ],
+)
 def test_backoff_doubles_from_the_first_delay_up_to_the_cap(attempt, delay):
     assert backoff_at(NOW, attempt, first=300, cap=10_000) == NOW + delay
 

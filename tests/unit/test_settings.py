@@ -18,17 +18,21 @@ def settings_error(env: dict[str, str]) -> str:
 
 # --- durations --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90s", 90.0),
-    ("15m", 900.0),
-    ("1h", 3600.0),
-    ("30d", 2_592_000.0),
-    ("1w", 604_800.0),
-    ("250ms", 0.25),
-    ("42", 42.0),
-    ("1.5h", 5400.0),
-    (" 2m ", 120.0),
-])
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("30d", 2_592_000.0),
+        ("1w", 604_800.0),
+        ("250ms", 0.25),
+        ("42", 42.0),
+        ("1.5h", 5400.0),
+        (" 2m ", 120.0),
+    ],
+)
 def test_parse_duration_accepts_units_and_plain_seconds(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -58,34 +62,42 @@ def test_an_empty_variable_means_its_default():
 
 # --- every error names its variable -----------------------------------------------------------
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"LAPSEWATCH_RETRY_MAX": "soon"}, "LAPSEWATCH_RETRY_MAX"),
-    ({"LAPSEWATCH_WEB_PORT": "70000"}, "LAPSEWATCH_WEB_PORT"),
-    ({"LAPSEWATCH_WEB_BIND": "*"}, "LAPSEWATCH_WEB_BIND"),
-    ({"LAPSEWATCH_WEB_HOST": "http://worker-1"}, "LAPSEWATCH_WEB_HOST"),
-    ({"LAPSEWATCH_PARTITIONS": "eight"}, "LAPSEWATCH_PARTITIONS"),
-    ({"LAPSEWATCH_RECHECK_JITTER": "1"}, "LAPSEWATCH_RECHECK_JITTER"),
-    ({"LAPSEWATCH_PROVIDER_RATE": "0"}, "LAPSEWATCH_PROVIDER_RATE"),
-    ({"LAPSEWATCH_APP_ID": "my app"}, "LAPSEWATCH_APP_ID"),
-    ({"LAPSEWATCH_FASTLY_API_URL": "ftp://x"}, "LAPSEWATCH_FASTLY_API_URL"),
-    ({"LAPSEWATCH_CA_BUNDLE": "/nonexistent/ca.pem"}, "LAPSEWATCH_CA_BUNDLE"),
-    ({"LAPSEWATCH_DNS_RESOLVERS": "resolver.example"}, "LAPSEWATCH_DNS_RESOLVERS"),
-    ({"LAPSEWATCH_RDAP_SERVERS": "com"}, "LAPSEWATCH_RDAP_SERVERS"),
-    ({"LAPSEWATCH_STATUS_PROVIDER": "simulated"}, "LAPSEWATCH_SIMULATED_SCENARIO"),
-    ({"LAPSEWATCH_BREAKER_COOLDOWN": "1h", "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1m"}, "LAPSEWATCH_BREAKER_COOLDOWN"),
-    ({"LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "60s"}, "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL"),
-    ({"LAPSEWATCH_BROKER_FETCH_MAX_WAIT": "2m"}, "LAPSEWATCH_BROKER_FETCH_MAX_WAIT"),
-])
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"LAPSEWATCH_RETRY_MAX": "soon"}, "LAPSEWATCH_RETRY_MAX"),
+        ({"LAPSEWATCH_WEB_PORT": "70000"}, "LAPSEWATCH_WEB_PORT"),
+        ({"LAPSEWATCH_WEB_BIND": "*"}, "LAPSEWATCH_WEB_BIND"),
+        ({"LAPSEWATCH_WEB_HOST": "http://worker-1"}, "LAPSEWATCH_WEB_HOST"),
+        ({"LAPSEWATCH_PARTITIONS": "eight"}, "LAPSEWATCH_PARTITIONS"),
+        ({"LAPSEWATCH_RECHECK_JITTER": "1"}, "LAPSEWATCH_RECHECK_JITTER"),
+        ({"LAPSEWATCH_PROVIDER_RATE": "0"}, "LAPSEWATCH_PROVIDER_RATE"),
+        ({"LAPSEWATCH_APP_ID": "my app"}, "LAPSEWATCH_APP_ID"),
+        ({"LAPSEWATCH_FASTLY_API_URL": "ftp://x"}, "LAPSEWATCH_FASTLY_API_URL"),
+        ({"LAPSEWATCH_CA_BUNDLE": "/nonexistent/ca.pem"}, "LAPSEWATCH_CA_BUNDLE"),
+        ({"LAPSEWATCH_DNS_RESOLVERS": "resolver.example"}, "LAPSEWATCH_DNS_RESOLVERS"),
+        ({"LAPSEWATCH_RDAP_SERVERS": "com"}, "LAPSEWATCH_RDAP_SERVERS"),
+        ({"LAPSEWATCH_STATUS_PROVIDER": "simulated"}, "LAPSEWATCH_SIMULATED_SCENARIO"),
+        ({"LAPSEWATCH_BREAKER_COOLDOWN": "1h", "LAPSEWATCH_BREAKER_MAX_COOLDOWN": "1m"}, "LAPSEWATCH_BREAKER_COOLDOWN"),
+        ({"LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL": "60s"}, "LAPSEWATCH_BROKER_HEARTBEAT_INTERVAL"),
+        ({"LAPSEWATCH_BROKER_FETCH_MAX_WAIT": "2m"}, "LAPSEWATCH_BROKER_FETCH_MAX_WAIT"),
+    ],
+)
 def test_every_settings_error_starts_with_the_variable_name(env, variable):
     assert settings_error(env).startswith(variable + ": ")
 
 
 # --- the web server: where it listens, how other workers reach it -----------------------------
 
+
 def test_the_web_server_listens_on_loopback_and_advertises_it_by_default():
     settings = load_settings({})
-    assert (settings.web_bind, settings.web_host, settings.web_url) == ("127.0.0.1", "127.0.0.1",
-                                                                         "http://127.0.0.1:6066")
+    assert (settings.web_bind, settings.web_host, settings.web_url) == (
+        "127.0.0.1",
+        "127.0.0.1",
+        "http://127.0.0.1:6066",
+    )
 
 
 @pytest.mark.parametrize("wildcard", ["0.0.0.0", "::", "[::]"])
@@ -97,9 +109,15 @@ def test_a_wildcard_bind_advertises_the_host_name(wildcard):
     assert (settings.web_host, settings.web_url) == (socket.gethostname(), f"http://{socket.gethostname()}:6067")
 
 
-@pytest.mark.parametrize(("bind", "url"), [("10.1.2.3", "http://10.1.2.3:6066"), ("[::1]", "http://[::1]:6066"),
-                                           ("fd00::5", "http://[fd00::5]:6066"),
-                                           ("worker-1.internal", "http://worker-1.internal:6066")])
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("10.1.2.3", "http://10.1.2.3:6066"),
+        ("[::1]", "http://[::1]:6066"),
+        ("fd00::5", "http://[fd00::5]:6066"),
+        ("worker-1.internal", "http://worker-1.internal:6066"),
+    ],
+)
 def test_a_specific_bind_address_is_also_the_advertised_one(bind, url):
     settings = load_settings({"LAPSEWATCH_WEB_BIND": bind})
     assert settings.web_bind == settings.web_host == bind.strip("[]")
@@ -112,8 +130,21 @@ def test_the_advertised_host_can_be_set():
 
 
 @pytest.mark.parametrize("variable", ["LAPSEWATCH_WEB_BIND", "LAPSEWATCH_WEB_HOST"])
-@pytest.mark.parametrize("text", ["*", "http://worker-1", "worker-1:6066", "10.0.0.256", "127.1", "0.0.0.0/0",
-                                  "two words", "-worker", "worker..internal", "a" * 64 + ".example"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "*",
+        "http://worker-1",
+        "worker-1:6066",
+        "10.0.0.256",
+        "127.1",
+        "0.0.0.0/0",
+        "two words",
+        "-worker",
+        "worker..internal",
+        "a" * 64 + ".example",
+    ],
+)
 def test_a_web_address_that_is_neither_an_ip_address_nor_a_host_name_is_refused(variable, text):
     message = settings_error({variable: text})
     assert message.startswith(variable + ": ") and repr(text) in message
@@ -127,6 +158,7 @@ def test_a_wildcard_is_refused_as_the_advertised_host(wildcard):
 
 
 # --- providers --------------------------------------------------------------------------------
+
 
 def test_without_a_status_provider_the_default_is_rdap():
     # The README still says the variable is required; the module now defaults to RDAP.
@@ -165,7 +197,8 @@ def test_fastly_as_the_confirming_provider_needs_a_key_too():
 
 def test_the_confirming_provider_must_differ_from_the_primary():
     assert settings_error({**FASTLY, "LAPSEWATCH_CONFIRM_PROVIDER": "fastly"}).startswith(
-        "LAPSEWATCH_CONFIRM_PROVIDER: ")
+        "LAPSEWATCH_CONFIRM_PROVIDER: "
+    )
 
 
 def test_the_key_is_read_inline_or_from_a_file(tmp_path):
@@ -194,18 +227,23 @@ def test_an_empty_key_file_is_refused(tmp_path):
 
 
 def test_a_missing_key_file_is_refused(tmp_path):
-    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "fastly",
-                              "LAPSEWATCH_FASTLY_API_KEY_FILE": str(tmp_path / "absent")})
+    message = settings_error(
+        {"LAPSEWATCH_STATUS_PROVIDER": "fastly", "LAPSEWATCH_FASTLY_API_KEY_FILE": str(tmp_path / "absent")}
+    )
     assert message.startswith("LAPSEWATCH_FASTLY_API_KEY_FILE: ")
 
 
 # --- broker and topics ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "url"), [
-    ("localhost:9092", "kafka://localhost:9092"),
-    ("kafka-1:9092, kafka://kafka-2:9093", "kafka://kafka-1:9092;kafka://kafka-2:9093"),
-    ("[::1]:9092", "kafka://[::1]:9092"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("localhost:9092", "kafka://localhost:9092"),
+        ("kafka-1:9092, kafka://kafka-2:9093", "kafka://kafka-1:9092;kafka://kafka-2:9093"),
+        ("[::1]:9092", "kafka://[::1]:9092"),
+    ],
+)
 def test_broker_addresses_are_normalised_to_kafka_urls(text, url):
     assert load_settings({"LAPSEWATCH_BROKER": text}).broker == url
 
@@ -214,8 +252,9 @@ def test_no_broker_means_the_embedded_one():
     assert load_settings({}).broker is None
 
 
-@pytest.mark.parametrize("text", ["localhost", "http://broker:9092", "broker:port", "kafka://bro ker:9092", ",",
-                                  "kafka-1:9092,kafka-2"])
+@pytest.mark.parametrize(
+    "text", ["localhost", "http://broker:9092", "broker:port", "kafka://bro ker:9092", ",", "kafka-1:9092,kafka-2"]
+)
 def test_a_bad_broker_is_refused(text):
     assert settings_error({"LAPSEWATCH_BROKER": text}).startswith("LAPSEWATCH_BROKER: ")
 
@@ -226,12 +265,15 @@ def test_topic_names_can_be_overridden():
     assert settings.topics.email_events == "accounts.email-events"
 
 
-@pytest.mark.parametrize(("variable", "name"), [
-    ("LAPSEWATCH_TOPIC_EMAIL_EVENTS", "bad topic"),
-    ("LAPSEWATCH_TOPIC_LOGINS", "logins/v1"),
-    ("LAPSEWATCH_TOPIC_DEAD_LETTER", ".."),
-    ("LAPSEWATCH_TOPIC_DOMAIN_STATUS", "t" * 250),
-])
+@pytest.mark.parametrize(
+    ("variable", "name"),
+    [
+        ("LAPSEWATCH_TOPIC_EMAIL_EVENTS", "bad topic"),
+        ("LAPSEWATCH_TOPIC_LOGINS", "logins/v1"),
+        ("LAPSEWATCH_TOPIC_DEAD_LETTER", ".."),
+        ("LAPSEWATCH_TOPIC_DOMAIN_STATUS", "t" * 250),
+    ],
+)
 def test_a_bad_topic_name_is_refused(variable, name):
     message = settings_error({variable: name})
     assert message.startswith(variable + ": ")
@@ -239,6 +281,7 @@ def test_a_bad_topic_name_is_refused(variable, name):
 
 
 # --- ordering between related settings --------------------------------------------------------
+
 
 def test_retry_min_above_retry_max_is_refused():
     message = settings_error({"LAPSEWATCH_RETRY_MIN": "2d", "LAPSEWATCH_RETRY_MAX": "1d"})
@@ -252,10 +295,12 @@ def test_retry_min_equal_to_retry_max_is_allowed():
 
 def test_inconclusive_retry_min_above_its_max_is_refused():
     assert settings_error({"LAPSEWATCH_INCONCLUSIVE_RETRY_MIN": "7h"}).startswith(
-        "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN: must not exceed LAPSEWATCH_INCONCLUSIVE_RETRY_MAX")
+        "LAPSEWATCH_INCONCLUSIVE_RETRY_MIN: must not exceed LAPSEWATCH_INCONCLUSIVE_RETRY_MAX"
+    )
 
 
 # --- the API key is never shown ---------------------------------------------------------------
+
 
 def test_the_api_key_is_not_in_the_settings_repr():
     settings = load_settings(FASTLY)
@@ -264,15 +309,18 @@ def test_the_api_key_is_not_in_the_settings_repr():
     assert KEY not in str(settings)
 
 
-@pytest.mark.parametrize("extra", [
-    {"LAPSEWATCH_BROKER": "nowhere"},
-    {"LAPSEWATCH_TOPIC_LOGINS": "bad topic"},
-    {"LAPSEWATCH_RETRY_MIN": "2d"},
-    {"LAPSEWATCH_RECHECK_INTERVAL": "-5s"},
-    {"LAPSEWATCH_CONFIRM_PROVIDER": "fastly"},
-    {"LAPSEWATCH_STATUS_PROVIDER": "fastly!"},
-    {"LAPSEWATCH_FASTLY_API_URL": "not a url"},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"LAPSEWATCH_BROKER": "nowhere"},
+        {"LAPSEWATCH_TOPIC_LOGINS": "bad topic"},
+        {"LAPSEWATCH_RETRY_MIN": "2d"},
+        {"LAPSEWATCH_RECHECK_INTERVAL": "-5s"},
+        {"LAPSEWATCH_CONFIRM_PROVIDER": "fastly"},
+        {"LAPSEWATCH_STATUS_PROVIDER": "fastly!"},
+        {"LAPSEWATCH_FASTLY_API_URL": "not a url"},
+    ],
+)
 def test_the_api_key_is_in_no_settings_error(extra):
     message = settings_error({**FASTLY, **extra})
     assert message.startswith("LAPSEWATCH_")
@@ -280,6 +328,7 @@ def test_the_api_key_is_in_no_settings_error(extra):
 
 
 # --- settings that would only fail later, at the first check ---------------------------------
+
 
 def test_a_ca_bundle_that_is_not_pem_is_refused(tmp_path):
     bundle = tmp_path / "ca.pem"
@@ -294,12 +343,24 @@ def test_a_pem_ca_bundle_is_taken():
     assert str(load_settings({"LAPSEWATCH_CA_BUNDLE": bundle}).ca_bundle) == bundle
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"default": 3}', b'{"latency_ms": "fast"}',
-                                     b'{"latency_ms": -1}', b'{"domains": {"a.com": 7}}', b'{"domains": []}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"[]",
+        b'{"default": 3}',
+        b'{"latency_ms": "fast"}',
+        b'{"latency_ms": -1}',
+        b'{"domains": {"a.com": 7}}',
+        b'{"domains": []}',
+    ],
+)
 def test_a_scenario_file_that_cannot_be_played_is_refused(tmp_path, content):
     scenario = tmp_path / "scenario.json"
     scenario.write_bytes(content)
-    message = settings_error({"LAPSEWATCH_STATUS_PROVIDER": "simulated", "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario)})
+    message = settings_error(
+        {"LAPSEWATCH_STATUS_PROVIDER": "simulated", "LAPSEWATCH_SIMULATED_SCENARIO": str(scenario)}
+    )
     assert message.startswith("LAPSEWATCH_SIMULATED_SCENARIO: ")
 
 
@@ -324,12 +385,15 @@ def test_dns_without_any_resolver_is_refused(tmp_path):
         _system_resolvers_exist(str(empty))
 
 
-@pytest.mark.parametrize(("env", "variable"), [
-    ({"LAPSEWATCH_RDAP_BOOTSTRAP_URL": "http://data.iana.org/rdap/dns.json"}, "LAPSEWATCH_RDAP_BOOTSTRAP_URL"),
-    ({"LAPSEWATCH_RECHECK_INTERVAL": "9" * 30 + "d"}, "LAPSEWATCH_RECHECK_INTERVAL"),
-    ({"LAPSEWATCH_RETRY_MAX": "1000w"}, "LAPSEWATCH_RETRY_MAX"),
-    ({"LAPSEWATCH_PROVIDER_TIMEOUT": "20s", "LAPSEWATCH_CHECK_DEADLINE": "10s"}, "LAPSEWATCH_CHECK_DEADLINE"),
-])
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"LAPSEWATCH_RDAP_BOOTSTRAP_URL": "http://data.iana.org/rdap/dns.json"}, "LAPSEWATCH_RDAP_BOOTSTRAP_URL"),
+        ({"LAPSEWATCH_RECHECK_INTERVAL": "9" * 30 + "d"}, "LAPSEWATCH_RECHECK_INTERVAL"),
+        ({"LAPSEWATCH_RETRY_MAX": "1000w"}, "LAPSEWATCH_RETRY_MAX"),
+        ({"LAPSEWATCH_PROVIDER_TIMEOUT": "20s", "LAPSEWATCH_CHECK_DEADLINE": "10s"}, "LAPSEWATCH_CHECK_DEADLINE"),
+    ],
+)
 def test_values_past_their_bounds_are_refused(env, variable):
     assert settings_error(env).startswith(variable + ": ")
 

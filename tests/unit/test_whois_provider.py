@@ -17,8 +17,35 @@ from streams.providers.whois import MAX_ANSWER, WhoisProvider
 from tests import whois_answers as answers
 from tests.whois_server import WhoisServer
 
-TLDS = ("de", "it", "eu", "be", "ch", "li", "jp", "cn", "ru", "io", "me", "co", "us", "com", "se", "nu", "at", "dk",
-        "nz", "tw", "kr", "tr", "fi", "ir", "pl", "uk", "test")
+TLDS = (
+    "de",
+    "it",
+    "eu",
+    "be",
+    "ch",
+    "li",
+    "jp",
+    "cn",
+    "ru",
+    "io",
+    "me",
+    "co",
+    "us",
+    "com",
+    "se",
+    "nu",
+    "at",
+    "dk",
+    "nz",
+    "tw",
+    "kr",
+    "tr",
+    "fi",
+    "ir",
+    "pl",
+    "uk",
+    "test",
+)
 NOW = time.time()
 
 
@@ -68,12 +95,15 @@ async def test_every_registry_answer_over_the_wire(whois, provider, case):
     assert verdict.grace is case.grace
 
 
-@pytest.mark.parametrize("domain, line", [
-    ("baeckerei-lindner.de", b"-T dn,ace baeckerei-lindner.de\r\n"),
-    ("sakura-pan.jp", b"sakura-pan.jp/e\r\n"),
-    ("harbour-books.com", b"domain harbour-books.com\r\n"),
-    ("pasticceria-ferri.it", b"pasticceria-ferri.it\r\n"),
-])
+@pytest.mark.parametrize(
+    "domain, line",
+    [
+        ("baeckerei-lindner.de", b"-T dn,ace baeckerei-lindner.de\r\n"),
+        ("sakura-pan.jp", b"sakura-pan.jp/e\r\n"),
+        ("harbour-books.com", b"domain harbour-books.com\r\n"),
+        ("pasticceria-ferri.it", b"pasticceria-ferri.it\r\n"),
+    ],
+)
 async def test_the_server_gets_one_line_in_its_registrys_form(whois, provider, domain, line):
     whois.set(domain, {"bytes": b"% nothing to say\r\n"})
     before = len(whois.queries_for(domain))
@@ -82,11 +112,31 @@ async def test_the_server_gets_one_line_in_its_registrys_form(whois, provider, d
     assert [query.line for query in queries] == [line]
 
 
-@pytest.mark.parametrize("crafted", [
-    "shop.test\r\nsecond.test", "shop.test\n", "shop.test\r", "shop .test", " shop.test", "shop.test ",
-    "shop\t.test", "shop\x00.test", "shop\x1b.test", "shop\x7f.test", "SHOP.test", "shop..test", "-shop.test",
-    "shop.test/e", "-T dn shop.de", "shöp.test", "a" * 64 + ".test", "shop_1.test", "shop.test:43", "",
-])
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        "shop.test\r\nsecond.test",
+        "shop.test\n",
+        "shop.test\r",
+        "shop .test",
+        " shop.test",
+        "shop.test ",
+        "shop\t.test",
+        "shop\x00.test",
+        "shop\x1b.test",
+        "shop\x7f.test",
+        "SHOP.test",
+        "shop..test",
+        "-shop.test",
+        "shop.test/e",
+        "-T dn shop.de",
+        "shöp.test",
+        "a" * 64 + ".test",
+        "shop_1.test",
+        "shop.test:43",
+        "",
+    ],
+)
 async def test_a_crafted_name_is_refused_before_any_socket_opens(whois, provider, crafted):
     connections, queries = whois.connections, len(whois.queries)
     with pytest.raises(ProviderError, match="refusing"):
@@ -110,8 +160,7 @@ async def test_an_answer_at_the_cap_is_read(whois, provider):
     assert (await provider.check(domain)).verdict == "active"
 
 
-@pytest.mark.parametrize("answer", [{"hang": 30}, {"trickle": 0.05},
-                                    {"bytes": b"% late\r\n", "delay": 30}])
+@pytest.mark.parametrize("answer", [{"hang": 30}, {"trickle": 0.05}, {"bytes": b"% late\r\n", "delay": 30}])
 async def test_a_hanging_or_trickling_server_ends_at_the_deadline(whois, answer):
     domain = name("slow")
     whois.set(domain, answer)
@@ -126,22 +175,39 @@ async def test_a_hanging_or_trickling_server_ends_at_the_deadline(whois, answer)
 async def test_an_answer_in_pieces_within_the_deadline_is_read_whole(whois, provider):
     domain = name("pieces", "dk")
     raw = answers.punktum(domain, "Deactivated", answers.on(NOW, -20, "%Y-%m-%d"))
-    whois.set(domain, {"chunks": [raw[i:i + 97] for i in range(0, len(raw), 97)], "gap": 0.01})
+    whois.set(domain, {"chunks": [raw[i : i + 97] for i in range(0, len(raw), 97)], "gap": 0.01})
     verdict = await provider.check(domain)
     assert (verdict.verdict, verdict.flags) == ("lapsed", ("Deactivated",))
 
 
-@pytest.mark.parametrize("domain, raw", [
-    (answers.ace(answers.IDN_DE), answers.denic(answers.ace(answers.IDN_DE), unicode_name=answers.IDN_DE)),
-    (answers.ace(answers.IDN_DE), answers.denic(answers.ace(answers.IDN_DE), unicode_name=answers.IDN_DE,
-                                                encoding="utf-8")),
-    (answers.ace(answers.IDN_TR), answers.trabis(answers.ace(answers.IDN_TR), answers.on(NOW, 60, "%Y-%b-%d."),
-                                                 unicode_name=answers.IDN_TR)),
-    (answers.ace(answers.IDN_KR), answers.kisa(answers.ace(answers.IDN_KR), answers.on(NOW, 50, "%Y. %m. %d."),
-                                               unicode_name=answers.IDN_KR, encoding="euc-kr")),
-    (answers.ace(answers.IDN_KR), answers.kisa(answers.ace(answers.IDN_KR), answers.on(NOW, 50, "%Y. %m. %d."),
-                                               unicode_name=answers.IDN_KR)),
-], ids=["latin-1", "utf-8", "cp1254", "euc-kr", "korean-utf-8"])
+@pytest.mark.parametrize(
+    "domain, raw",
+    [
+        (answers.ace(answers.IDN_DE), answers.denic(answers.ace(answers.IDN_DE), unicode_name=answers.IDN_DE)),
+        (
+            answers.ace(answers.IDN_DE),
+            answers.denic(answers.ace(answers.IDN_DE), unicode_name=answers.IDN_DE, encoding="utf-8"),
+        ),
+        (
+            answers.ace(answers.IDN_TR),
+            answers.trabis(answers.ace(answers.IDN_TR), answers.on(NOW, 60, "%Y-%b-%d."), unicode_name=answers.IDN_TR),
+        ),
+        (
+            answers.ace(answers.IDN_KR),
+            answers.kisa(
+                answers.ace(answers.IDN_KR),
+                answers.on(NOW, 50, "%Y. %m. %d."),
+                unicode_name=answers.IDN_KR,
+                encoding="euc-kr",
+            ),
+        ),
+        (
+            answers.ace(answers.IDN_KR),
+            answers.kisa(answers.ace(answers.IDN_KR), answers.on(NOW, 50, "%Y. %m. %d."), unicode_name=answers.IDN_KR),
+        ),
+    ],
+    ids=["latin-1", "utf-8", "cp1254", "euc-kr", "korean-utf-8"],
+)
 async def test_each_codepage_decodes_to_the_name_asked(whois, provider, domain, raw):
     """The record names the domain only in Unicode: read in the wrong codepage, it would name another."""
     whois.set(domain, {"bytes": raw})
@@ -179,8 +245,14 @@ async def test_a_referral_to_an_unknown_server_is_not_followed(whois, registrar)
 
 async def test_a_decisive_registry_answer_needs_no_referral(whois, registrar):
     domain = name("thick", "test")
-    whois.set(domain, {"bytes": answers.icann(domain, ["active"], answers.on(NOW, 50, "%Y-%m-%dT%H:%M:%SZ"),
-                                              registrar_whois="127.0.0.2")})
+    whois.set(
+        domain,
+        {
+            "bytes": answers.icann(
+                domain, ["active"], answers.on(NOW, 50, "%Y-%m-%dT%H:%M:%SZ"), registrar_whois="127.0.0.2"
+            )
+        },
+    )
     provider = WhoisProvider({**table(whois), "example": registrar.server}, timeout=1.0)
     assert (await provider.check(domain)).verdict == "active"
     assert registrar.queries_for(domain) == []
@@ -251,8 +323,9 @@ async def test_a_hang_cut_by_an_outage_is_the_servers_failure():
         server.stop()
 
 
-@pytest.mark.parametrize("answer, message", [({"reset": True}, "dropped|without an answer"),
-                                             ({"close": True}, "without an answer")])
+@pytest.mark.parametrize(
+    "answer, message", [({"reset": True}, "dropped|without an answer"), ({"close": True}, "without an answer")]
+)
 async def test_a_reset_or_a_silent_close_is_the_servers_failure(whois, provider, answer, message):
     domain = name("rude")
     whois.set(domain, answer)
@@ -281,16 +354,25 @@ async def test_a_tld_without_a_server_is_inconclusive_without_a_connection(whois
 
 
 def test_each_server_is_its_own_route(whois):
-    provider = WhoisProvider({"de": "whois.denic.de", "jp": "WHOIS.JPRS.JP:43", "co.uk": "127.0.0.1:4343",
-                              "uk": "whois.nic.uk"}, timeout=1.0)
+    provider = WhoisProvider(
+        {"de": "whois.denic.de", "jp": "WHOIS.JPRS.JP:43", "co.uk": "127.0.0.1:4343", "uk": "whois.nic.uk"}, timeout=1.0
+    )
     assert provider.route("baeckerei-lindner.de") == "whois.denic.de"
     assert provider.route("sakura-pan.jp") == "whois.jprs.jp"  # normalised: port 43 goes without saying
     assert provider.route("harbour-fish.co.uk") == "127.0.0.1:4343"  # the longest suffix wins
     assert provider.route("harbour-fish.uk") == "whois.nic.uk"
 
 
-@pytest.mark.parametrize("servers", [{"de": "whois.denic.de\r\nx"}, {"de": "whois denic"}, {"d e": "whois.denic.de"},
-                                     {"de": "whois.denic.de:0"}, {"de": "http://whois.denic.de/"}])
+@pytest.mark.parametrize(
+    "servers",
+    [
+        {"de": "whois.denic.de\r\nx"},
+        {"de": "whois denic"},
+        {"d e": "whois.denic.de"},
+        {"de": "whois.denic.de:0"},
+        {"de": "http://whois.denic.de/"},
+    ],
+)
 def test_a_bad_server_table_is_refused_at_construction(servers):
     with pytest.raises(ValueError):
         WhoisProvider(servers, timeout=1.0)

@@ -9,8 +9,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.providers.whois_servers import (load_whois_table, parse_whois_servers, server_for, shipped_no_whois,
-                                             shipped_whois_servers, shipped_whois_table, split_server, valid_server)
+from streams.providers.whois_servers import (
+    load_whois_table,
+    parse_whois_servers,
+    server_for,
+    shipped_no_whois,
+    shipped_whois_servers,
+    shipped_whois_table,
+    split_server,
+    valid_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,10 +33,22 @@ def script():
 def test_the_shipped_table_names_the_registries_servers():
     servers = shipped_whois_servers()
     assert len(servers) > 1000
-    expected = {"de": "whois.denic.de", "jp": "whois.jprs.jp", "cn": "whois.cnnic.cn", "ru": "whois.tcinet.ru",
-                "xn--p1ai": "whois.tcinet.ru", "eu": "whois.eu", "it": "whois.nic.it", "io": "whois.nic.io",
-                "co": "whois.registry.co", "ch": "whois.nic.ch", "se": "whois.iis.se", "kr": "whois.kr",
-                "tr": "whois.trabis.gov.tr", "in": "whois.nixiregistry.in"}
+    expected = {
+        "de": "whois.denic.de",
+        "jp": "whois.jprs.jp",
+        "cn": "whois.cnnic.cn",
+        "ru": "whois.tcinet.ru",
+        "xn--p1ai": "whois.tcinet.ru",
+        "eu": "whois.eu",
+        "it": "whois.nic.it",
+        "io": "whois.nic.io",
+        "co": "whois.registry.co",
+        "ch": "whois.nic.ch",
+        "se": "whois.iis.se",
+        "kr": "whois.kr",
+        "tr": "whois.trabis.gov.tr",
+        "in": "whois.nixiregistry.in",
+    }
     assert {tld: servers.get(tld) for tld in expected} == expected
     for tld, server in servers.items():
         assert valid_server(server) == server, tld
@@ -58,41 +78,50 @@ def test_the_loaded_tables_are_copies():
     assert shipped_whois_servers()["de"] == "whois.denic.de"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("de=127.0.0.1:4343", {"de": "127.0.0.1:4343"}),
-    (" DE = Whois.Denic.De , jp=whois.jprs.jp:43 ", {"de": "whois.denic.de", "jp": "whois.jprs.jp"}),
-    ("xn--p1ai=whois.tcinet.ru\nco.uk=[::1]:4343", {"xn--p1ai": "whois.tcinet.ru", "co.uk": "[::1]:4343"}),
-    ("", {}),
-    (" , ,", {}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("de=127.0.0.1:4343", {"de": "127.0.0.1:4343"}),
+        (" DE = Whois.Denic.De , jp=whois.jprs.jp:43 ", {"de": "whois.denic.de", "jp": "whois.jprs.jp"}),
+        ("xn--p1ai=whois.tcinet.ru\nco.uk=[::1]:4343", {"xn--p1ai": "whois.tcinet.ru", "co.uk": "[::1]:4343"}),
+        ("", {}),
+        (" , ,", {}),
+    ],
+)
 def test_whois_servers_setting(text, expected):
     assert parse_whois_servers(text) == expected
 
 
-@pytest.mark.parametrize("text, named", [
-    ("de", "'de'"),
-    ("de=", "'de='"),
-    ("de=whois denic.de", "whois denic.de"),
-    ("de=whois.denic.de:0", "port"),
-    ("de=whois.denic.de:http", "port"),
-    ("de=http://whois.denic.de/", "http"),
-    ("d_e=whois.denic.de", "d_e"),
-    ("de=[whois.denic.de]:43", "IPv6"),
-    ("de=whois.denic.de\x00", "whois.denic.de"),
-    ("jp=whois.jprs.jp,de=-bad-.de", "-bad-.de"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("de", "'de'"),
+        ("de=", "'de='"),
+        ("de=whois denic.de", "whois denic.de"),
+        ("de=whois.denic.de:0", "port"),
+        ("de=whois.denic.de:http", "port"),
+        ("de=http://whois.denic.de/", "http"),
+        ("d_e=whois.denic.de", "d_e"),
+        ("de=[whois.denic.de]:43", "IPv6"),
+        ("de=whois.denic.de\x00", "whois.denic.de"),
+        ("jp=whois.jprs.jp,de=-bad-.de", "-bad-.de"),
+    ],
+)
 def test_a_bad_whois_servers_entry_names_the_bad_part(text, named):
     with pytest.raises(ValueError) as raised:
         parse_whois_servers(text)
     assert named in str(raised.value)
 
 
-@pytest.mark.parametrize("server, parts", [
-    ("whois.denic.de", ("whois.denic.de", 43)),
-    ("127.0.0.1:4343", ("127.0.0.1", 4343)),
-    ("[::1]:4343", ("::1", 4343)),
-    ("[::1]", ("::1", 43)),
-])
+@pytest.mark.parametrize(
+    "server, parts",
+    [
+        ("whois.denic.de", ("whois.denic.de", 43)),
+        ("127.0.0.1:4343", ("127.0.0.1", 4343)),
+        ("[::1]:4343", ("::1", 4343)),
+        ("[::1]", ("::1", 43)),
+    ],
+)
 def test_servers_split_into_host_and_port(server, parts):
     assert split_server(server) == parts
 
@@ -104,13 +133,16 @@ def test_the_longest_suffix_wins():
     assert server_for(servers, "shop.de") is None
 
 
-@pytest.mark.parametrize("document", [
-    b"not json",
-    b"{}",
-    b'{"servers": [], "none": {}}',
-    b'{"servers": {"de": "whois denic"}, "none": {}}',
-    b'{"servers": {"d e": "whois.denic.de"}, "none": {}}',
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"not json",
+        b"{}",
+        b'{"servers": [], "none": {}}',
+        b'{"servers": {"de": "whois denic"}, "none": {}}',
+        b'{"servers": {"d e": "whois.denic.de"}, "none": {}}',
+    ],
+)
 def test_a_broken_table_is_refused(document):
     with pytest.raises(ValueError, match="not a WHOIS server table"):
         load_whois_table(document, "test")
