@@ -45,8 +45,8 @@ from bench.common import (
     env_int,
     lapsewatch_worker,
     wait_until,
-    worker_env,
     workdir,
+    worker_env,
     write_scenario,
 )
 from bench.population import custom_domain_sizes

@@ -12,9 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -272,7 +272,7 @@ class TopicReader:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
-    async def start(self, timeout: float = 30.0) -> "TopicReader":
+    async def start(self, timeout: float = 30.0) -> TopicReader:
         # A short fetch wait: the reader's own delay must not show up in latencies.
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,

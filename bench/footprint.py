@@ -39,8 +39,8 @@ from bench.common import (
     lapsewatch_worker,
     produce,
     wait_until,
-    worker_env,
     workdir,
+    worker_env,
     write_scenario,
 )
 from streams.kafka.broker import EmbeddedBroker
@@ -165,8 +165,8 @@ async def run() -> list[Figure]:
     full = accounts >= GOAL_ACCOUNTS and domains >= GOAL_DOMAINS
     held = f"{counts['accounts']:,} accounts on {counts['domains']:,} domains"
     scope = "" if full else f" (goal is for {GOAL_ACCOUNTS:,} / {GOAL_DOMAINS:,}: smaller run, goal not judged)"
-    mb = lambda mib: mib * 2**20 / 1e6  # noqa: E731 - the goal is in MB, /proc in KiB
-    judged = lambda ok: ok if full else None  # noqa: E731
+    mb = lambda mib: mib * 2**20 / 1e6  # the goal is in MB, /proc in KiB
+    judged = lambda ok: ok if full else None
     setup = (
         f"changelogs written directly in {written_in:.0f} s (format checked against a worker's); "
         f"largest domain {max(sizes):,} accounts"

@@ -42,8 +42,8 @@ from bench.common import (
     owned_partitions,
     produce,
     wait_until,
-    worker_env,
     workdir,
+    worker_env,
     write_scenario,
 )
 from streams.kafka.broker import EmbeddedBroker

@@ -33,8 +33,8 @@ from bench.common import (
     embedded_broker,
     env_int,
     lapsewatch_worker,
-    worker_env,
     workdir,
+    worker_env,
     write_scenario,
 )
 

@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -153,7 +153,7 @@ def main(argv: list[str]) -> int:
     results.write_bytes(
         orjson.dumps(
             {
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine(),
                 "settings": {name: os.environ[name] for name in SETTINGS if name in os.environ},
                 "total_seconds": round(total, 1),

@@ -81,8 +81,8 @@ from bench.common import (
     embedded_broker,
     env_int,
     produce,
-    worker_env,
     workdir,
+    worker_env,
     write_scenario,
 )
 from streams.kafka.broker import EmbeddedBroker, _die_with_parent

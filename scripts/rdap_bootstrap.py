@@ -36,7 +36,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(ROOT))
 
-from streams.providers.bootstrap import (
+from streams.providers.bootstrap import (  # noqa: E402 - after the sys.path line above
     BootstrapError,
-    parse_registry_table,  # noqa: E402
+    parse_registry_table,
     snapshot_problems,
 )
 
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rdap_bootstrap: {exc}", file=sys.stderr)
         return 2
     try:
-        document = validated(raw, datetime.now(timezone.utc))
+        document = validated(raw, datetime.now(UTC))
         registry = parse_registry_table(REGISTRY_TABLE.read_bytes(), str(REGISTRY_TABLE))
     except (InvalidSnapshot, BootstrapError) as exc:
         print(f"rdap_bootstrap: {exc}", file=sys.stderr)

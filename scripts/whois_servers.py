@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -114,7 +114,7 @@ def build(raw: bytes, today: str) -> dict:
         else:
             servers[tld] = valid_server(server)
     scraped = sorted(
-        datetime.fromtimestamp(t / 1000, timezone.utc).date().isoformat() for t in stamps if isinstance(t, (int, float))
+        datetime.fromtimestamp(t / 1000, UTC).date().isoformat() for t in stamps if isinstance(t, (int, float))
     )
     return {
         "source": {
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="compare with the committed file instead of writing")
     parser.add_argument("--tgz", type=Path, help=f"a {PACKAGE}-{VERSION}.tgz already downloaded")
     args = parser.parse_args(argv)
-    document = build(fetch(args.tgz), datetime.now(timezone.utc).date().isoformat())
+    document = build(fetch(args.tgz), datetime.now(UTC).date().isoformat())
     check(document)
     if args.check:
         committed = orjson.loads(OUT.read_bytes())

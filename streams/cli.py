@@ -46,7 +46,7 @@ def _on_broker(bootstrap: str, work):
 
     try:
         return asyncio.run(work)
-    except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
 
 
@@ -209,7 +209,7 @@ def _run_backfill(
             )
     except BackfillError as exc:
         raise click.ClickException(str(exc)) from None
-    except (KafkaError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError) as exc:
         raise click.ClickException(
             f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
             "What reached the broker stays there; running it again is safe."

@@ -119,7 +119,7 @@ class DnsServer:
         self._servers: list[DNSServer] = []
         self.port = 0
 
-    def start(self, attempts: int = 20) -> "DnsServer":
+    def start(self, attempts: int = 20) -> DnsServer:
         logger = DNSLogger(logf=lambda _line: None)
         for _ in range(attempts):
             port = free_port()  # free for TCP; UDP is tried by binding it
@@ -163,7 +163,7 @@ class DnsServer:
         """How many queries (any type, UDP or TCP) reached the server for `domain`, or in all."""
         return self._resolver.queries(domain)
 
-    def __enter__(self) -> "DnsServer":
+    def __enter__(self) -> DnsServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -16,9 +16,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -82,7 +82,7 @@ class FastlyServer:
         self._ready.set()
         self._loop.run_forever()
 
-    def start(self) -> "FastlyServer":
+    def start(self) -> FastlyServer:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the Fastly simulator did not start")
@@ -169,7 +169,7 @@ class Worker:
     def log_tail(self, lines: int = 60) -> str:
         return "worker log tail:\n" + "\n".join(self.log().splitlines()[-lines:])
 
-    async def start(self, timeout: float = 60.0) -> "Worker":
+    async def start(self, timeout: float = 60.0) -> Worker:
         self._log_file = self.log_path.open("ab")
         env = self.config.env()
         self.web_url = f"http://127.0.0.1:{env['LAPSEWATCH_WEB_PORT']}"
@@ -214,7 +214,7 @@ class Bus:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
-    async def start(self) -> "Bus":
+    async def start(self) -> Bus:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024)
         await self._producer.start()
         return self

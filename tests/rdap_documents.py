@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 RDAP_CONTENT_TYPE = "application/rdap+json"
 NOW = int(time.time())

@@ -3,9 +3,7 @@ played by the loopback RDAP server."""
 
 from __future__ import annotations
 
-
 import orjson
-import pytest
 from click.testing import CliRunner
 
 from streams.cli import main

@@ -39,10 +39,10 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import orjson
@@ -533,11 +533,11 @@ class Scene:
         missing = []
         for name in names if names is not None else self.names:
             seen = statuses.get(name.domain, [])
-            if name.kind == ACTIVE and "active" not in seen:
-                missing.append(name)
-            elif name.kind == LAPSED and "lapsed" not in seen:
-                missing.append(name)
-            elif name.kind == FAILING and len(name.server.ask_times(name.domain, REGISTRY)) < 2:
+            if (
+                (name.kind == ACTIVE and "active" not in seen)
+                or (name.kind == LAPSED and "lapsed" not in seen)
+                or (name.kind == FAILING and len(name.server.ask_times(name.domain, REGISTRY)) < 2)
+            ):
                 missing.append(name)
         return missing
 
@@ -633,7 +633,7 @@ class Scene:
         for name in self.names:
             asks = name.server.asks(name.domain, REGISTRY)
             times = [ask.monotonic for ask in asks]
-            who = lambda i: f"{asks[i].answer} to {self.owners.of(asks[i].peer, asks[i].monotonic)}"  # noqa: E731
+            who = lambda i: f"{asks[i].answer} to {self.owners.of(asks[i].peer, asks[i].monotonic)}"
             for i, (a, b) in enumerate(zip(times, times[1:])):
                 if b - a < RETRY_MIN:
                     self.trace.add(name.domain)
@@ -761,7 +761,7 @@ class Scene:
         return (
             "\n".join(self.findings.items)
             + f"\n\n{self.summary()}"
-            + f"\n\ncircuits not closed (from /readyz):\n"
+            + "\n\ncircuits not closed (from /readyz):\n"
             + ("\n".join(spans) or "  none")
             + "\ndisturbances: "
             + ", ".join(f"{why} [{self.at(a)}, {self.at(b)}]" for a, b, why in self.windows)
@@ -921,7 +921,7 @@ async def test_a_registry_down_for_a_while_is_asked_again_as_soon_as_it_is_back(
     scene.feed()
     await scene.settle_verdicts("a verdict for every good domain before the outage")
 
-    opens = lambda: len([e for e in scene.circuit_events() if e["data"]["state"] == "open"])  # noqa: E731
+    opens = lambda: len([e for e in scene.circuit_events() if e["data"]["state"] == "open"])
     opened_before = opens()
     down_at = time.monotonic()
     await asyncio.to_thread(scene.registry.go_down)

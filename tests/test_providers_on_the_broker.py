@@ -119,7 +119,7 @@ async def test_a_provider_outage_emits_nothing_and_every_domain_is_checked_after
         await pipeline.email(email_event("email_added", unique("acct"), f"u{index}@{domain}", verified=True))
     circuit = lambda state: [
         v
-        for v in pipeline.bus.values(pipeline.topics["domain_status"])  # noqa: E731
+        for v in pipeline.bus.values(pipeline.topics["domain_status"])
         if v["type"] == "lapsewatch.provider.circuit" and v["data"]["state"] == state
     ]
     await wait_for(lambda: circuit("open"), T, "the circuit to open", pipeline.worker.log_tail)

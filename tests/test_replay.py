@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from click.testing import CliRunner
 
@@ -31,7 +31,7 @@ def run_cli(pipeline, monkeypatch, *args: str):
 async def test_a_dead_letter_goes_back_to_its_source_topic_and_filters_apply(shared, monkeypatch):
     marker = unique("replay")
     # Only this test's dead letters: the shared worker's topic holds other tests' too.
-    since = datetime.now(timezone.utc).isoformat()
+    since = datetime.now(UTC).isoformat()
     await shared.bus.send(shared.topics["email_events"], marker, b"{not json " + marker.encode())
     bad_address = email_event("email_added", marker, "no-at-sign", verified=True)
     await shared.email(bad_address)

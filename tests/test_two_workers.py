@@ -76,7 +76,7 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
             if index == len(lapsed) // 2:
                 other.process.kill()
         received = lambda: {
-            (e["data"]["account_id"], e["data"]["domain"])  # noqa: E731
+            (e["data"]["account_id"], e["data"]["domain"])
             for e in pipeline.unverified()
             if e["data"]["domain"] in lapsed
         }

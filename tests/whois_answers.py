@@ -14,16 +14,16 @@ any status, for the status tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 DAY = 86400.0
 
 
 def on(now: float, days: float, form: str) -> str:
     """The day `days` from `now` in a registry's date format (strftime, and {d}/{m} for unpadded day/month)."""
-    moment = datetime.fromtimestamp(now + days * DAY, timezone.utc)
+    moment = datetime.fromtimestamp(now + days * DAY, UTC)
     return moment.strftime(form.replace("{d}", str(moment.day)).replace("{m}", str(moment.month)))
 
 

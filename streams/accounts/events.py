@@ -63,7 +63,7 @@ class AccountCommand:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AccountCommand":
+    def from_dict(cls, data: dict) -> AccountCommand:
         return cls(
             event_id=data["event_id"],
             account_id=data["account_id"],

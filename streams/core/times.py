@@ -6,14 +6,14 @@ times here, so they cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def iso_utc(moment: datetime | float) -> str:
     """`moment` (a datetime, or seconds since the epoch) as `YYYY-MM-DDTHH:MM:SSZ`; fractions are dropped."""
     if isinstance(moment, (int, float)):
-        moment = datetime.fromtimestamp(moment, timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def iso_utc_or_none(moment: float | None) -> str | None:
@@ -27,7 +27,7 @@ def parse_iso(text: str) -> datetime:
     ValueError when it is not such a time.
     """
     moment = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def epoch_seconds(text: str | None) -> float | None:

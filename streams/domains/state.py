@@ -46,7 +46,7 @@ class DomainState:
         return _copied({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DomainState":
+    def from_dict(cls, data: dict) -> DomainState:
         """A state that shares nothing mutable with `data`, so `data` can still be compared against."""
         return cls(**_copied(data))
 

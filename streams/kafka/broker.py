@@ -53,7 +53,7 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         address = f"tcp://{self.host}:{self.port}"
         self.process = subprocess.Popen(
             [

@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from importlib import metadata
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiokafka import TopicPartition
 from faust.stores import base as stores_base
 from faust.transport import consumer as consumers
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.transport import producer as producers
+from faust.transport.drivers import aiokafka as aiokafka_driver
 
 from streams.kafka.end_offsets import end_offsets
 
@@ -68,7 +69,7 @@ async def drain(buffer: producers.ProducerBuffer) -> None:
         buffer.message_sent.clear()
         try:
             await asyncio.wait_for(buffer.message_sent.wait(), timeout=1.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("producer buffer: %d messages still waiting to be sent", buffer.size)
 
 

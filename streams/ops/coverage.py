@@ -158,7 +158,7 @@ _UNSET = object()
 def measure(
     source: BootstrapSource,
     *,
-    whois: Mapping[str, str] | None | object = _UNSET,
+    whois: Mapping[str, str] | object | None = _UNSET,
     why_none: Mapping[str, str] | None = None,
     root: tuple[Iterable[str], str | None] | None = None,
 ) -> Coverage:

@@ -8,8 +8,9 @@ safe to log and publish (no keys, no headers).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Protocol
 
 log = logging.getLogger("lapsewatch.providers")
 

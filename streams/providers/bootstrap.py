@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -59,7 +59,7 @@ class Bootstrap:
     origin: str = "shipped"
 
     @classmethod
-    def parse(cls, raw: bytes, origin: str, now: datetime | None = None) -> "Bootstrap":
+    def parse(cls, raw: bytes, origin: str, now: datetime | None = None) -> Bootstrap:
         """ValueError (BootstrapError) for anything that is not a usable bootstrap file."""
         try:
             document = orjson.loads(raw)
@@ -70,9 +70,9 @@ class Bootstrap:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BootstrapError(f"{origin}: not an RDAP bootstrap file ({exc})") from None
         if publication.tzinfo is None:
-            publication = publication.replace(tzinfo=timezone.utc)
+            publication = publication.replace(tzinfo=UTC)
         # A file from the future would outrank every later refresh for ever.
-        if publication > (now or datetime.now(timezone.utc)) + timedelta(days=1):
+        if publication > (now or datetime.now(UTC)) + timedelta(days=1):
             raise BootstrapError(f"{origin}: published in the future ({publication.isoformat()})")
         services: dict[str, str] = {}
         for entry in entries:

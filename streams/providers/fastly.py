@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ssl
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
-
-from urllib.parse import urlsplit
 
 from streams.providers.base import SERVER_WIDE_STATUSES, ProviderError, Verdict, report_unknown
 from streams.providers.fastly_policy import classify_fastly, unknown_flags

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-
 # Bursts of a tenth of a second's worth: requests go out nearly evenly spaced, so
 # a rate holds over any window a provider may count in, not just on average.
 BURST_SECONDS = 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -64,7 +64,7 @@ def retry_after(response: httpx.Response) -> float | None:
     Anything else ("inf", "1e400", "-5", "soon") is ignored, as the RFC says.
     """
     value = response.headers.get("Retry-After")
-    return None if value is None else parse_retry_after(value, datetime.now(timezone.utc).timestamp())
+    return None if value is None else parse_retry_after(value, datetime.now(UTC).timestamp())
 
 
 def parse_retry_after(value: str, now: float) -> float | None:
@@ -78,5 +78,5 @@ def parse_retry_after(value: str, now: float) -> float | None:
     if moment is None:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return min(max(0.0, moment.timestamp() - now), MAX_RETRY_AFTER)

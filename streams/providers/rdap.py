@@ -8,11 +8,10 @@ the registry left out; the registry's statuses always decide.
 
 from __future__ import annotations
 
-import ssl
-
 import logging
+import ssl
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -42,7 +41,7 @@ NO_SERVICE = "none"
 
 # Dates a registry could mean: later ones are typos or attacks, and would not print in UTC.
 EARLIEST = 0.0
-LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 
 
 def parse_date(value: object) -> float | None:
@@ -52,7 +51,7 @@ def parse_date(value: object) -> float | None:
     try:
         moment = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         stamp = moment.timestamp()
     except (ValueError, OverflowError):
         return None
@@ -238,4 +237,4 @@ def _domain_object(body: bytes, host: str, domain: str) -> dict | None:
 
 
 def _now() -> float:
-    return datetime.now(timezone.utc).timestamp()
+    return datetime.now(UTC).timestamp()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from streams.providers.base import Verdict
 
@@ -158,7 +158,7 @@ def classify_rdap(facts: DomainFacts, now: float) -> Verdict:
 
 def _registrar_dates(facts: DomainFacts) -> str:
     said = [
-        f"{what} {datetime.fromtimestamp(when, timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+        f"{what} {datetime.fromtimestamp(when, UTC):%Y-%m-%dT%H:%M:%SZ}"
         for what, when in (("registered", facts.registrar_registered_at), ("expires", facts.registrar_expires_at))
         if when is not None
     ]

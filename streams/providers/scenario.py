@@ -29,7 +29,7 @@ class Scenario:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, path: Path | str) -> "Scenario":
+    def load(cls, path: Path | str) -> Scenario:
         """The scenario in a file; ValueError says what is wrong with it."""
         try:
             document = orjson.loads(Path(path).read_bytes())

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Mapping
+from datetime import UTC, datetime
 
 from streams.providers.base import ProviderError, Verdict, report_unknown
 from streams.providers.gate import Gate
@@ -151,4 +151,4 @@ class WhoisProvider:
 
 
 def _now() -> float:
-    return datetime.now(timezone.utc).timestamp()
+    return datetime.now(UTC).timestamp()

@@ -10,13 +10,13 @@ registration is never called expired while its last day runs.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 # Dates a registry could mean: later ones are typos, and would not print in UTC.
 EARLIEST = 0.0
-LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 
 MONTHS = {
     name: number
@@ -91,7 +91,7 @@ def read_date(text: str, formats: tuple[DateFormat, ...], utc_offset_hours: floa
         year, month, day, hour, minute, second = fields
         offset = _zone(value[match.end() :], utc_offset_hours)
         try:
-            moment = datetime(year, month, day, hour or 0, minute, second, tzinfo=timezone.utc)
+            moment = datetime(year, month, day, hour or 0, minute, second, tzinfo=UTC)
         except ValueError:
             return None
         if hour is None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from streams.providers.base import ProviderError, Verdict
 from streams.providers.httpio import MAX_RETRY_AFTER
 from streams.providers.rdap_policy import GRACE as EPP_GRACE
 from streams.providers.rdap_policy import HOLD as EPP_HOLD
 from streams.providers.rdap_policy import LAPSED as EPP_LAPSED
-from streams.providers.rdap_policy import NOT_FOUND_FLAG, REGISTERED as EPP_REGISTERED
-from streams.providers.rdap_policy import normalise_status
+from streams.providers.rdap_policy import NOT_FOUND_FLAG, normalise_status
+from streams.providers.rdap_policy import REGISTERED as EPP_REGISTERED
 from streams.providers.whois_dates import read_date
 from streams.providers.whois_registries import GRACE, HOLD, LAPSE, REGISTERED, RESERVED, Registry, registry_for
 
@@ -339,4 +339,4 @@ def _host(server: str) -> str:
 
 
 def _day(moment: float | None) -> str:
-    return "?" if moment is None else datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%d")
+    return "?" if moment is None else datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")

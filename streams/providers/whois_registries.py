@@ -19,9 +19,9 @@ test server of that registry), else the generic row for ICANN's common format.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from streams.providers.whois_dates import DBY_DASH, DMY_DOT, ISO, YBD_DASH, YMD_DOT, YMD_SLASH, DateFormat
 

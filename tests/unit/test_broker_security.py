@@ -125,7 +125,7 @@ def test_the_password_is_read_from_a_file(tmp_path):
 def _bad(pem, tmp_path) -> list[tuple[dict[str, str], str]]:
     empty = tmp_path / "empty"
     empty.write_text("")
-    plaintext_with = lambda name, value: {**BROKER, f"LAPSEWATCH_{name}": value}  # noqa: E731
+    plaintext_with = lambda name, value: {**BROKER, f"LAPSEWATCH_{name}": value}
     return [
         ({**BROKER, "LAPSEWATCH_BROKER_SECURITY_PROTOCOL": "TLS"}, "BROKER_SECURITY_PROTOCOL"),
         ({"LAPSEWATCH_BROKER_SECURITY_PROTOCOL": "SSL"}, "BROKER_SECURITY_PROTOCOL"),  # the embedded broker
