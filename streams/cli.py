@@ -176,46 +176,46 @@ def _run_backfill(
 
     from streams.ops.backfill import BackfillError, run_backfill
 
-    stream = sys.stdin.buffer if file == "-" else open(file, "rb")
-    size = None if file == "-" else os.path.getsize(file)
-    started = time.monotonic()
-    columns = (
-        TextColumn("backfill"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TextColumn("{task.fields[rate]:,.0f} rows/s"),
-        TimeElapsedColumn(),
-    )
-    try:
-        with stream, Progress(*columns, console=Console(stderr=True)) as bar:
-            task = bar.add_task("backfill", total=size or None, rows=0, rate=0.0)
+    with sys.stdin.buffer if file == "-" else open(file, "rb") as stream:
+        size = None if file == "-" else os.path.getsize(file)
+        started = time.monotonic()
+        columns = (
+            TextColumn("backfill"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            TextColumn("{task.fields[rate]:,.0f} rows/s"),
+            TimeElapsedColumn(),
+        )
+        try:
+            with Progress(*columns, console=Console(stderr=True)) as bar:
+                task = bar.add_task("backfill", total=size or None, rows=0, rate=0.0)
 
-            def progress(rows: int) -> None:
-                # The bar follows bytes read, which a file's size bounds; stdin has no size.
-                done = stream.tell() if size else None
-                bar.update(task, completed=done, rows=rows, rate=rows / max(time.monotonic() - started, 1e-6))
+                def progress(rows: int) -> None:
+                    # The bar follows bytes read, which a file's size bounds; stdin has no size.
+                    done = stream.tell() if size else None
+                    bar.update(task, completed=done, rows=rows, rate=rows / max(time.monotonic() - started, 1e-6))
 
-            return asyncio.run(
-                run_backfill(
-                    stream,
-                    fmt,
-                    bootstrap=bootstrap,
-                    topic=topic,
-                    public=public,
-                    progress=progress,
-                    client_options=client_options,
+                return asyncio.run(
+                    run_backfill(
+                        stream,
+                        fmt,
+                        bootstrap=bootstrap,
+                        topic=topic,
+                        public=public,
+                        progress=progress,
+                        client_options=client_options,
+                    )
                 )
-            )
-    except BackfillError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (TimeoutError, KafkaError) as exc:
-        raise click.ClickException(
-            f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
-            "What reached the broker stays there; running it again is safe."
-        ) from None
-    except OSError as exc:
-        raise click.ClickException(f"{file}: {exc}") from None
+        except BackfillError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (TimeoutError, KafkaError) as exc:
+            raise click.ClickException(
+                f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
+                "What reached the broker stays there; running it again is safe."
+            ) from None
+        except OSError as exc:
+            raise click.ClickException(f"{file}: {exc}") from None
 
 
 @main.command()
@@ -460,7 +460,9 @@ def domain(name: str, worker_url: str | None, as_json: bool, history: bool) -> N
     try:
         answer = response.json()
     except ValueError:
-        raise click.ClickException(f"{base} answered {response.status_code} without JSON: is it a lapsewatch worker?")
+        raise click.ClickException(
+            f"{base} answered {response.status_code} without JSON: is it a lapsewatch worker?"
+        ) from None
     if response.status_code == 404:
         click.echo(f"{registrable}: no account uses this domain (lapsewatch holds nothing about it)", err=True)
         sys.exit(3)
