@@ -43,7 +43,7 @@ def run() -> list[Figure]:
     hosts = len(
         {
             email.rpartition("@")[2].lower()
-            for email, domain in zip(population.emails, population.domains)
+            for email, domain in zip(population.emails, population.domains, strict=True)
             if domain is not None
         }
     )

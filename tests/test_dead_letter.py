@@ -29,7 +29,7 @@ async def test_bad_inputs_are_dead_lettered_and_the_stream_goes_on(shared, fastl
         "key_mismatch": orjson.dumps(email_event("email_added", "someone-else", "a@b.com")),
         "tombstone": None,
     }
-    for name, value in bad.items():
+    for value in bad.values():
         await shared.bus.send(topic, account, value)
     domain = unique_domain("after-bad")
     fastly.scenario.set(domain, "inactive")
@@ -59,7 +59,7 @@ async def test_bad_inputs_are_dead_lettered_and_the_stream_goes_on(shared, fastl
         "key_mismatch",
         "invalid_json",
     ]
-    by_reason = dict(zip(bad, mine))
+    by_reason = dict(zip(bad, mine, strict=True))
     # Small values are kept whole, byte for byte.
     assert base64.b64decode(by_reason["non_utf8"]["value_b64"]) == bad["non_utf8"]
     assert "UTF-8" in by_reason["non_utf8"]["error"]

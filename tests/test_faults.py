@@ -98,7 +98,8 @@ REGISTRY = "registry"  # the prefix every check starts at: an ask of a name is a
 
 
 def bad_answers() -> list[tuple[str, str, dict]]:
-    """Per-name failures, each for one or two names of a registry that answers every other name: (label, what, answer)."""
+    """Per-name failures, each for one or two names of a registry that answers every other name:
+    (label, what, answer)."""
     document = docs.domain_object("x.com", ["active"], docs.iso(-900), docs.iso(300))
     return [
         ("bad-hang-a", "hangs past the provider timeout", {"hang": 5}),
@@ -218,7 +219,7 @@ class CircuitWatch:
                     *[client.get(f"{w.web_url}/readyz") for w in live.values()], return_exceptions=True
                 )
                 now = time.monotonic()
-                for name, answer in zip(live, answers):
+                for name, answer in zip(live, answers, strict=True):
                     if isinstance(answer, BaseException) or name not in self.workers:
                         continue
                     try:
@@ -563,7 +564,7 @@ class Scene:
     def at(self, moment: float) -> str:
         return f"t+{moment - self.t0:.1f}s"
 
-    # --- the operator's assertions -------------------------------------------------------------------------------------
+    # --- the operator's assertions ------------------------------------------------------------------------------------
 
     def judge(self, *, min_failing_asks: int = 4) -> None:
         now = time.monotonic()
@@ -633,18 +634,18 @@ class Scene:
         for name in self.names:
             asks = name.server.asks(name.domain, REGISTRY)
             times = [ask.monotonic for ask in asks]
-            who = lambda i: f"{asks[i].answer} to {self.owners.of(asks[i].peer, asks[i].monotonic)}"
-            for i, (a, b) in enumerate(zip(times, times[1:])):
+            who = lambda ask: f"{ask.answer} to {self.owners.of(ask.peer, ask.monotonic)}"
+            for i, (a, b) in enumerate(itertools.pairwise(times)):
                 if b - a < RETRY_MIN:
                     self.trace.add(name.domain)
                     self.findings.add(
                         f"TWICE within RETRY_MIN ({RETRY_MIN:g} s): {name.domain} ({name.plays}) asked at "
-                        f"{self.at(a)} ({who(i)}) and {b - a:.2f} s later at {self.at(b)} ({who(i + 1)})"
+                        f"{self.at(a)} ({who(asks[i])}) and {b - a:.2f} s later at {self.at(b)} ({who(asks[i + 1])})"
                         f"{self._near(a, b)}"
                     )
             bound = FAILING_BOUND if name.kind == FAILING else KNOWN_BOUND
             points = [name.added, *times, now]
-            for i, (a, b) in enumerate(zip(points, points[1:])):
+            for i, (a, b) in enumerate(itertools.pairwise(points)):
                 allowed = (FIRST_BOUND if i == 0 else bound) + self._stretch(a, b)
                 if b - a > allowed:
                     self.trace.add(name.domain)
@@ -655,7 +656,7 @@ class Scene:
                         f"{self.at(a)}; allowed {allowed:.1f} s{self._near(a, b)}"
                     )
             if name.kind == FAILING:
-                gaps = [b - a for a, b in zip(times, times[1:])]
+                gaps = [b - a for a, b in itertools.pairwise(times)]
                 if len(times) < min_failing_asks:
                     self.findings.add(
                         f"{name.domain} ({name.plays}) asked only {len(times)} times, at "
@@ -694,7 +695,7 @@ class Scene:
             b - a
             for n in self.names
             for times in [n.server.ask_times(n.domain, REGISTRY)]
-            for a, b in zip(times, times[1:])
+            for a, b in itertools.pairwise(times)
         ]
         states: dict[str, int] = {}
         for event in self.circuit_events():
@@ -799,7 +800,7 @@ async def scene(broker_url, registries, tmp_path_factory):
     await scene.close()
 
 
-# --- the RDAP server's own new parts (no broker) -----------------------------------------------------------------------
+# --- the RDAP server's own new parts (no broker) ----------------------------------------------------------------------
 
 
 async def test_the_rdap_server_times_each_ask_and_dates_a_retry_after():

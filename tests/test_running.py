@@ -102,7 +102,7 @@ async def test_first_deployment_processes_what_the_input_topics_already_hold(bro
     bus = await Bus(broker_url.split("://", 1)[1]).start()
     domains = [unique_domain(f"history{i}") for i in range(6)]
     accounts = [unique(f"old{i}") for i in range(6)]
-    for account, domain in zip(accounts, domains):
+    for account, domain in zip(accounts, domains, strict=True):
         fastly.scenario.set(domain, "inactive")
         await bus.send(
             config.topics["email_events"], account, email_event("email_added", account, f"x@{domain}", verified=True)

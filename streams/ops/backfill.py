@@ -137,7 +137,7 @@ def read_csv(stream: BinaryIO) -> Iterator[Row]:
         elif len(cells) != len(header):
             yield start, f"{len(cells)} fields, but the header has {len(header)}"
         else:
-            yield start, dict(zip(header, cells))
+            yield start, dict(zip(header, cells, strict=True))
 
 
 def read_rows(stream: BinaryIO, fmt: str) -> Iterator[Row]:

@@ -94,7 +94,8 @@ class Answer:
 
     @property
     def unknown(self) -> list[str]:
-        return sorted({s for s, m in zip(self.statuses, self.meanings) if m is None})
+        # Only a record's statuses have meanings; a contradictory or reserved answer's have none to report.
+        return sorted({s for s, m in zip(self.statuses, self.meanings, strict=False) if m is None})
 
 
 def query_line(server: str, domain: str) -> bytes:
@@ -182,7 +183,7 @@ def decide(answer: Answer, now: float) -> Verdict:
     def verdict(kind: str, detail: str, *, grace: bool = False) -> Verdict:
         return Verdict(kind, answer.statuses, detail, answer.registered_at, answer.expires_at, grace)
 
-    said = list(zip(answer.statuses, answer.meanings))
+    said = list(zip(answer.statuses, answer.meanings, strict=True))  # a record: one meaning per status
     lapsed = [f"{s}: {m[1]}" for s, m in said if m and m[0] == LAPSE]
     if lapsed:
         return verdict("lapsed", "; ".join(lapsed), grace=True)
