@@ -231,7 +231,7 @@ class Bus:
         )
         await consumer.start()
         consumer.subscribe(topics=list(topics))
-        self._consumers = getattr(self, "_consumers", []) + [consumer]
+        self._consumers = [*getattr(self, "_consumers", []), consumer]
         deadline = time.monotonic() + 30
         while {tp.topic for tp in consumer.assignment()} != set(topics):
             assert time.monotonic() < deadline, f"topics {topics} were not all assigned: {consumer.assignment()}"
@@ -241,7 +241,7 @@ class Bus:
             while True:
                 self._keep(await consumer.getmany(timeout_ms=100))
 
-        self._tasks = getattr(self, "_tasks", []) + [asyncio.ensure_future(pump())]
+        self._tasks = [*getattr(self, "_tasks", []), asyncio.ensure_future(pump())]
 
     def _keep(self, batches: dict) -> None:
         for tp, messages in batches.items():

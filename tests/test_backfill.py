@@ -89,7 +89,7 @@ async def test_backfill_unverifies_lapsed_accounts_and_a_second_run_changes_noth
     # Barrier: a live address for each backfilled account, sent after the second run. Each account's
     # records are in order on one input partition, and the domain commands they cause share the
     # domain's partition, so each barrier's event proves the rerun's records for that account were applied.
-    accounts = verified + [unverified]
+    accounts = [*verified, unverified]
     for account in accounts:
         await pipeline.email(email_event("email_added", account, f"barrier@{domain}", verified=True))
     await wait_for(

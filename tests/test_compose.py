@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -59,7 +60,7 @@ def settings_read() -> list[str]:
     """Every variable load_settings reads, in order."""
 
     class Recording(dict):
-        names: list[str] = []
+        names: ClassVar[list[str]] = []  # shared: read from the class after load_settings
 
         def get(self, key, default=None):
             self.names.append(key)

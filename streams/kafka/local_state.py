@@ -38,7 +38,7 @@ class LocalState:
     def claim(self) -> bool:
         """Locks the data directory; returns True if the tables were discarded after an unclean stop."""
         self.marker.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.marker, "a+")
+        handle = open(self.marker, "a+")  # noqa: SIM115 - held open, and locked, until the process exits
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -137,7 +137,7 @@ def snapshot_problems(document: object, now: datetime) -> list[str]:
         problems.append(f"publication {publication!r} is not an ISO 8601 date")
     services = document.get("services")
     if not isinstance(services, list) or not services:
-        return problems + ["services is not a non-empty list"]
+        return [*problems, "services is not a non-empty list"]
     seen: dict[str, int] = {}
     for index, service in enumerate(services):
         if not (isinstance(service, list) and len(service) == 2 and all(isinstance(part, list) for part in service)):

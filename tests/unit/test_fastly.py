@@ -158,7 +158,7 @@ async def test_a_status_is_fetched_with_the_key(simulator):
 
 
 async def test_a_wrong_key_is_a_provider_error_without_either_key(simulator):
-    scenario, url = simulator
+    _scenario, url = simulator
     error = await provider_error(url, "wrong-key.com", key="sk-wrong-0000-ALSO-SECRET")
     assert str(error) == "fastly answered HTTP 401 for wrong-key.com"
 

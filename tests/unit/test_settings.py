@@ -381,7 +381,7 @@ def test_dns_without_any_resolver_is_refused(tmp_path):
 
     empty = tmp_path / "resolv.conf"
     empty.write_text("# no nameserver here\n")
-    with pytest.raises(SettingsError, match="^LAPSEWATCH_DNS_RESOLVERS: "):
+    with pytest.raises(SettingsError, match=r"^LAPSEWATCH_DNS_RESOLVERS: "):
         _system_resolvers_exist(str(empty))
 
 
