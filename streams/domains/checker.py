@@ -17,8 +17,8 @@ import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Awaitable, Callable, Iterable
 
 from streams.core import metrics
 from streams.domains.due import CONFIRM, RETRY, DueIndex
@@ -127,7 +127,7 @@ class Checker:
         self._freed.clear()
         try:
             await asyncio.wait_for(self._freed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _finished(self, task: asyncio.Task) -> None:

@@ -286,8 +286,8 @@ def test_csv_and_jsonl_of_the_same_rows_produce_the_same_records_and_summary():
         assert (summary.read, summary.produced, summary.public) == (6, 0, 1)
     reasons = ["email: the domain is empty", "verified_at: '2024-02-30' is not an ISO 8601 timestamp"]
     # Line numbers are the file's: the CSV's header is its line 1.
-    assert jsonl_summary.rejected == list(zip([5, 6], reasons))
-    assert csv_summary.rejected == list(zip([6, 7], reasons))
+    assert jsonl_summary.rejected == list(zip([5, 6], reasons, strict=True))
+    assert csv_summary.rejected == list(zip([6, 7], reasons, strict=True))
 
 
 def test_progress_is_reported_while_reading_and_at_the_end():

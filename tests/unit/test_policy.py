@@ -247,7 +247,7 @@ def test_event_ids_are_one_per_account_address_and_episode():
     _, first = run([at(0, LAPSED), at(1, LAPSED)])
     _, replay = run([at(0, LAPSED), at(1, LAPSED)])
     _, two = run([at(0, LAPSED), at(1, LAPSED), at(24, ACTIVE), at(48, LAPSED), at(49, LAPSED)])
-    ids = lambda events: [e.value["id"] for e in events if e.channel == "unverified"]  # noqa: E731
+    ids = lambda events: [e.value["id"] for e in events if e.channel == "unverified"]
     assert ids(first) == ids(replay)
     assert len(set(ids(two))) == 4 and set(ids(first)) < set(ids(two))
 
@@ -290,7 +290,7 @@ def test_retry_after_is_honoured_and_backoff_grows():
     state, _ = apply_check(state, CheckResult("shop.com", T0, "rdap", None, retry_after=7200.0), T0, POLICY)
     assert state.next_check_at == T0 + 7200
     delays = []
-    for attempt in range(12):
+    for _ in range(12):
         state, _ = apply_check(state, CheckResult("shop.com", T0, "rdap", None), T0, POLICY)
         delays.append(state.next_check_at - T0)
     assert delays[0] == 600 and delays == sorted(delays) and delays[-1] == DAY
