@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import assert_never
 
 from streams import topics
 from streams.app import app, settings
 from streams.core import batches
 from streams.core.inbound import Rejected
 from streams.deadletters import dead_letter_command, send_dead_letter
+from streams.domains import commands
+from streams.domains.commands import CheckResult, ControlCommand, DomainCommand, Login, MemberAdded, MemberRemoved
 from streams.domains.controls import parse_control
-from streams.domains.lifecycle import CheckResult, apply_check, apply_control, apply_login, apply_member, apply_unmember
+from streams.domains.lifecycle import Decision, apply_check, apply_control, apply_login, apply_member, apply_unmember
 from streams.domains.outbound import Outbound
 from streams.domains.publish import send
 from streams.domains.scheduler import checker
@@ -29,26 +32,29 @@ control_log = logging.getLogger("lapsewatch.control")
 POLICY = settings.policy
 
 
-def decide(state: DomainState | None, command: dict, now: float):
-    kind = command["kind"]
-    if kind == "member":
-        return apply_member(state, command, now)
-    if kind == "unmember":
-        return apply_unmember(state, command, now)
-    if kind == "login":
-        return apply_login(state, now, POLICY)
-    if kind == "check":
-        return apply_check(state, CheckResult.from_dict(command), now, POLICY)
-    if kind == "control":
-        return apply_control(state, command, now)
-    raise ValueError(f"unknown domain command {kind!r}")
+def decide(state: DomainState | None, command: DomainCommand, now: float) -> Decision:
+    match command:
+        case MemberAdded():
+            return apply_member(state, command, now)
+        case MemberRemoved():
+            return apply_unmember(state, command, now)
+        case Login():
+            return apply_login(state, now, POLICY)
+        case CheckResult():
+            return apply_check(state, command, now, POLICY)
+        case ControlCommand():
+            return apply_control(state, command, now)
+        case _:
+            assert_never(command)
 
 
-def apply_domain_commands_to(before: dict | None, commands: list[dict]):
-    """(state after every command in order, the events to send); raises if any command does."""
+def apply_domain_commands_to(before: dict | None, records: list[dict]) -> Decision:
+    """(state after every command in order, the events to send); raises if any command does,
+    a record that holds no command (commands.InvalidCommand) included."""
     state = DomainState.from_dict(before) if before else None
     events: list[Outbound] = []
-    for command in commands:
+    for record in records:
+        command = commands.from_dict(record)
         # Each command its own time, as when they came one per record: status event ids differ.
         state, more = decide(state, command, time.time())
         events.extend(more)
@@ -96,8 +102,8 @@ async def apply_domain_record(event) -> None:
 def release_checks(domain: str, group: list[dict]) -> None:
     """The checks whose results were applied leave flight, only now that the table holds the next check
     time: released any sooner, the dispatcher could ask again on a due time the result has not yet moved."""
-    for command in group:
-        if command.get("kind") == "check":
+    for command in group:  # the records as they came: one whose result could not be read still leaves flight
+        if command.get("kind") == CheckResult.kind:
             checker.done(domain, command.get("check_id"))
 
 
@@ -133,14 +139,10 @@ async def forward_control_commands(stream):
             await send_dead_letter(message, exc.reason, exc.message)
             continue
         control_log.info(
-            "control: %s %s by %s (%s)",
-            command["command"],
-            command["domain"],
-            command["requested_by"],
-            command["command_id"],
+            "control: %s %s by %s (%s)", command.action, command.domain, command.requested_by, command.command_id
         )
         batcher = batches.Batcher(settings.partitions)
-        batcher.add(command["domain"], command)
+        batcher.add(command.domain, command.to_dict())
         for partition, value in batcher.drain():
             # Delivered before the offset can be committed: a crash replays, the audit id dedups.
             await (await topics.domain_commands.send(key=None, value=value, partition=partition))

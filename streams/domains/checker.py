@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from streams.core import metrics
+from streams.domains.commands import CheckResult
 from streams.domains.due import CONFIRM, RETRY, DueIndex
-from streams.domains.lifecycle import CheckResult
 from streams.providers import ProviderError, StatusProvider
 from streams.providers.breakers import Breakers, CircuitChange
 from streams.providers.gate import Gate

@@ -5,9 +5,10 @@ from __future__ import annotations
 from schemas import first_error
 from streams.core.addresses import InvalidAddress, ascii_host, registrable_domain
 from streams.core.inbound import Rejected, decode_payload, parse_timestamp
+from streams.domains.commands import ControlCommand, InvalidCommand, control_action
 
 
-def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> dict:
+def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> ControlCommand:
     """The domain command for one control record; Rejected with a dead-letter reason otherwise."""
     payload = decode_payload(value, max_bytes)
     problem = first_error("control-command", payload)
@@ -24,12 +25,18 @@ def parse_control(key: bytes | None, value: bytes | None, *, max_bytes: int) -> 
             keyed = None
         if keyed != domain:
             raise Rejected("key_mismatch", f"the key {key!r} is not the command's domain {domain!r}")
-    return {
-        "kind": "control",
-        "domain": domain,
-        "command": payload["command"],
-        "requested_by": payload["requested_by"],
-        "reason": payload.get("reason"),
-        "requested_at": parse_timestamp(payload["requested_at"], "requested_at"),
-        "command_id": payload["command_id"],
-    }
+    try:
+        action = control_action(payload["command"])
+    except InvalidCommand as exc:  # the schema's enum refuses it first: the two lists are the same
+        raise Rejected("invalid_event", str(exc)) from None
+    requested_at = parse_timestamp(payload["requested_at"], "requested_at")
+    if requested_at is None:  # the schema requires a string, which parses to a string or is rejected
+        raise Rejected("invalid_event", "requested_at: missing")
+    return ControlCommand(
+        domain=domain,
+        action=action,
+        requested_by=payload["requested_by"],
+        reason=payload.get("reason"),
+        requested_at=requested_at,
+        command_id=payload["command_id"],
+    )

@@ -1,109 +1,23 @@
 """How a domain's state answers each command: membership, login, check result, operator control.
 
-Pure: every function takes the state (or None), the command and `now`, and
-returns the new state (None deletes it) with the events to publish. The
-domain agent only reads, calls one of these, writes and sends.
+Pure: every function takes the state (or None), the command (typed: commands.py)
+and `now`, and returns the new state (None deletes it) with the events to publish.
+The domain agent only reads, calls one of these, writes and sends.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import assert_never
 
 from streams.core.policy import Policy
 from streams.core.times import epoch_seconds, iso_utc
 from streams.domains import outbound
+from streams.domains.commands import CheckResult, ControlCommand, MemberAdded, MemberRemoved
 from streams.domains.outbound import Outbound
 from streams.domains.schedule import backoff_at, routine_at
 from streams.domains.state import DomainState
-from streams.providers.base import Verdict
 
 Decision = tuple["DomainState | None", list[Outbound]]
-LATEST = 253_402_128_000.0  # 9999-12-30: later times do not print in UTC
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One provider answer with its evidence, or the failure to get one (`verdict` None)."""
-
-    domain: str
-    checked_at: float
-    provider: str
-    verdict: str | None  # "active" | "lapsed" | "inconclusive"
-    flags: tuple[str, ...] = ()
-    detail: str | None = None
-    registered_at: float | None = None
-    expires_at: float | None = None
-    grace: bool = False
-    retry_after: float | None = None  # the server's Retry-After, on a failure
-    lifecycle: bool = True  # the provider sees the registration (dates, grace), not only delegation
-    check_id: str | None = None  # which dispatch asked: only its own result releases its in-flight mark
-    server_wide: bool = False  # on a failure: the server's trouble (no connection, 429, 503), not the name's
-
-    @classmethod
-    def from_verdict(cls, domain: str, checked_at: float, provider: str, verdict: Verdict) -> "CheckResult":
-        return cls(
-            domain,
-            checked_at,
-            provider,
-            verdict.verdict,
-            verdict.flags,
-            verdict.detail,
-            verdict.registered_at,
-            verdict.expires_at,
-            verdict.grace,
-            lifecycle=verdict.lifecycle,
-        )
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": "check",
-            "domain": self.domain,
-            "checked_at": self.checked_at,
-            "provider": self.provider,
-            "verdict": self.verdict,
-            "flags": list(self.flags),
-            "detail": self.detail,
-            "registered_at": self.registered_at,
-            "expires_at": self.expires_at,
-            "grace": self.grace,
-            "retry_after": self.retry_after,
-            "lifecycle": self.lifecycle,
-            "check_id": self.check_id,
-            "server_wide": self.server_wide,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CheckResult":
-        """ValueError for a record no check could have written: times must be real instants."""
-        return cls(
-            domain=data["domain"],
-            checked_at=_instant(data["checked_at"], "checked_at"),
-            provider=data["provider"],
-            verdict=data["verdict"],
-            flags=tuple(data["flags"]),
-            detail=data.get("detail"),
-            registered_at=_instant(data.get("registered_at"), "registered_at", optional=True),
-            expires_at=_instant(data.get("expires_at"), "expires_at", optional=True),
-            grace=bool(data.get("grace")),
-            retry_after=_instant(data.get("retry_after"), "retry_after", optional=True),
-            lifecycle=bool(data.get("lifecycle", True)),
-            check_id=_check_id(data.get("check_id")),
-            server_wide=bool(data.get("server_wide")),
-        )
-
-
-def _instant(value: object, name: str, *, optional: bool = False) -> float | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= LATEST:
-        raise ValueError(f"{name}: {value!r} is not a time lapsewatch can schedule")
-    return float(value)
-
-
-def _check_id(value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"check_id: {value!r} is not a string")
-    return value
 
 
 def _member_id(account_id: str, key: str) -> str:
@@ -146,20 +60,20 @@ def _unverify_reregistered(state: DomainState, now: float) -> list[Outbound]:
     return events
 
 
-def apply_member(state: DomainState | None, command: dict, now: float) -> Decision:
+def apply_member(state: DomainState | None, command: MemberAdded, now: float) -> Decision:
     events: list[Outbound] = []
     if state is None or not state.members:
         # A memberless row only keeps an allow: the first member starts the domain afresh.
         state = DomainState(
-            domain=command["domain"], first_seen_at=now, next_check_at=now, allowed=state.allowed if state else None
+            domain=command.domain, first_seen_at=now, next_check_at=now, allowed=state.allowed if state else None
         )
         first_seen = True
     else:
         first_seen = False
-    state.members.setdefault(command["account_id"], {})[command["key"]] = {
-        "email": command["email"],
-        "verified": command["verified"],
-        "verified_at": command["verified_at"],
+    state.members.setdefault(command.account_id, {})[command.key] = {
+        "email": command.email,
+        "verified": command.verified,
+        "verified_at": command.verified_at,
     }
     if first_seen:
         events.append(outbound.domain_status(state, "first_seen", None, now))
@@ -171,15 +85,15 @@ def apply_member(state: DomainState | None, command: dict, now: float) -> Decisi
     return state, events
 
 
-def apply_unmember(state: DomainState | None, command: dict, now: float) -> Decision:
+def apply_unmember(state: DomainState | None, command: MemberRemoved, now: float) -> Decision:
     if state is None:
         return None, []
-    addresses = state.members.get(command["account_id"])
-    if addresses is None or addresses.pop(command["key"], None) is None:
+    addresses = state.members.get(command.account_id)
+    if addresses is None or addresses.pop(command.key, None) is None:
         return state, []
-    state.reregistered.pop(_member_id(command["account_id"], command["key"]), None)
+    state.reregistered.pop(_member_id(command.account_id, command.key), None)
     if not addresses:
-        del state.members[command["account_id"]]
+        del state.members[command.account_id]
     if state.members:
         return state, []
     removed = [outbound.domain_status(state, "removed", state.status, now)]
@@ -266,14 +180,15 @@ def apply_check(state: DomainState | None, result: CheckResult, now: float, poli
             events.append(outbound.domain_status(state, "reregistered", previous, now))
         events.extend(reregistered)
 
-    if result.verdict == "inconclusive":
-        events.extend(_inconclusive(state, previous, now, policy))
-    elif result.verdict == "active":
-        events.extend(_active(state, previous, now, policy))
-    elif result.verdict == "lapsed":
-        events.extend(_lapsed(state, previous, result, now, policy))
-    else:
-        raise ValueError(f"unknown verdict {result.verdict!r}")
+    match result.verdict:
+        case "inconclusive":
+            events.extend(_inconclusive(state, previous, now, policy))
+        case "active":
+            events.extend(_active(state, previous, now, policy))
+        case "lapsed":
+            events.extend(_lapsed(state, previous, result, now, policy))
+        case _:
+            assert_never(result.verdict)  # CheckResult.from_dict refuses any other verdict
     return state, events
 
 
@@ -337,36 +252,38 @@ def _lapsed(state: DomainState, previous: str, result: CheckResult, now: float, 
     return [outbound.domain_status(state, "lapsed", previous, now), *_unverify_pending(state, now)]
 
 
-def apply_control(state: DomainState | None, command: dict, now: float) -> Decision:
+def apply_control(state: DomainState | None, command: ControlCommand, now: float) -> Decision:
     """An operator's recheck, allow or unallow, audited on domains.status whether or not it changed anything."""
-    action = command["command"]
-    domain = command["domain"]
-    applied, outcome = True, None
-    if action == "recheck":
-        if state is None or not state.members:
-            applied, outcome = False, "no account uses this domain: nothing to check"
-        else:
-            state.next_check_at = min(state.next_check_at, now)
-            state.urgent = True
-    elif action == "allow":
-        if state is None:
-            state = DomainState(domain=domain, first_seen_at=now)
-        state.allowed = {
-            "by": command["requested_by"],
-            "reason": command["reason"],
-            "at": now,
-            "command_id": command["command_id"],
-        }
-    elif action == "unallow":
-        if state is None or not state.allowed:
-            applied, outcome = False, "the domain was not allowed"
-        else:
-            state.allowed = None
-    else:
-        raise ValueError(f"unknown control command {action!r}")
+    domain = command.domain
+    applied = True
+    outcome: str | None = None
+    match command.action:
+        case "recheck":
+            if state is None or not state.members:
+                applied, outcome = False, "no account uses this domain: nothing to check"
+            else:
+                state.next_check_at = min(state.next_check_at, now)
+                state.urgent = True
+        case "allow":
+            if state is None:
+                state = DomainState(domain=domain, first_seen_at=now)
+            state.allowed = {
+                "by": command.requested_by,
+                "reason": command.reason,
+                "at": now,
+                "command_id": command.command_id,
+            }
+        case "unallow":
+            if state is None or not state.allowed:
+                applied, outcome = False, "the domain was not allowed"
+            else:
+                state.allowed = None
+        case _:
+            assert_never(command.action)  # ControlCommand.from_dict refuses any other action
     shown = state or DomainState(domain=domain, first_seen_at=now)
-    events = [outbound.control_status(shown, command, applied, outcome, now)]
-    if action == "unallow" and applied:
+    # The audit record shows the command as it came (outbound.control_status reads its wire form).
+    events = [outbound.control_status(shown, command.to_dict(), applied, outcome, now)]
+    if command.action == "unallow" and applied and state is not None:
         if not state.members:
             return None, events
         # What the allow held back goes out now, as it would have.

@@ -10,7 +10,7 @@ import orjson
 from streams import topics
 from streams.core import metrics
 from streams.domains import outbound
-from streams.domains.lifecycle import CheckResult
+from streams.domains.commands import CheckResult
 from streams.domains.outbound import Outbound
 from streams.providers.breakers import CircuitChange
 

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from streams.domains.checker import Checker, start_due_checks
+from streams.domains.commands import CheckResult
 from streams.domains.due import CONFIRM, URGENT, DueIndex
-from streams.domains.lifecycle import CheckResult
 from streams.providers.bootstrap import BootstrapSource
 from streams.providers.breakers import Breakers
 from streams.providers.gate import Gate

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from streams.core.inbound import Rejected
+from streams.domains.commands import ControlAction, ControlCommand, MemberAdded, MemberRemoved
 from streams.domains.controls import parse_control
 from streams.domains.lifecycle import apply_control, apply_member, apply_unmember
 from streams.domains.state import DomainState
@@ -13,7 +14,8 @@ from streams.domains.state import DomainState
 NOW = 1_800_000_000.0
 
 
-def command(action: str, domain: str = "example.com", command_id: str = "c-1") -> dict:
+def record(action: str, domain: str = "example.com", command_id: str = "c-1") -> dict:
+    """A control record as an operator's tool writes it (with a `kind` too, which the schema lets by)."""
     return {
         "kind": "control",
         "command": action,
@@ -25,16 +27,30 @@ def command(action: str, domain: str = "example.com", command_id: str = "c-1") -
     }
 
 
-def member(account: str, verified: bool = True) -> dict:
-    return {
-        "kind": "member",
-        "domain": "example.com",
-        "account_id": account,
-        "key": f"{account}@example.com",
-        "email": f"{account}@example.com",
-        "verified": verified,
-        "verified_at": "2020-01-01T00:00:00Z",
-    }
+def command(action: ControlAction, domain: str = "example.com", command_id: str = "c-1") -> ControlCommand:
+    return ControlCommand(
+        domain=domain,
+        action=action,
+        requested_by="oncall",
+        reason="why",
+        requested_at="2027-01-15T08:00:00Z",
+        command_id=command_id,
+    )
+
+
+def member(account: str, verified: bool = True) -> MemberAdded:
+    return MemberAdded(
+        domain="example.com",
+        account_id=account,
+        key=f"{account}@example.com",
+        email=f"{account}@example.com",
+        verified=verified,
+        verified_at="2020-01-01T00:00:00Z",
+    )
+
+
+def unmember(account: str) -> MemberRemoved:
+    return MemberRemoved(domain="example.com", account_id=account, key=f"{account}@example.com")
 
 
 def lapsed_with(*accounts: str) -> DomainState:
@@ -56,7 +72,16 @@ def test_parse_reduces_the_domain_and_keeps_who_and_why():
             "command_id": "c-9",
         }
     )
-    assert parse_control(b"example.co.uk", value, max_bytes=10_000) == {
+    parsed = parse_control(b"example.co.uk", value, max_bytes=10_000)
+    assert parsed == ControlCommand(
+        domain="example.co.uk",
+        action="allow",
+        requested_by="oncall",
+        reason=None,
+        requested_at="2027-01-15T08:00:00Z",
+        command_id="c-9",
+    )
+    assert parsed.to_dict() == {
         "kind": "control",
         "domain": "example.co.uk",
         "command": "allow",
@@ -72,11 +97,11 @@ def test_parse_reduces_the_domain_and_keeps_who_and_why():
     [
         (b"example.com", b"[1]", "invalid_event"),
         (b"example.com", b"nope", "invalid_json"),
-        (b"example.com", orjson.dumps({**command("delete")}), "invalid_event"),
-        (b"example.com", orjson.dumps({**command("allow"), "requested_by": ""}), "invalid_event"),
-        (b"example.com", orjson.dumps({**command("allow"), "domain": "com"}), "invalid_address"),
-        (b"example.com", orjson.dumps({**command("allow"), "requested_at": "yesterday"}), "invalid_timestamp"),
-        (b"other.com", orjson.dumps(command("allow")), "key_mismatch"),
+        (b"example.com", orjson.dumps({**record("delete")}), "invalid_event"),
+        (b"example.com", orjson.dumps({**record("allow"), "requested_by": ""}), "invalid_event"),
+        (b"example.com", orjson.dumps({**record("allow"), "domain": "com"}), "invalid_address"),
+        (b"example.com", orjson.dumps({**record("allow"), "requested_at": "yesterday"}), "invalid_timestamp"),
+        (b"other.com", orjson.dumps(record("allow")), "key_mismatch"),
     ],
 )
 def test_parse_rejects_with_a_dead_letter_reason(key, value, reason):
@@ -117,7 +142,7 @@ def test_an_allow_outlives_the_members_and_a_new_member_starts_the_domain_afresh
     state, events = apply_member(state, member("a"), NOW + 1)
     assert [e.value["data"]["transition"] for e in events] == ["first_seen"] and state.next_check_at == NOW + 1
     assert state.allowed["command_id"] == "c-1"
-    state, events = apply_unmember(state, member("a"), NOW + 2)
+    state, events = apply_unmember(state, unmember("a"), NOW + 2)
     assert state is not None and state.members == {} and state.allowed
     assert [e.value["data"]["transition"] for e in events] == ["removed"]
     state, _ = apply_control(state, command("unallow", command_id="c-2"), NOW + 3)

@@ -9,7 +9,8 @@ import pytest
 
 from streams.core.policy import Policy
 from streams.core.times import iso_utc
-from streams.domains.lifecycle import CheckResult, apply_check, apply_member
+from streams.domains.commands import CheckResult, MemberAdded
+from streams.domains.lifecycle import apply_check, apply_member
 from streams.domains.schedule import DAY
 
 H = 3600.0
@@ -40,14 +41,14 @@ def _members(state=None):
     ]:
         state, events = apply_member(
             state,
-            {
-                "domain": "shop.com",
-                "account_id": account,
-                "key": email,
-                "email": email,
-                "verified": verified,
-                "verified_at": verified_at,
-            },
+            MemberAdded(
+                domain="shop.com",
+                account_id=account,
+                key=email,
+                email=email,
+                verified=verified,
+                verified_at=verified_at,
+            ),
             T0,
         )
         decisions.extend(events)
@@ -256,14 +257,14 @@ def test_a_member_verified_before_a_known_reregistration_is_unverified_on_arriva
     state, _ = run([registered(0, "2026-06-01T00:00:00Z")])
     state, events = apply_member(
         state,
-        {
-            "domain": "shop.com",
-            "account_id": "9",
-            "key": "z@shop.com",
-            "email": "Z@shop.com",
-            "verified": True,
-            "verified_at": "2025-01-01T00:00:00Z",
-        },
+        MemberAdded(
+            domain="shop.com",
+            account_id="9",
+            key="z@shop.com",
+            email="Z@shop.com",
+            verified=True,
+            verified_at="2025-01-01T00:00:00Z",
+        ),
         T0 + 48 * H,
     )
     assert unverified(events) == [("9", "domain_reregistered")]
