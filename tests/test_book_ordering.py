@@ -18,7 +18,7 @@ def test_an_older_snapshot_does_not_drop_an_address_added_since():
     state, _ = apply_command(None, AccountCommand("add-b", "42", upsert=[B], occurred_at=DAY2))
     state, commands = apply_command(state, snapshot("login", DAY1, A))
     assert sorted(state["addresses"]) == ["a@alpha.com", "b@beta.com"]
-    assert not [c for c in commands if c["kind"] == "unmember"]
+    assert not [c for c in commands if c.kind == "unmember"]
 
 
 def test_an_older_snapshot_does_not_bring_back_an_address_removed_since():
@@ -26,7 +26,7 @@ def test_an_older_snapshot_does_not_bring_back_an_address_removed_since():
     state, _ = apply_command(state, AccountCommand("rm-a", "42", remove=[A.key], occurred_at=DAY3))
     state, commands = apply_command(state, snapshot("login", DAY2, A, B))
     assert sorted(state["addresses"]) == ["b@beta.com"]
-    assert [c["domain"] for c in commands if c["kind"] == "member"] == ["beta.com"]
+    assert [c.domain for c in commands if c.kind == "member"] == ["beta.com"]
 
 
 def test_an_older_removal_does_not_undo_a_newer_snapshot():
@@ -39,7 +39,7 @@ def test_a_newer_snapshot_does_reconcile():
     state, _ = apply_command(None, AccountCommand("add-a", "42", upsert=[A], occurred_at=DAY1))
     state, commands = apply_command(state, snapshot("login", DAY2, B))
     assert sorted(state["addresses"]) == ["b@beta.com"]
-    assert {(c["kind"], c["domain"]) for c in commands} == {
+    assert {(c.kind, c.domain) for c in commands} == {
         ("unmember", "alpha.com"),
         ("member", "beta.com"),
         ("login", "beta.com"),

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 
 from streams import topics
-from streams.accounts.address_book import apply_command
+from streams.accounts.address_book import AccountState, apply_command
 from streams.accounts.events import AccountCommand, parse_email_event, parse_login_event
 from streams.app import app, settings
 from streams.core import batches, metrics
@@ -77,7 +77,7 @@ async def apply_account_record(event) -> None:
     except Exception as exc:
         await dead_letter_command(message, None, message.value, exc)
         return
-    states: dict[str, dict | None] = {}
+    states: dict[str, AccountState | None] = {}
     changed: set[str] = set()
     out = batches.Batcher(settings.partitions)
     for value in commands:
@@ -92,8 +92,8 @@ async def apply_account_record(event) -> None:
         states[account] = state
         if state is not None and state is not before:
             changed.add(account)
-        for domain_command in domain_commands:
-            out.add(domain_command["domain"], domain_command)
+        for domain_command in domain_commands:  # typed (streams/domains/commands.py) until here, the wire edge
+            out.add(domain_command.domain, domain_command.to_dict())
     # The domain commands are delivered before the table remembers the events:
     # after a crash the replayed input then finds either no trace of an event
     # (and derives its commands again) or commands already delivered.

@@ -14,6 +14,7 @@ from streams.accounts.address_book import apply_command
 from streams.accounts.events import AccountCommand, parse_email_event
 from streams.cli import main
 from streams.core.addresses import InvalidAddress, PublicMailboxes, normalize_address
+from streams.domains.commands import MemberAdded
 from streams.ops.backfill import (
     _NAMESPACE,
     BACKFILL_OCCURRED_AT,
@@ -396,12 +397,13 @@ def test_a_backfill_never_brings_back_an_address_removed_live():
 def test_a_live_change_after_a_backfill_wins():
     state, _ = apply_command(None, backfill_command())
     state, commands = apply_command(state, live({"type": "email_unverified"}))
-    assert [c["verified"] for c in commands] == [False]
+    (command,) = commands
+    assert isinstance(command, MemberAdded) and command.verified is False
 
 
 def test_a_second_backfill_changes_nothing_even_once_its_id_has_aged_out():
     state, first = apply_command(None, backfill_command())
-    assert [c["kind"] for c in first] == ["member"]
+    assert [c.kind for c in first] == ["member"]
     assert apply_command(state, backfill_command())[1] == []
     state["recent"] = []
     assert apply_command(state, backfill_command())[1] == []

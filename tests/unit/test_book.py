@@ -12,6 +12,7 @@ import orjson
 from streams.accounts.address_book import RECENT_EVENT_IDS, apply_command
 from streams.accounts.events import AccountCommand, AddressUpdate, parse_email_event
 from streams.core.addresses import PublicMailboxes
+from streams.domains.commands import Login, MemberAdded, MemberRemoved
 
 A = AddressUpdate("a@alpha.com", "A@alpha.com", "alpha.com", True, "2024-01-01T00:00:00Z")
 B = AddressUpdate("b@beta.com", "b@beta.com", "beta.com", False, None)
@@ -39,15 +40,14 @@ def test_a_new_address_becomes_a_member_of_its_domain():
         }
     }
     assert out == [
-        {
-            "kind": "member",
-            "domain": "alpha.com",
-            "account_id": "42",
-            "key": "a@alpha.com",
-            "email": "A@alpha.com",
-            "verified": True,
-            "verified_at": "2024-01-01T00:00:00Z",
-        }
+        MemberAdded(
+            domain="alpha.com",
+            account_id="42",
+            key="a@alpha.com",
+            email="A@alpha.com",
+            verified=True,
+            verified_at="2024-01-01T00:00:00Z",
+        )
     ]
     assert state["recent"] == ["e1"]
 
@@ -99,7 +99,7 @@ def test_a_change_of_verification_is_a_member_command():
     state = book(A)
     unverified = AddressUpdate(A.key, A.email, A.domain, False, None)
     _, out = apply_command(state, AccountCommand("e2", "42", upsert=[unverified]))
-    assert [(c["kind"], c["key"], c["verified"]) for c in out] == [("member", "a@alpha.com", False)]
+    assert out == [MemberAdded("alpha.com", "42", "a@alpha.com", "A@alpha.com", False, None)]
 
 
 # --- email_changed without previous_email -----------------------------------------------------
@@ -110,7 +110,7 @@ def test_email_changed_without_previous_email_replaces_every_address():
     command = email_event("chg", "email_changed", "c@gamma.com", verified=True, verified_at="2024-02-01T00:00:00Z")
     state, out = apply_command(state, command)
     assert list(state["addresses"]) == ["c@gamma.com"]
-    assert sorted((c["kind"], c["domain"]) for c in out) == [
+    assert sorted((c.kind, c.domain) for c in out) == [
         ("member", "gamma.com"),
         ("unmember", "alpha.com"),
         ("unmember", "beta.com"),
@@ -121,14 +121,14 @@ def test_email_changed_to_a_public_mailbox_without_previous_email_drops_the_cust
     state = book(A, B)
     state, out = apply_command(state, email_event("chg", "email_changed", "someone@gmail.com"))
     assert state["addresses"] == {}
-    assert sorted(c["key"] for c in out if c["kind"] == "unmember") == ["a@alpha.com", "b@beta.com"]
+    assert sorted(c.key for c in out if isinstance(c, MemberRemoved)) == ["a@alpha.com", "b@beta.com"]
 
 
 def test_email_changed_with_previous_email_keeps_the_other_addresses():
     state = book(A, B)
     state, out = apply_command(state, email_event("chg", "email_changed", "c@gamma.com", previous_email="a@alpha.com"))
     assert sorted(state["addresses"]) == ["b@beta.com", "c@gamma.com"]
-    assert sorted((c["kind"], c["domain"]) for c in out) == [("member", "gamma.com"), ("unmember", "alpha.com")]
+    assert sorted((c.kind, c.domain) for c in out) == [("member", "gamma.com"), ("unmember", "alpha.com")]
 
 
 # --- removals ---------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_removing_a_known_address_unmembers_it_and_leaves_a_tombstone():
         state, email_event("rm", "email_removed", "A@ALPHA.com", occurred_at="2024-03-01T00:00:00Z")
     )
     assert list(state["addresses"]) == ["b@beta.com"]
-    assert out == [{"kind": "unmember", "domain": "alpha.com", "account_id": "42", "key": "a@alpha.com"}]
+    assert out == [MemberRemoved(domain="alpha.com", account_id="42", key="a@alpha.com")]
     assert state["removed"] == {"a@alpha.com": "2024-03-01T00:00:00Z"}
 
 
@@ -169,7 +169,4 @@ def test_public_mailbox_events_keep_no_state():
 def test_a_login_asks_for_a_check_of_each_domain_once():
     state = book(A, B, AddressUpdate("z@alpha.com", "z@alpha.com", "alpha.com", True, None))
     _, out = apply_command(state, AccountCommand("login", "42", login=True))
-    assert out == [
-        {"kind": "login", "domain": "alpha.com", "account_id": "42"},
-        {"kind": "login", "domain": "beta.com", "account_id": "42"},
-    ]
+    assert out == [Login(domain="alpha.com", account_id="42"), Login(domain="beta.com", account_id="42")]
