@@ -5,11 +5,14 @@ Pure: bytes in, an `AccountCommand` or a `Rejected` (streams/core/inbound.py) ou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas import first_error
 from streams.core.addresses import Address, InvalidAddress, PublicMailboxes, normalize_address
 from streams.core.inbound import Rejected, decode_payload, parse_timestamp
+from streams.core.jsontypes import JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +23,7 @@ class AddressUpdate:
     verified: bool
     verified_at: str | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "key": self.key,
             "email": self.email,
@@ -51,7 +54,7 @@ class AccountCommand:
     # The input's type ("email_added"... or "login"), for metrics only: not sent on, not compared.
     event_type: str = field(default="", compare=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "event_id": self.event_id,
             "account_id": self.account_id,
@@ -63,7 +66,8 @@ class AccountCommand:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> AccountCommand:
+    def from_dict(cls, data: Mapping[str, Any]) -> AccountCommand:
+        """The command as `to_dict` wrote it (the account stage's own repartition topic)."""
         return cls(
             event_id=data["event_id"],
             account_id=data["account_id"],
@@ -82,7 +86,7 @@ def _short_text(value: object, low: int, high: int) -> bool:
     return type(value) is str and low <= len(value) <= high
 
 
-def _surely_valid_email_event(p: dict) -> bool:
+def _surely_valid_email_event(p: JsonObject) -> bool:
     """A fast test that implies email-event.schema.json holds (tests compare it with jsonschema).
 
     False means "ask jsonschema", which also words the error.
@@ -105,7 +109,7 @@ def _surely_valid_email_event(p: dict) -> bool:
 FAST_CHECKS = {"email-event": _surely_valid_email_event}
 
 
-def _check(schema: str, payload: dict) -> None:
+def _check(schema: str, payload: JsonObject) -> None:
     fast = FAST_CHECKS.get(schema)
     if fast is not None and fast(payload):
         return
@@ -136,7 +140,7 @@ def _update(address: Address, verified: bool, verified_at: str | None) -> Addres
     return AddressUpdate(address.key, address.original, address.domain, verified, verified_at if verified else None)
 
 
-def _valid_payload(schema: str, key: bytes | None, value: bytes | None, max_bytes: int) -> dict:
+def _valid_payload(schema: str, key: bytes | None, value: bytes | None, max_bytes: int) -> JsonObject:
     payload = decode_payload(value, max_bytes)
     _check(schema, payload)
     _check_key(key, payload["account_id"])

@@ -12,10 +12,13 @@ checker's results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 import orjson
 from aiokafka.partitioner import murmur2
+
+from streams.core.jsontypes import JsonObject
 
 # Kafka's default max.request.size is 1 MiB: a record stays well under it.
 MAX_RECORD_BYTES = 512 * 1024
@@ -24,10 +27,11 @@ MAX_RECORD_BYTES = 512 * 1024
 @lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` (as aiokafka's DefaultPartitioner)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key.encode())  # aiokafka has no type information: it is an int
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
-def decode(value: bytes) -> list[dict]:
+def decode(value: bytes) -> list[JsonObject]:
     """The commands of one internal record, in order."""
     document = orjson.loads(value)
     return document if isinstance(document, list) else [document]
@@ -42,7 +46,7 @@ class Batcher:
         self._sizes: dict[int, int] = {}
         self.full: list[tuple[int, bytes]] = []  # records ready before the end of the batch
 
-    def add(self, key: str, command: dict) -> None:
+    def add(self, key: str, command: Mapping[str, object]) -> None:
         partition = partition_for(key, self.partitions)
         encoded = orjson.dumps(command)
         pending = self._pending.setdefault(partition, [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 
+from streams.core.jsontypes import JsonObject
 from streams.core.times import iso_utc, parse_iso
 
 
@@ -28,7 +29,7 @@ def parse_timestamp(text: str | None, field_name: str) -> str | None:
         raise Rejected("invalid_timestamp", f"{field_name}: {text!r} is not an ISO 8601 timestamp") from None
 
 
-def decode_payload(value: bytes | None, max_bytes: int) -> dict:
+def decode_payload(value: bytes | None, max_bytes: int) -> JsonObject:
     """JSON object from the record value; a CloudEvents envelope yields its `data`."""
     if value is None:
         raise Rejected("invalid_json", "the record has no value (a tombstone)")

@@ -12,11 +12,13 @@ from __future__ import annotations
 import heapq
 import math
 
+from streams.core.jsontypes import JsonObject
+
 URGENT, CONFIRM, ROUTINE, RETRY = 0, 1, 2, 3
 PRIORITY_NAMES = ("urgent", "confirm", "routine", "retry")
 
 
-def priority_of(state: dict) -> int:
+def priority_of(state: JsonObject) -> int:
     """New domains and login-triggered checks first, confirmations next, routine rechecks, then retries.
 
     A suspected lapse is always a confirmation, even when a login hurries it,

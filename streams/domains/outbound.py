@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from streams.core.times import iso_utc, iso_utc_or_none
-from streams.domains.state import DomainState
+from streams.domains.state import DomainState, Member
 
 SOURCE = "lapsewatch"
 # Fixed namespace: event ids are uuid5 names under it, so they are stable across replays.
 ID_NAMESPACE = uuid.UUID("6f1c2a52-7f0e-4d6b-9a55-5d2f0c8e9b31")
 
 
+class CloudEvent(TypedDict):
+    """CloudEvents 1.0 structured JSON, as published: schemas/ hold each type's `data`."""
+
+    specversion: str
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: str
+    datacontenttype: str
+    data: dict[str, object]
+
+
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    channel: str  # "unverified" | "status"
+    channel: Literal["unverified", "status"]
     key: str
-    value: dict
+    value: CloudEvent
 
 
-def _envelope(event_id: str, kind: str, subject: str, time: float, data: dict) -> dict:
+def _envelope(event_id: str, kind: str, subject: str, time: float, data: dict[str, object]) -> CloudEvent:
     return {
         "specversion": "1.0",
         "id": event_id,
@@ -42,10 +57,10 @@ def reregistered_id(account_id: str, key: str, domain: str, registered_at: float
 
 
 def _unverified(
-    state: DomainState, account_id: str, member: dict, now: float, reason: str, event_id: str, confirmed_at: float
+    state: DomainState, account_id: str, member: Member, now: float, reason: str, event_id: str, confirmed_at: float
 ) -> Outbound:
     """The evidence travels with the event, so the account service can show and audit why."""
-    data = {
+    data: dict[str, object] = {
         "account_id": account_id,
         "email": member["email"],
         "domain": state.domain,
@@ -63,13 +78,13 @@ def _unverified(
     return Outbound("unverified", account_id, _envelope(event_id, "lapsewatch.email.unverified", account_id, now, data))
 
 
-def email_unverified(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
+def email_unverified(state: DomainState, account_id: str, key: str, member: Member, now: float) -> Outbound:
     assert state.lapse_seen_at is not None and state.confirmed_at is not None
     event_id = unverified_id(account_id, key, state.domain, state.lapse_seen_at)
     return _unverified(state, account_id, member, now, "domain_expired", event_id, state.confirmed_at)
 
 
-def email_reregistered(state: DomainState, account_id: str, key: str, member: dict, now: float) -> Outbound:
+def email_reregistered(state: DomainState, account_id: str, key: str, member: Member, now: float) -> Outbound:
     """The domain was registered again after this address was verified: someone else may own it."""
     assert state.registered_at is not None
     event_id = reregistered_id(account_id, key, state.domain, state.registered_at)
@@ -80,7 +95,7 @@ def circuit_status(
     provider: str, server: str, state: str, failures: int, reason: str | None, retry_at: float | None, now: float
 ) -> Outbound:
     """A provider server's circuit breaker changed state: domains it serves wait meanwhile."""
-    data = {
+    data: dict[str, object] = {
         "provider": provider,
         "server": server,
         "state": state,
@@ -95,7 +110,7 @@ def circuit_status(
 
 def domain_status(state: DomainState, transition: str, previous: str | None, now: float) -> Outbound:
     status = "removed" if transition == "removed" else state.status
-    data = {
+    data: dict[str, object] = {
         "domain": state.domain,
         "transition": transition,
         "status": status,
@@ -113,7 +128,9 @@ def domain_status(state: DomainState, transition: str, previous: str | None, now
     return Outbound("status", state.domain, _envelope(event_id, "lapsewatch.domain.status", state.domain, now, data))
 
 
-def control_status(state: DomainState, command: dict, applied: bool, outcome: str | None, now: float) -> Outbound:
+def control_status(
+    state: DomainState, command: Mapping[str, object], applied: bool, outcome: str | None, now: float
+) -> Outbound:
     """The audit record of an operator's command: who, what, why, and whether it changed anything."""
     event = domain_status(state, "control", state.status, now)
     event.value["data"]["control"] = {

@@ -12,6 +12,9 @@ older workers read.
 from __future__ import annotations
 
 import zlib
+from typing import Any
+
+from streams.core.jsontypes import JsonObject
 
 PAGED = ("members", "emitted", "reregistered")  # the maps whose size grows with the member count
 PAGE_AT = 1_000  # members above which a domain is paged
@@ -19,7 +22,7 @@ UNPAGE_AT = PAGE_AT // 2  # and at or below which it goes back to one row: no fl
 PAGE_MEMBERS = 500  # members a page is sized for; pages double as the domain grows
 
 
-def empty_page() -> dict:
+def empty_page() -> JsonObject:
     """A page row with no one on it: each paged map empty (also what a head row keeps of them)."""
     return {name: {} for name in PAGED}
 
@@ -32,11 +35,11 @@ def is_page_key(key: str) -> bool:
     return "#" in key
 
 
-def member_count(members: dict) -> int:
+def member_count(members: dict[str, dict[str, Any]]) -> int:
     return sum(len(addresses) for addresses in members.values())
 
 
-def has_members(row: dict) -> bool:
+def has_members(row: JsonObject) -> bool:
     """Whether a head or single row's domain has members (a memberless row only keeps an allow)."""
     return bool(row.get("members")) or row.get("pages", 0) > 0
 
@@ -62,7 +65,7 @@ def _account_of(entry_key: str) -> str:
     return entry_key.split("\n", 1)[0]
 
 
-def split(domain: str, value: dict, current_pages: int = 0) -> dict[str, dict]:
+def split(domain: str, value: JsonObject, current_pages: int = 0) -> dict[str, JsonObject]:
     """The rows that hold `value`: {domain: value} or {domain: head, domain#0: page, ...}."""
     pages = pages_for(member_count(value["members"]), current_pages)
     if not pages:
@@ -76,13 +79,13 @@ def split(domain: str, value: dict, current_pages: int = 0) -> dict[str, dict]:
     return {domain: head, **rows}
 
 
-def join(head: dict, pages: list[dict]) -> dict:
+def join(head: JsonObject, pages: list[JsonObject]) -> JsonObject:
     """The domain's value from its head row and its pages (none for a one-row domain)."""
     if "pages" not in head:
         return head
     value = {key: item for key, item in head.items() if key != "pages"}
     for name in PAGED:
-        merged: dict = {}
+        merged: JsonObject = {}
         for page in pages:
             merged.update(page[name])
         value[name] = merged

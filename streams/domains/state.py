@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any, TypedDict
+
+from streams.core.jsontypes import JsonObject
 
 STATUSES = ("new", "active", "inconclusive", "lapse_suspected", "lapsed")
+
+
+class Member(TypedDict):
+    """One of an account's addresses on the domain."""
+
+    email: str  # as the platform gave it
+    verified: bool
+    verified_at: str | None  # canonical UTC, when the platform said
+
+
+class Allow(TypedDict):
+    """`lapsewatch allow`: who allowed the domain (never unverified), why, and when."""
+
+    by: str
+    reason: str | None
+    at: float
+    command_id: str
 
 
 @dataclass(slots=True)
@@ -30,23 +51,23 @@ class DomainState:
     registered_at: float | None = None  # the current registration's date, when a provider gives it
     expires_at: float | None = None
     grace: bool = False  # in a grace period after expiry: checked daily
-    # account id -> address key -> {"email", "verified", "verified_at"}
-    members: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # account id -> address key -> the member
+    members: dict[str, dict[str, Member]] = field(default_factory=dict)
     # "account id\naddress key" -> CloudEvents id already emitted in this lapse episode
     emitted: dict[str, str] = field(default_factory=dict)
     # "account id\naddress key" -> the registration date its domain_reregistered event was for
     reregistered: dict[str, float] = field(default_factory=dict)
-    # Set by `lapsewatch allow`: {"by", "reason", "at", "command_id"}. An allowed domain is never
-    # unverified; a row with no members exists only to keep this.
-    allowed: dict | None = None
+    # Set by `lapsewatch allow`. An allowed domain is never unverified; a row with no members exists
+    # only to keep this.
+    allowed: Allow | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> JsonObject:
         """The table value: shares nothing mutable with the state (dataclasses.asdict does the same
         generically, about ten times slower on a domain of thousands of members)."""
         return _copied({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
-    def from_dict(cls, data: dict) -> DomainState:
+    def from_dict(cls, data: Mapping[str, Any]) -> DomainState:
         """A state that shares nothing mutable with `data`, so `data` can still be compared against."""
         return cls(**_copied(data))
 
@@ -60,7 +81,7 @@ class DomainState:
 _FIELDS = tuple(f.name for f in fields(DomainState))
 
 
-def _copied(data: dict) -> dict:
+def _copied(data: Mapping[str, Any]) -> JsonObject:
     """`data` with its mutable fields copied as deep as they go (members are dicts of dicts of plain values)."""
     return {
         **data,

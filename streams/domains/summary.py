@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from streams.core.jsontypes import JsonObject
 from streams.core.times import iso_utc_or_none
 
 
-def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
+def domain_summary(value: JsonObject, *, partition: int, worker: str) -> JsonObject:
     """The table row `value` as the /domains/{name} answer: counts, never member addresses."""
     members = value.get("members") or {}
     addresses = [member for per_account in members.values() for member in per_account.values()]
@@ -43,7 +44,7 @@ def domain_summary(value: dict, *, partition: int, worker: str) -> dict:
     }
 
 
-def _allowed(allow: dict | None) -> dict | None:
+def _allowed(allow: JsonObject | None) -> JsonObject | None:
     """Who allowed the domain (never unverified) and why, or None."""
     if not allow:
         return None
