@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 
 # Dates a registry could mean: later ones are typos, and would not print in UTC.
 EARLIEST = 0.0
@@ -30,16 +31,21 @@ _TIME = r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?"
 _ZONE = re.compile(r"\s*(?:(Z|UTC|GMT)\b|([+-])(\d{2}):?(\d{2})\b|\(UTC([+-]\d{1,2})\))", re.IGNORECASE)
 
 
+# (year, month, day, hour, minute, second); no hour: a date without a time of day.
+Fields: TypeAlias = tuple[int, int, int, int | None, int, int]
+# The match → its fields, or None when a part does not read.
+FieldReader: TypeAlias = Callable[[re.Match[str]], Fields | None]
+
+
 @dataclass(frozen=True, slots=True)
 class DateFormat:
     name: str
     pattern: re.Pattern[str]
-    # The match → (year, month, day, hour, minute, second), or None when a part does not read.
-    fields: Callable[[re.Match[str]], tuple[int, int, int, int | None, int, int] | None]
+    fields: FieldReader
 
 
-def _numbers(year: int, month: int, day: int):
-    def fields(match: re.Match[str]):
+def _numbers(year: int, month: int, day: int) -> FieldReader:
+    def fields(match: re.Match[str]) -> Fields:
         hour, minute, second = match.group(4), match.group(5), match.group(6)
         return (
             int(match.group(year)),
@@ -53,8 +59,8 @@ def _numbers(year: int, month: int, day: int):
     return fields
 
 
-def _named_month(year: int, month: int, day: int):
-    def fields(match: re.Match[str]):
+def _named_month(year: int, month: int, day: int) -> FieldReader:
+    def fields(match: re.Match[str]) -> Fields | None:
         number = MONTHS.get(match.group(month)[:3].lower())
         if number is None:
             return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from streams.providers.base import ProviderError, Verdict
 from streams.providers.httpio import MAX_RETRY_AFTER
@@ -126,7 +127,8 @@ def read_answer(text: str, server: str, domain: str) -> Answer:
     lines = [line.strip() for line in text.split("\n", MAX_LINES)[:MAX_LINES]]
     _raise_on_refusal(text, lines, registry, server, domain)
     raw_lines = text.split("\n", MAX_LINES)[:MAX_LINES]  # indentation kept: it marks a contact block
-    base = dict(
+    answer = partial(
+        Answer,
         server=server,
         domain=domain,
         registry=registry.name,
@@ -135,28 +137,26 @@ def read_answer(text: str, server: str, domain: str) -> Answer:
         referral=_referral(text),
     )
     statuses = _statuses(text, registry)
-    dates = dict(
-        expires_at=_first_date(text, registry.expiry, registry),
-        registered_at=_first_date(text, registry.created, registry),
-    )
+    expires_at = _first_date(text, registry.expiry, registry)
+    registered_at = _first_date(text, registry.created, registry)
     missing = _any_line(lines, registry.not_found, domain)
     if missing is not None:
         # A not-found line beside a record's facts is something we do not understand: never a lapse.
         facts = [s for s in statuses if s.lower() not in missing.lower()]
-        if facts or dates["expires_at"] is not None:
-            return Answer(**base, kind="contradictory", statuses=tuple(facts))
-        return Answer(**base, kind="not found")
+        if facts or expires_at is not None:
+            return answer(kind="contradictory", statuses=tuple(facts))
+        return answer(kind="not found")
     reserved = _any_line(lines, registry.reserved, domain)
     if reserved:
-        return Answer(**base, kind="reserved", statuses=(reserved,))
+        return answer(kind="reserved", statuses=(reserved,))
     names = tuple(match.group(1) for pattern in registry.names for match in pattern.finditer(text))
-    return Answer(
-        **base,
+    return answer(
         kind="record",
         statuses=statuses,
         meanings=tuple(_meaning(status, registry) for status in statuses),
         names=names,
-        **dates,
+        expires_at=expires_at,
+        registered_at=registered_at,
     )
 
 
