@@ -99,6 +99,6 @@ app.conf.web_bind = settings.web_bind
 app.conf.web_port = settings.web_port
 app.conf.web_host = settings.web_host
 # Where other workers forward /domains/{name} to; Faust derives it from web_host only at construction.
-app.conf.canonical_url = settings.web_url
+app.conf.canonical_url = settings.web_url  # type: ignore[assignment]  # the setting makes a URL of the str
 
 local_state = LocalState(settings.data_dir, app.conf.tabledir)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from streams.app import app, settings
 
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
+
+class _Codecs(TypedDict):
+    key_serializer: str
+    value_serializer: str
+
+
+RAW: _Codecs = {"key_serializer": "raw", "value_serializer": "raw"}
 
 # Inputs belong to the platform: any partition count, values parsed by us so bad ones reach the dead-letter topic.
 email_events = app.topic(settings.topics.email_events, allow_empty=True, **RAW)

@@ -49,13 +49,13 @@ _due_stale = True
 _owned: set[int] = set()  # the domain partitions at the last rebuild
 
 
-@app.on_partitions_assigned.connect
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust calls it (app, assigned, signal=...); SignalHandlerT wants *args too
 async def _partitions_assigned(app, assigned, **kwargs) -> None:
     global _due_stale
     _due_stale = True
 
 
-@app.on_partitions_revoked.connect
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust calls it (app, revoked, signal=...); SignalHandlerT wants *args too
 async def _partitions_revoked(app, revoked, **kwargs) -> None:
     global _due_stale
     _due_stale = True
@@ -133,6 +133,6 @@ async def refresh_rdap_bootstrap():
         await asyncio.sleep(settings.rdap_bootstrap_refresh)
 
 
-@app.on_before_shutdown.connect
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust calls it (app, signal=...); SignalHandlerT wants *args
 def _stop_checks(app, **kwargs) -> None:
     app.loop.create_task(checker.close())

@@ -208,9 +208,10 @@ def install(fetch_max_wait: float = 1.5) -> None:
     thread._create_worker_consumer = _with_fetch_max_wait(
         thread._create_worker_consumer, max(1, round(fetch_max_wait * 1000))
     )
-    producers.ProducerBuffer.flush = drain
+    # mypy reads the class's flush as already bound (`def flush(self, self: ProducerBuffer)`): no function matches.
+    producers.ProducerBuffer.flush = drain  # type: ignore[assignment]
     producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
     consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)
     consumers.Consumer.perform_seek = _guarded_seek(consumers.Consumer.perform_seek)
     stores_base.SerializedStore._encode_key = _exact_size(stores_base.SerializedStore._encode_key)
-    consumers.Consumer._lapsewatch_fixed = True
+    consumers.Consumer._lapsewatch_fixed = True  # type: ignore[attr-defined]  # our mark on Faust's class

@@ -16,7 +16,7 @@ from streams.domains.table import due
 _joined = False
 
 
-@app.on_partitions_assigned.connect
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust calls it (app, assigned, signal=...); SignalHandlerT wants *args too
 async def _assigned(app, assigned, **kwargs) -> None:
     global _joined
     _joined = True
@@ -62,7 +62,8 @@ def refresh_gauges() -> None:
     lags = []
     for tp in sorted(consumer.assignment()):
         highwater = consumer.highwater(tp)
-        committed = consumer._committed_offset.get(tp)  # Faust keeps no public accessor for it
+        # Faust keeps no public accessor for it, and ConsumerT does not declare it (faust_fixes pins the release).
+        committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
         if highwater is not None and highwater >= 0:
             lags.append(((tp.topic, str(tp.partition)), max(0, highwater - (committed or 0))))
     metrics.set_gauge_family(metrics.consumer_lag, lags)
