@@ -386,7 +386,7 @@ def coverage(as_json: bool, refresh: bool, listed: str | None) -> None:
 
 
 async def _coverage_now(settings, refresh: bool):
-    from streams.domains.provider_setup import build_provider
+    from streams.domains.provider_setup import build_rdap
     from streams.ops.coverage import measure
     from streams.ops.inspect import fresh_bootstrap
     from streams.providers.bootstrap import BootstrapSource
@@ -396,7 +396,7 @@ async def _coverage_now(settings, refresh: bool):
             BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers)),
             **_coverage_whois(settings),
         )
-    provider = build_provider("rdap", settings)
+    provider = build_rdap(settings)
     try:
         await fresh_bootstrap(provider, settings, force=True)
         return measure(provider.bootstrap, **_coverage_whois(settings))

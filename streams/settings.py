@@ -357,8 +357,8 @@ def _broker_security(reader: _Reader, broker: str | None) -> BrokerSecurity:
     ca_file = reader.path("BROKER_CA_FILE", must_exist=True)
     cert_file = reader.path("BROKER_CERT_FILE", must_exist=True)
     key_file = reader.path("BROKER_KEY_FILE", must_exist=True, secret=True)
-    for name, value in (("BROKER_CA_FILE", ca_file), ("BROKER_CERT_FILE", cert_file), ("BROKER_KEY_FILE", key_file)):
-        if value is not None and not tls:
+    for name, path in (("BROKER_CA_FILE", ca_file), ("BROKER_CERT_FILE", cert_file), ("BROKER_KEY_FILE", key_file)):
+        if path is not None and not tls:
             raise reader._fail(name, f"is set, but {PREFIX}BROKER_SECURITY_PROTOCOL is {protocol}; use SSL or SASL_SSL")
     if (cert_file is None) != (key_file is None):
         missing = "BROKER_KEY_FILE" if key_file is None else "BROKER_CERT_FILE"
@@ -454,8 +454,8 @@ def _topic_name(reader: _Reader, key: str) -> str:
     return name
 
 
-def _provider_name(reader: _Reader, name: str, default: str | None) -> str | None:
-    value = (reader.raw(name) or default or "").lower() or None
+def _provider_name(reader: _Reader, name: str) -> str | None:
+    value = (reader.raw(name) or "").lower() or None
     if value is not None and value not in PROVIDERS:
         raise SettingsError(f"{PREFIX}{name}: expected one of {', '.join(PROVIDERS)}, got {value!r}")
     return value
@@ -463,8 +463,8 @@ def _provider_name(reader: _Reader, name: str, default: str | None) -> str | Non
 
 def _providers(reader: _Reader) -> tuple[str, str | None, str | None, Path | None]:
     """The primary and confirming providers, with what each needs."""
-    name = _provider_name(reader, "STATUS_PROVIDER", "rdap")
-    confirm = _provider_name(reader, "CONFIRM_PROVIDER", None)
+    name = _provider_name(reader, "STATUS_PROVIDER") or "rdap"
+    confirm = _provider_name(reader, "CONFIRM_PROVIDER")
     if confirm == name:
         raise SettingsError(
             f"{PREFIX}CONFIRM_PROVIDER: must differ from {PREFIX}STATUS_PROVIDER ({name}); "
@@ -601,7 +601,7 @@ def _api_url(reader: _Reader) -> str:
 
 
 def _public_domains(reader: _Reader) -> frozenset[str]:
-    names = set()
+    names: set[str] = set()
     text = reader.raw("PUBLIC_DOMAINS")
     if text:
         names.update(part.strip().lower().rstrip(".") for part in text.split(",") if part.strip())

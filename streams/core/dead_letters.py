@@ -28,7 +28,8 @@ def dead_letter_record(
     now: float | None = None,
 ) -> dict:
     size = len(value) if value is not None else 0
-    truncated = value is not None and size > KEEP_VALUE_BYTES
+    truncated = size > KEEP_VALUE_BYTES
+    kept = value[:KEEP_VALUE_BYTES] if value is not None else None  # all of it unless truncated
     return {
         "reason": reason,
         "error": error,
@@ -37,7 +38,7 @@ def dead_letter_record(
         "source_offset": offset,
         "source_timestamp_ms": timestamp_ms,
         "key_b64": _b64(key[:KEEP_VALUE_BYTES] if key is not None else None),
-        "value_b64": _b64(value[:KEEP_VALUE_BYTES] if truncated else value),
+        "value_b64": _b64(kept),
         "value_size": size,
         "value_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
         "value_truncated": truncated,

@@ -7,10 +7,15 @@ providers; the worker's checker, `lapsewatch check` and `coverage` build theirs 
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 from streams.providers import StatusProvider
 from streams.providers.gate import Gate
 from streams.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: a command builds only the providers it asks for
+    from streams.providers.chain import RdapThenWhois
+    from streams.providers.whois import WhoisProvider
 
 
 def build_gate(settings: Settings) -> Gate:
@@ -18,20 +23,31 @@ def build_gate(settings: Settings) -> Gate:
     return Gate(settings.provider_rate, settings.server_rate, {"whois": settings.whois_server_rate})
 
 
-def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> StatusProvider:
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
-    )
-    if name == "rdap":
-        from streams.providers.bootstrap import BootstrapSource
-        from streams.providers.chain import RdapThenWhois
-        from streams.providers.rdap import RdapProvider
+def _verify(settings: Settings) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
 
-        source = BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers))
-        rdap = RdapProvider(
-            source, settings.provider_timeout, verify=verify, gate=gate, max_connections=settings.check_concurrency
-        )
-        return RdapThenWhois(rdap, _whois(settings, gate))
+
+def build_rdap(settings: Settings, gate: Gate | None = None) -> RdapThenWhois:
+    """RDAP, with WHOIS for the TLDs that have no RDAP service: the provider named "rdap"."""
+    from streams.providers.bootstrap import BootstrapSource
+    from streams.providers.chain import RdapThenWhois
+    from streams.providers.rdap import RdapProvider
+
+    source = BootstrapSource(settings.rdap_bootstrap_url, settings.data_dir, dict(settings.rdap_servers))
+    rdap = RdapProvider(
+        source,
+        settings.provider_timeout,
+        verify=_verify(settings),
+        gate=gate,
+        max_connections=settings.check_concurrency,
+    )
+    return RdapThenWhois(rdap, _whois(settings, gate))
+
+
+def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> StatusProvider:
+    if name == "rdap":
+        return build_rdap(settings, gate)
+    verify = _verify(settings)
     if name == "whois":
         return _whois(settings, gate)
     if name == "fastly":
@@ -61,7 +77,7 @@ def build_provider(name: str, settings: Settings, gate: Gate | None = None) -> S
     raise ValueError(f"unknown provider {name!r}")
 
 
-def _whois(settings: Settings, gate: Gate | None) -> StatusProvider:
+def _whois(settings: Settings, gate: Gate | None) -> WhoisProvider:
     from streams.providers.whois import WhoisProvider
     from streams.providers.whois_servers import shipped_whois_table
 

@@ -49,7 +49,7 @@ def store(domain: str, before: dict[str, dict], state: DomainState | None) -> No
     """Writes the rows (changelog records) of the domain that changed, and deletes those it no longer has."""
     head = before.get(domain)
     after = {} if state is None else rows.split(domain, state.to_dict(), head.get("pages", 0) if head else 0)
-    if after and rows.has_members(after[domain]):
+    if state is not None and rows.has_members(after[domain]):
         due.set(domain, state.next_check_at, priority_of(after[domain]))
     else:  # gone, or kept only for its allow: nothing to check
         due.discard(domain)

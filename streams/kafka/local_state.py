@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TextIO
 
 log = logging.getLogger("lapsewatch")
 
@@ -33,7 +34,7 @@ class LocalState:
     def __init__(self, data_dir: Path, table_dir: Path):
         self.marker = Path(data_dir) / MARKER
         self.table_dir = Path(table_dir)
-        self._file = None
+        self._file: TextIO | None = None
 
     def claim(self) -> bool:
         """Locks the data directory; returns True if the tables were discarded after an unclean stop."""
@@ -53,17 +54,18 @@ class LocalState:
         discarded = unclean and self.table_dir.exists()
         if discarded:
             shutil.rmtree(self.table_dir)
-        self._write(RUNNING)
+        _write(handle, RUNNING)
         return discarded
 
     def release(self) -> None:
         """Marks a clean stop; the lock goes with the process."""
         if self._file is not None and not self._file.closed:
-            self._write(STOPPED)
+            _write(self._file, STOPPED)
 
-    def _write(self, state: str) -> None:
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(state + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+
+def _write(handle: TextIO, state: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(state + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())

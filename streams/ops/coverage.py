@@ -11,10 +11,13 @@ version has one.
 
 from __future__ import annotations
 
+import enum
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from types import ModuleType
+from typing import Literal
 
 from streams.providers.bootstrap import BootstrapSource, valid_suffix
 
@@ -130,7 +133,7 @@ def root_zone() -> tuple[frozenset[str], str | None]:
     return tlds, listed
 
 
-def _whois_module():
+def _whois_module() -> ModuleType | None:
     try:
         return importlib.import_module(WHOIS_TABLE_MODULE)
     except ModuleNotFoundError as exc:
@@ -152,13 +155,14 @@ def no_whois_reasons() -> dict[str, str]:
     return dict(reasons()) if callable(reasons) else {}
 
 
-_UNSET = object()
+class _Unset(enum.Enum):
+    UNSET = enum.auto()  # `whois` not given: the shipped table (None means no table at all)
 
 
 def measure(
     source: BootstrapSource,
     *,
-    whois: Mapping[str, str] | object | None = _UNSET,
+    whois: Mapping[str, str] | Literal[_Unset.UNSET] | None = _Unset.UNSET,
     why_none: Mapping[str, str] | None = None,
     root: tuple[Iterable[str], str | None] | None = None,
 ) -> Coverage:
@@ -167,14 +171,14 @@ def measure(
     `why_none` (default: the shipped WHOIS table's reasons) says why a TLD has no port-43 server.
     """
     tlds, root_version = root if root is not None else root_zone()
-    if whois is _UNSET:
+    if whois is _Unset.UNSET:
         whois, why_none = whois_servers(), (no_whois_reasons() if why_none is None else why_none)
     context = {
         "rdap_bootstrap": {
             "publication": source.current.publication.isoformat().replace("+00:00", "Z"),
             "in_use": source.in_use(),
         },
-        "registry_table": sorted(source.registry or {}),
+        "registry_table": sorted(source.registry),
         "overrides": sorted(source.overrides),
         "whois_table": None if whois is None else sum(1 for host in whois.values() if host),
     }

@@ -7,6 +7,7 @@ import logging
 import time
 
 from streams.core.addresses import InvalidAddress, PublicMailboxes, ascii_host, normalize_address, registrable_domain
+from streams.core.jsontypes import JsonObject
 from streams.core.times import iso_utc_or_none
 from streams.domains.provider_setup import build_gate, build_provider
 from streams.kafka.end_offsets import end_offsets
@@ -131,12 +132,13 @@ SOURCE_NAMES = {
 }
 
 
-def describe_source(answer: dict) -> list[str]:
+def describe_source(answer: JsonObject) -> list[str]:
     """The lines naming who answered and which bootstrap copy said so."""
     lines = []
-    who = answer.get("answered_by") or {}
+    who: JsonObject = answer.get("answered_by") or {}
     if who.get("server"):
-        found = SOURCE_NAMES.get(who.get("source"), who.get("source"))
+        source = who.get("source")
+        found = SOURCE_NAMES.get(source, source) if isinstance(source, str) else source
         server = "no server (the TLD has none)" if who["server"] == "none" else who["server"]
         lines.append(f"  asked:       {server}" + (f" (from {found})" if found else ""))
     bootstrap = answer.get("bootstrap")

@@ -79,7 +79,8 @@ async def measure_lag(
     try:
         await asyncio.wait_for(consumer.start(), timeout)
         await consumer.topics()  # refreshes metadata for partitions_for_topic
-        partitions, missing = [], []
+        partitions: list[TopicPartition] = []
+        missing: list[str] = []
         for topic in topics:
             numbers = consumer.partitions_for_topic(topic)
             if not numbers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import orjson
@@ -36,7 +37,7 @@ class ReplaySummary:
         return lines
 
 
-def _matches(record: dict, reasons: set[str], sources: set[str], since_ms: int | None) -> bool:
+def _matches(record: dict, reasons: AbstractSet[str], sources: AbstractSet[str], since_ms: int | None) -> bool:
     if reasons and record.get("reason") not in reasons:
         return False
     if sources and record.get("source_topic") not in sources:
@@ -48,10 +49,10 @@ def _matches(record: dict, reasons: set[str], sources: set[str], since_ms: int |
 async def replay_dead_letters(
     bootstrap: str,
     dead_letter_topic: str,
-    allowed_targets: set[str],
+    allowed_targets: AbstractSet[str],
     *,
-    reasons: set[str] = frozenset(),
-    sources: set[str] = frozenset(),
+    reasons: AbstractSet[str] = frozenset(),
+    sources: AbstractSet[str] = frozenset(),
     since_ms: int | None = None,
     to: str | None = None,
     dry_run: bool = False,
@@ -103,9 +104,9 @@ async def _replay_one(
     message,
     summary: ReplaySummary,
     producer: AIOKafkaProducer | None,
-    allowed: set[str],
-    reasons: set[str],
-    sources: set[str],
+    allowed: AbstractSet[str],
+    reasons: AbstractSet[str],
+    sources: AbstractSet[str],
     since_ms: int | None,
     to: str | None,
 ) -> None:

@@ -185,17 +185,22 @@ def parse_registry_table(raw: bytes, origin: str) -> dict[str, RegistryServer]:
             raise BootstrapError(f"{origin}: {tld!r} is not a lowercase LDH or xn-- domain label")
         if not isinstance(entry, dict):
             raise BootstrapError(f"{origin}: {tld}: not an object")
-        url, source, note = entry.get("url"), entry.get("source"), entry.get("note", "")
-        for key, value in (("url", url), ("source", source)):
-            # Registry pages and servers alike: https only, as for bootstrap data.
-            if not (isinstance(value, str) and value.startswith("https://") and urlsplit(value).hostname):
-                raise BootstrapError(f"{origin}: {tld}: {key} {value!r} is not an https URL")
+        # Registry pages and servers alike: https only, as for bootstrap data.
+        url = _https_url(entry.get("url"), f"{origin}: {tld}: url")
+        source = _https_url(entry.get("source"), f"{origin}: {tld}: source")
+        note = entry.get("note", "")
         if not url.endswith("/"):
             raise BootstrapError(f"{origin}: {tld}: url {url!r} does not end in '/'")
         if not isinstance(note, str):
             raise BootstrapError(f"{origin}: {tld}: note is not text")
         table[tld] = RegistryServer(url, source, note)
     return table
+
+
+def _https_url(value: object, what: str) -> str:
+    if not (isinstance(value, str) and value.startswith("https://") and urlsplit(value).hostname):
+        raise BootstrapError(f"{what} {value!r} is not an https URL")
+    return value
 
 
 def registry_table() -> dict[str, RegistryServer]:
@@ -213,12 +218,22 @@ def resolve(
     """
     labels = domain.lower().rstrip(".").split(".")
     suffixes = [".".join(labels[start:]) for start in range(len(labels))]
-    for source, table in (("override", overrides), ("iana", iana.services), ("registry", registry)):
+    tables: tuple[tuple[Source, Mapping[str, str]], ...] = (
+        ("override", overrides),
+        ("iana", iana.services),
+        ("registry", registry),
+    )
+    for source, table in tables:
         for suffix in suffixes:
             base = table.get(suffix)
             if base:
                 return base, source
     return None, None
+
+
+def _shipped_registry() -> dict[str, str]:
+    """TLD → base URL, from the shipped registry table."""
+    return {tld: server.url for tld, server in registry_table().items()}
 
 
 def shipped() -> Bootstrap:
@@ -257,14 +272,12 @@ class BootstrapSource:
     url: str | None
     data_dir: Path
     overrides: dict[str, str] = field(default_factory=dict)
-    registry: dict[str, str] | None = None  # TLD → base URL; None: the shipped registry table
+    registry: dict[str, str] = field(default_factory=_shipped_registry)  # TLD → base URL
     current: Bootstrap = field(init=False)
     last_error: str | None = field(init=False, default=None)  # why the last refresh failed, if it did
 
     def __post_init__(self) -> None:
         self.current = newest(shipped(), cached(self.data_dir))
-        if self.registry is None:
-            self.registry = {tld: server.url for tld, server in registry_table().items()}
 
     def resolve(self, domain: str) -> tuple[str | None, Source | None]:
         return resolve(domain, self.overrides, self.current, self.registry)
