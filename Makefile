@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo clean
+.PHONY: install test lint typecheck unit demo clean
 
-# Exact versions, each file checked against its hash: requirements-test.lock (runtime + test) here,
+# Exact versions, each file checked against its hash: requirements-test.lock (runtime + test + dev) here,
 # requirements.lock (runtime) in the Docker image. `pip check` catches a lock older than pyproject.toml.
 $(STAMP): pyproject.toml requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,25 @@ lock: $(TOOLS_STAMP)
 	@$(TOOLS_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and \
 	  "make lock: the locks are for Python 3.11; run it with one (PYTHON=python3.11 and rm -r $(TOOLS_VENV))")'
 	$(PIP_COMPILE) -o requirements.lock pyproject.toml
-	$(PIP_COMPILE) --extra test -c requirements.lock -o requirements-test.lock pyproject.toml
+	$(PIP_COMPILE) --extra test --extra dev -c requirements.lock -o requirements-test.lock pyproject.toml
+
+# Style, lint and the layering: what CI checks first (.ci/run). `pre-commit install` runs ruff on each commit.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# mypy over streams/ as [tool.mypy] says: lenient everywhere, --strict for the pure modules.
+typecheck: install
+	$(BIN)/mypy
+
+# The unit tests of code that needs no server, socket, subprocess, broker or Faust: a few seconds, for
+# every edit. A new test file of that kind goes here too; make test runs every test, these included.
+PURE_TESTS := addresses backfill batches book bootstrap control deadletter domain_commands domain_summary \
+	due events fast_schema_check gate_and_breakers policy profile_shares rdap_policy rows schedule settings \
+	whois_dates whois_policy whois_servers wire_values
+unit: install
+	$(BIN)/python -m pytest $(PURE_TESTS:%=tests/unit/test_%.py)
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass.
 test: install
