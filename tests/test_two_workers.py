@@ -22,6 +22,16 @@ def owned_partitions(worker: Worker) -> set[int] | None:
     return {int(p) for p in found[-1].split(",") if p.strip()} if found else None
 
 
+def missing_report(missing: set[tuple[str, str]], *workers: Worker) -> str:
+    """The missing (account, domain) pairs, and every log line of either worker that names one of them."""
+    names = {name for pair in missing for name in pair}
+    lines = [f"missing {sorted(missing)}"]
+    for worker in workers:
+        lines.append(f"--- {worker.log_path.name}")
+        lines += [line for line in worker.log().splitlines() if any(name in line for name in names)]
+    return "\n".join(lines)
+
+
 async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broker_url, fastly, tmp_path_factory):
     first = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("first"))
     second = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("second"), app_id=first.app_id)
@@ -84,7 +94,7 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
             lambda: received() == expected,
             T,
             "every email-unverified event after the kill",
-            lambda: f"missing {len(expected - received())}\n{pipeline.worker.log_tail(30)}",
+            lambda: missing_report(expected - received(), pipeline.worker, other),
         )
         assert owned_partitions(pipeline.worker) == ALL_PARTITIONS
 

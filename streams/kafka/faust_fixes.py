@@ -17,12 +17,21 @@ Each was found by killing a worker mid-batch on a loaded machine
    beginning; a batch fetched before a seek is delivered only for partitions
    the seek did not move. At worst records are processed twice, which
    lapsewatch's handlers tolerate, never not at all.
+   A stream also skips, without a word, a record stamped with an older
+   consumer generation: a batch fetched before a rebalance and delivered
+   after it is dropped and its partitions read again from its first record.
 
 3. Recovery reads a changelog up to the end offset ListOffsets reports, which
    Tansu under-reports after a batch of several records: `_highwaters` takes
    the true ones (streams/kafka/end_offsets.py).
 
-4. The RocksDB store remembers the encoded key of up to 1,000 keys per table
+4. Faust reads the committed offset as the last record processed, where
+   Kafka means the next one to process: with that record skipped and the
+   next acknowledged, it commits past the skipped one. `_new_offset`
+   commits only from the committed offset (or the log's first record), and
+   a record still missing a whole commit interval later is read again.
+
+5. The RocksDB store remembers the encoded key of up to 1,000 keys per table
    (`_key_index`), and orjson's output keeps a 4 KiB buffer whatever its
    length: 8 MiB per worker held for short keys. `_encode_key` hands back an
    exact-size copy.
@@ -56,8 +65,8 @@ log = logging.getLogger("lapsewatch.faust")
 # The release these fixes were written and tested against (pyproject.toml pins it).
 FAUST_VERSION = "0.15.3"
 
-# Set for a partition with no committed offset: Faust's commit logic then
-# waits for offset 0 to be acknowledged, as it would wait for committed + 1.
+# Set for a partition with no committed offset when its log start is unknown:
+# Faust's commit logic then waits for offset 0 to be acknowledged.
 NOTHING_COMMITTED = -1
 
 
@@ -113,6 +122,35 @@ async def _still_current(consumer: Any, items: list) -> list:
     return [(tp, message) for tp, message in items if tp not in moved]
 
 
+async def _of_this_generation(consumer: Any, items: list) -> list:
+    """The records fetched in the current consumer generation; the others are read again.
+
+    A stream silently skips a record stamped with an older generation, while the
+    fetch position has already moved past it: a batch fetched before a rebalance
+    and delivered after it would be lost. Its partitions, if still ours, are
+    sought back to the first such record.
+    """
+    generation = consumer.app.consumer_generation_id
+    changelogs = consumer.app.tables.changelog_topics  # read by table recovery, not by a stream
+    stale: dict = {}
+    fresh = []
+    for tp, message in items:
+        if tp.topic not in changelogs and (tp in stale or message.generation_id != generation):
+            stale.setdefault(tp, message.offset)
+        else:
+            fresh.append((tp, message))
+    if stale:
+        assigned = consumer.assignment()
+        for tp, offset in stale.items():
+            if tp in assigned:
+                await consumer.seek(tp, offset)
+        log.info(
+            "read again from %s: fetched before the rebalance",
+            sorted(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in stale.items()),
+        )
+    return fresh
+
+
 def _guarded_getmany(getmany):
     async def getmany_under_lock(self, timeout: float) -> AsyncIterator:
         seeks = getattr(self, "_lapsewatch_seeks", 0)
@@ -124,6 +162,7 @@ def _guarded_getmany(getmany):
         async with _fetch_lock(self):
             if getattr(self, "_lapsewatch_seeks", 0) != seeks:
                 items = await _still_current(self, items)
+            items = await _of_this_generation(self, items)
             for item in items:
                 yield item
 
@@ -136,22 +175,106 @@ def _guarded_seek(perform_seek):
             self._lapsewatch_seeks = getattr(self, "_lapsewatch_seeks", 0) + 1
             await perform_seek(self)
             changelogs = self.app.tables.changelog_topics
+            # perform_seek leaves the read offset None (or 0) where the group has no commit. Not
+            # `_committed_offset`: it keeps NOTHING_COMMITTED from an earlier assignment of the partition.
             uncommitted = [
-                tp for tp in self.assignment() if tp.topic not in changelogs and not self._committed_offset.get(tp)
+                tp for tp in self.assignment() if tp.topic not in changelogs and not self._read_offset.get(tp)
             ]
             if uncommitted:
                 await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in uncommitted))
                 for tp in uncommitted:
                     self._read_offset[tp] = None
                     self._committed_offset[tp] = NOTHING_COMMITTED
-            for tp in self.assignment():
-                if tp.topic not in changelogs:
-                    # Acks and gaps from before the seek describe records that are read again.
-                    self._acked[tp] = []
-                    self._acked_index[tp] = set()
-                    self._gap.pop(tp, None)
+            streams = [tp for tp in self.assignment() if tp.topic not in changelogs]
+            await _floor_at_log_start(self, streams)
+            for tp in streams:
+                # Acks and gaps from before the seek describe records that are read again.
+                self._acked[tp] = []
+                self._acked_index[tp] = set()
+                self._gap.pop(tp, None)
 
     return seek
+
+
+async def _floor_at_log_start(consumer: Any, partitions: list) -> None:
+    """The next record to process is the committed offset, or the log's first record if that is later
+    (nothing committed, or retention removed what was): the strict commit rule below counts from it."""
+    try:
+        starts = await consumer._thread.earliest_offsets(*partitions)
+    except Exception as exc:  # keep Faust's looser rule for these partitions rather than stall the rebalance
+        log.warning("log start offsets unavailable (%r): commits follow Faust's own rule until the next seek", exc)
+        return
+    for tp, start in starts.items():
+        committed = consumer._committed_offset.get(tp)
+        if start is not None and (committed is None or committed < start):
+            consumer._committed_offset[tp] = start
+
+
+_new_offset_as_faust_has_it = consumers.Consumer._new_offset
+
+
+def _strict_new_offset(new_offset):
+    # Kafka's committed offset is the next record to process. Faust's `_new_offset` treats it as the last
+    # one processed: with that record skipped and the next acknowledged, it commits past the skipped one.
+    def _new_offset(self, tp):
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None and committed >= 0 and not self._gap.get(tp) and min(acked) > committed:
+            return None  # the record at the committed offset is not processed yet
+        return new_offset(self, tp)
+
+    return _new_offset
+
+
+def _mending_holes(commit):
+    """A record never processed while later ones were is read again.
+
+    Acknowledgements come in offset order, so a hole at the committed offset that
+    outlasts a whole commit interval means the record was dropped on its way to
+    the stream (around a rebalance). The strict rule keeps the commit from
+    passing it; this reads it again, and its followers, which are tolerated twice.
+    """
+
+    async def commit_mending_holes(self, *args, **kwargs):
+        if not self.app.rebalancing:
+            await _mend_holes(self)
+        return await commit(self, *args, **kwargs)
+
+    return commit_mending_holes
+
+
+async def _mend_holes(consumer: Any) -> None:
+    changelogs = consumer.app.tables.changelog_topics
+    seen = getattr(consumer, "_lapsewatch_holes", {})
+    holes: dict[Any, tuple[int, int]] = {}
+    for tp, acked in list(consumer._acked.items()):
+        committed = consumer._committed_offset.get(tp)
+        if (
+            acked
+            and tp.topic not in changelogs
+            and committed is not None
+            and committed >= 0
+            and not consumer._gap.get(tp)
+            and min(acked) > committed
+        ):
+            holes[tp] = (committed, min(acked))
+    assigned = consumer.assignment()
+    remembered: dict[Any, tuple[int, int] | None] = dict(holes)
+    for tp, hole in holes.items():
+        if seen.get(tp) == hole and tp in assigned:
+            async with _fetch_lock(consumer):
+                consumer._lapsewatch_seeks = getattr(consumer, "_lapsewatch_seeks", 0) + 1
+                await consumer.seek(tp, hole[0])
+            log.warning(
+                "%s[%s]: offset %d was never processed while %d was: reading again from %d",
+                tp.topic,
+                tp.partition,
+                hole[0],
+                hole[1],
+                hole[0],
+            )
+            remembered[tp] = None  # give the re-read a whole interval before looking again
+    consumer._lapsewatch_holes = remembered
 
 
 def _with_fetch_max_wait(create, milliseconds: int):
@@ -213,5 +336,7 @@ def install(fetch_max_wait: float = 1.5) -> None:
     producers.ProducerBuffer._send_pending = _counted(producers.ProducerBuffer._send_pending)
     consumers.Consumer.getmany = _guarded_getmany(consumers.Consumer.getmany)
     consumers.Consumer.perform_seek = _guarded_seek(consumers.Consumer.perform_seek)
+    consumers.Consumer._new_offset = _strict_new_offset(_new_offset_as_faust_has_it)
+    consumers.Consumer.commit = _mending_holes(consumers.Consumer.commit)
     stores_base.SerializedStore._encode_key = _exact_size(stores_base.SerializedStore._encode_key)
     consumers.Consumer._lapsewatch_fixed = True  # type: ignore[attr-defined]  # our mark on Faust's class
