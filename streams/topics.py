@@ -37,9 +37,8 @@ domain_commands = app.topic(
 )
 
 # One RocksDB per table partition. Faust's defaults (per partition: up to three 64 MiB write buffers,
-# a 2 GiB block cache) let a worker that restored its tables from the changelogs keep the restored
-# rows in memory: 807 MB at 1M accounts against 221 MB after a plain restart. Small write buffers
-# put them on disk as they come.
+# a 2 GiB block cache) keep the rows a takeover restores in memory; small write buffers put them on
+# disk as they come (BENCHMARKS.md, Footprint).
 STORE_OPTIONS = {"write_buffer_size": 4 * 1024**2, "max_write_buffer_number": 2, "block_cache_size": 16 * 1024**2}
 
 accounts = app.Table(

@@ -6,8 +6,7 @@ partition the producer would have picked for the command's own key (murmur2),
 so a key keeps its partition, and its table rows, across this format change.
 
 Wire format (internal, ours to change): a JSON array of command objects, in
-order. A JSON object is a single command: the format before batching, and the
-checker's results.
+order. A JSON object is a single command, as the checker sends its results.
 """
 
 from __future__ import annotations

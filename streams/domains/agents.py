@@ -65,7 +65,7 @@ async def apply_domain_record(event) -> None:
     """One record of domain commands, all from one partition: each domain read and written once.
 
     Commands apply in order per domain. If one raises (a bug), that domain's
-    commands are applied one by one as before, so only the failing one is
+    commands are applied one at a time, so only the failing one is
     dead-lettered and the others still count.
     """
     message = event.message

@@ -17,8 +17,8 @@ HEADERS = {"User-Agent": "lapsewatch", "Accept-Encoding": "identity"}
 # However long a server asks us to wait, we look again within a day (and the policy's retry cap).
 MAX_RETRY_AFTER = 86400.0
 _SECONDS = re.compile(r"[0-9]+")
-# httpx's connection pool slows down as requests in flight pass a few dozen (measured:
-# 284 requests/s at 16 in flight, 206/s at 32): several small pools keep each one fast.
+# httpx's connection pool slows down as requests in flight pass a few dozen (BENCHMARKS.md,
+# Checks): several small pools keep each one fast.
 REQUESTS_PER_CLIENT = 16
 
 
