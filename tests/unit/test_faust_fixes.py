@@ -104,10 +104,17 @@ def test_a_commit_goes_on_once_the_record_at_the_committed_offset_is_processed()
 class Mendable(Offsets):
     """A consumer whose only I/O is the seek the mender asks for."""
 
-    def __init__(self, committed: int | None, acked: list[int]):
+    def __init__(self, committed: int | None, acked: list[int], position: int | None = None):
         super().__init__(committed, acked)
         self.app = SimpleNamespace(tables=SimpleNamespace(changelog_topics=set()), rebalancing=False)
+        self.commit_interval = 2.8
         self.seeks: list[tuple[object, int]] = []
+        self.fetched_up_to = position if position is not None else (max(acked) + 1 if acked else committed)
+
+        async def position_of(tp):
+            return self.fetched_up_to
+
+        self._thread = SimpleNamespace(position=position_of)
 
     def assignment(self):
         return {self.tp}
@@ -118,16 +125,43 @@ class Mendable(Offsets):
 
 async def test_a_hole_that_outlasts_a_commit_interval_is_read_again_from_the_committed_offset():
     consumer = Mendable(committed=2, acked=[3, 4])
-    await faust_fixes._mend_holes(consumer)
-    assert consumer.seeks == []  # a hole seen once may be a record still on its way
-    await faust_fixes._mend_holes(consumer)
+    await faust_fixes._mend_holes(consumer, now=100.0)
+    await faust_fixes._mend_holes(consumer, now=101.0)
+    assert consumer.seeks == []  # a hole younger than a commit interval may be a record still on its way
+    await faust_fixes._mend_holes(consumer, now=102.9)
     assert consumer.seeks == [(consumer.tp, 2)]
-    await faust_fixes._mend_holes(consumer)
-    assert consumer.seeks == [(consumer.tp, 2)]  # the re-read gets a whole interval before another look
+    await faust_fixes._mend_holes(consumer, now=106.0)
+    assert consumer.seeks == [(consumer.tp, 2)]  # the re-read gets two intervals before another
+    await faust_fixes._mend_holes(consumer, now=108.6)
+    assert consumer.seeks == [(consumer.tp, 2), (consumer.tp, 2)]
 
 
 async def test_acknowledgements_in_order_are_no_hole():
     consumer = Mendable(committed=2, acked=[2, 3])
-    for _ in range(3):
-        await faust_fixes._mend_holes(consumer)
+    for now in (100.0, 103.0, 106.0):
+        await faust_fixes._mend_holes(consumer, now=now)
+    assert consumer.seeks == []
+
+
+async def test_a_record_fetched_and_never_acknowledged_is_read_again():
+    """The dropped record is the last one fetched: no later acknowledgement shows it, the position does."""
+    consumer = Mendable(committed=7, acked=[], position=8)
+    await faust_fixes._mend_holes(consumer, now=100.0)
+    await faust_fixes._mend_holes(consumer, now=103.0)
+    assert consumer.seeks == [(consumer.tp, 7)]
+
+
+async def test_a_partition_with_nothing_fetched_past_its_commit_is_left_alone():
+    consumer = Mendable(committed=7, acked=[], position=7)
+    for now in (100.0, 103.0, 106.0):
+        await faust_fixes._mend_holes(consumer, now=now)
+    assert consumer.seeks == []
+
+
+async def test_a_hole_that_moves_is_progress_not_a_drop():
+    consumer = Mendable(committed=2, acked=[], position=5)
+    await faust_fixes._mend_holes(consumer, now=100.0)
+    consumer._committed_offset[consumer.tp] = 5  # a commit went out meanwhile
+    consumer.fetched_up_to = 9
+    await faust_fixes._mend_holes(consumer, now=103.0)
     assert consumer.seeks == []
