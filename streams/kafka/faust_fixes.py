@@ -178,17 +178,15 @@ def _guarded_seek(perform_seek):
             self._lapsewatch_seeks = getattr(self, "_lapsewatch_seeks", 0) + 1
             await perform_seek(self)
             changelogs = self.app.tables.changelog_topics
+            streams = [tp for tp in self.assignment() if tp.topic not in changelogs]
             # perform_seek leaves the read offset None (or 0) where the group has no commit. Not
             # `_committed_offset`: it keeps NOTHING_COMMITTED from an earlier assignment of the partition.
-            uncommitted = [
-                tp for tp in self.assignment() if tp.topic not in changelogs and not self._read_offset.get(tp)
-            ]
+            uncommitted = [tp for tp in streams if not self._read_offset.get(tp)]
             if uncommitted:
                 await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in uncommitted))
                 for tp in uncommitted:
                     self._read_offset[tp] = None
                     self._committed_offset[tp] = NOTHING_COMMITTED
-            streams = [tp for tp in self.assignment() if tp.topic not in changelogs]
             await _floor_at_log_start(self, streams)
             for tp in streams:
                 # Acks and gaps from before the seek describe records that are read again.
@@ -216,13 +214,21 @@ async def _floor_at_log_start(consumer: Any, partitions: list) -> None:
 _new_offset_as_faust_has_it = consumers.Consumer._new_offset
 
 
+def _acked_past_commit(consumer: Any, tp: Any) -> int | None:
+    """The first acknowledged offset, where it lies past an unacknowledged record at the committed offset."""
+    acked = consumer._acked.get(tp)
+    committed = consumer._committed_offset.get(tp)
+    if not acked or committed is None or committed < 0 or consumer._gap.get(tp):
+        return None
+    first: int = min(acked)
+    return first if first > committed else None
+
+
 def _strict_new_offset(new_offset):
     # Kafka's committed offset is the next record to process. Faust's `_new_offset` treats it as the last
     # one processed: with that record skipped and the next acknowledged, it commits past the skipped one.
     def _new_offset(self, tp):
-        acked = self._acked[tp]
-        committed = self._committed_offset[tp]
-        if acked and committed is not None and committed >= 0 and not self._gap.get(tp) and min(acked) > committed:
+        if _acked_past_commit(self, tp) is not None:
             return None  # the record at the committed offset is not processed yet
         return new_offset(self, tp)
 
@@ -256,10 +262,9 @@ async def _hole(consumer: Any, tp: Any) -> tuple[int, int] | None:
     committed = consumer._committed_offset.get(tp)
     if committed is None or committed < 0 or consumer._gap.get(tp):
         return None
-    acked = consumer._acked.get(tp)
-    if acked:
-        first = min(acked)
-        return (committed, first) if first > committed else None
+    if consumer._acked.get(tp):
+        first = _acked_past_commit(consumer, tp)
+        return None if first is None else (committed, first)
     position = await consumer._thread.position(TopicPartition(tp.topic, tp.partition))
     return (committed, position) if position is not None and position > committed else None
 
