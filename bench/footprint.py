@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.changelog import Population, compare, read_latest, records, sample_matches_parser, write
+from bench.changelog import Population, compare, encode, read_latest, records, sample_matches_parser, write
 from bench.common import (
     COMPACT,
     Figure,
@@ -63,6 +63,15 @@ async def timed_start(worker: Process, domains: int) -> tuple[float, float]:
     ready = await worker.start(timeout=600)
     await worker.wait_log(rf"due index rebuilt: {domains} domains", timeout=600)
     return ready, time.monotonic() - worker.started_at
+
+
+def without_check_id(value: bytes) -> bytes:
+    """A worker's domain row without the id of its last check: a random id the worker's checker gives each
+    check, which the built rows (a verdict with no check behind it) leave null; about 20 bytes a row."""
+    row = orjson.loads(value)
+    if isinstance(row, dict) and row.get("last_check_id") is not None:
+        row["last_check_id"] = None
+    return encode(row)
 
 
 async def format_check(broker: EmbeddedBroker, scratch: Path, scenario: Path) -> list[str]:
@@ -112,7 +121,10 @@ async def format_check(broker: EmbeddedBroker, scratch: Path, scenario: Path) ->
         if wrong
     ]
     for table in ("accounts", "domains"):
-        problems += compare(table, await read_latest(broker.bootstrap, f"{app_id}-{table}-changelog"), built[table])
+        written = await read_latest(broker.bootstrap, f"{app_id}-{table}-changelog")
+        if table == "domains":
+            written = {key: (partition, without_check_id(value)) for key, (partition, value) in written.items()}
+        problems += compare(table, written, built[table])
     return problems
 
 
