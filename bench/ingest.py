@@ -16,18 +16,35 @@ record per event. (b) and (c) then drain the topics (already full); their
 progress is timed as they go.
 The figure compared across all three is the steady rate, from 10 % to 90 % of
 the records, which leaves out start-up and the tail.
+
+(d) A login-heavy mix, on input topics of its own: 20,000 accounts are created
+(and their domains checked) first, then N logins arrive, each carrying the
+account's `emails` snapshot unchanged. Such a login changes no membership and
+asks for no check (its domain was checked moments ago), so it makes no domain
+write; what it costs is reading, parsing, the account hop and the `Login`
+command. Logins make no record anyone can count one by one, so progress is the
+input offsets the worker commits: under the app id (Faust's agents) or under
+`<app id>-input` (the batched input reader), whichever group is further. The
+run ends when one of them has committed every login and the app id's group
+has no lag left on the two repartition topics. (e) Beside it, the ceiling of
+our own parsing: `parse_login_event` on the same bytes, in process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import (
     Figure,
@@ -39,6 +56,8 @@ from bench.common import (
     embedded_broker,
     env_int,
     lapsewatch_worker,
+    login,
+    new_accounts,
     owned_partitions,
     produce,
     wait_until,
@@ -46,12 +65,19 @@ from bench.common import (
     worker_env,
     write_scenario,
 )
+from streams.accounts.events import parse_login_event
+from streams.core.addresses import PublicMailboxes
 from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.end_offsets import end_offsets
+from streams.settings import load_settings
 
 NAME = "ingest"
 GOAL = 20_000  # events/s, full pipeline
 PARTITIONS = 8  # of the input topic, as a platform might have it
 DOMAIN_PARTITIONS = set(range(8))  # LAPSEWATCH_PARTITIONS, default 8
+
+
+COMMIT_POLL_SECONDS = 0.2
 
 
 def event_count() -> int:
@@ -174,6 +200,232 @@ def drain_rate(progress: Progress, total: int) -> float:
     return (total - progress.points[0][1]) / max(progress.reached(total) - progress.points[0][0], 1e-9)
 
 
+# ---------------------------------------------------------------- (d) logins of known accounts
+
+
+@dataclass
+class LoginRun:
+    accounts: int
+    domains: int
+    logins: int
+    setup_seconds: float  # first creation produced → every account in the table and every domain checked
+    produce_seconds: float
+    overall: float  # logins/s, first login produced → every login committed and both hops without lag
+    steady: float  # logins/s, input offsets committed, 10 → 90 %
+    group: str  # the consumer group that committed the logins
+    parse_rate: float  # logins/s, parse_login_event alone on the same bytes
+
+
+def login_counts() -> tuple[int, int]:
+    """(accounts created first, logins then)."""
+    return env_int("BENCH_INGEST_LOGIN_ACCOUNTS", 20_000), env_int("BENCH_INGEST_LOGINS", 100_000)
+
+
+def known_account_logins(tag: str, accounts: int, domains: int, logins: int) -> list[tuple[bytes, bytes]]:
+    """`logins` logins, round-robin over the accounts of `new_accounts(tag, accounts, domains)`, each with the
+    account's one address, verified as it was created: the snapshot the account book already holds."""
+    return [
+        login(f"{tag}-{i}", f"user{i}@shop{i % domains}-{tag}.com", f"{tag}-login-{n}")
+        for n, i in ((n, n % accounts) for n in range(logins))
+    ]
+
+
+class InputCommits:
+    """The worker's committed offsets, read without joining any group, polled while the input is processed.
+
+    The input topics were read by Faust's agents under the app id; the batched input reader commits under
+    `<app id>-input`. Both are asked: the one that has committed further is the one reading.
+    """
+
+    def __init__(self, bootstrap: str, app_id: str, inputs: tuple[str, ...], counted: str):
+        self.bootstrap = bootstrap
+        self.app_id = app_id
+        self.groups = (app_id, f"{app_id}-input")
+        self.inputs = inputs
+        self.counted = counted  # the topic whose committed records make the progress
+        self.internal = (f"{app_id}-account-commands", f"{app_id}-domain-commands")  # in pipeline order
+        self.progress = Progress()
+        self.leader = ""  # the group that committed furthest on `counted`
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> InputCommits:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await self._admin.start()
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await self._consumer.start()
+        self._task = asyncio.ensure_future(self._poll())
+        return self
+
+    async def partitions(self, topic: str) -> list[TopicPartition]:
+        await self._consumer.topics()  # fresh metadata: the internal topics appear once the worker made them
+        return [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+
+    async def committed(self, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offset per partition, -1 where it never committed."""
+        found = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        return {tp: found[tp].offset if tp in found else -1 for tp in partitions}
+
+    async def _poll(self) -> None:
+        counted = await self.partitions(self.counted)
+        while True:
+            best = 0
+            for group in self.groups:
+                done = sum(max(0, offset) for offset in (await self.committed(group, counted)).values())
+                if done > best:
+                    best, self.leader = done, group
+            self.progress.add(time.monotonic(), best)
+            await asyncio.sleep(COMMIT_POLL_SECONDS)
+
+    async def drained(self) -> bool:
+        """One group has committed every input record, and the app id's group every record of the
+        repartition topics (in pipeline order, so a record the first hop sends is there before the second
+        hop's end offsets are read)."""
+        inputs = [tp for topic in self.inputs for tp in await self.partitions(topic)]
+        ends = await end_offsets(self._consumer, inputs)  # ListOffsets alone under-reports on Tansu
+        commits = [await self.committed(group, inputs) for group in self.groups]
+        if not any(all(committed[tp] >= ends[tp] for tp in inputs) for committed in commits):
+            return False
+        for topic in self.internal:
+            partitions = await self.partitions(topic)
+            if not partitions:
+                continue
+            committed = await self.committed(self.app_id, partitions)
+            ends = await end_offsets(self._consumer, partitions)
+            if any(committed[tp] < ends[tp] for tp in partitions if ends[tp] > 0):
+                return False
+        return True
+
+    async def wait_drained(self, timeout: float, on_fail) -> float:
+        """Waits until `drained()`; returns when it first held."""
+        deadline = time.monotonic() + timeout
+        while not await self.drained():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"timed out after {timeout:g}s waiting for the input to be committed "
+                    f"({self.progress.count:,} on {self.counted} by {self.leader or 'no group'})\n{on_fail()}"
+                )
+            await asyncio.sleep(COMMIT_POLL_SECONDS)
+        return time.monotonic()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+
+
+def parse_rate(records: list[tuple[bytes, bytes]], max_bytes: int) -> float:
+    """Logins per second `parse_login_event` turns into commands, in this process, nothing else running."""
+    public = PublicMailboxes()
+    parse_login_event(*records[0], public=public, max_bytes=max_bytes)  # loads the schema: not per event
+    started = time.perf_counter()
+    for key, value in records:
+        parse_login_event(key, value, public=public, max_bytes=max_bytes)
+    return len(records) / (time.perf_counter() - started)
+
+
+async def login_rate(broker: EmbeddedBroker, scratch: Path, prefix: str, accounts: int, logins: int) -> LoginRun:
+    """Creates `accounts` accounts on fresh input topics and waits for them (and their domains' first
+    checks); then times `logins` logins of those accounts, each snapshot unchanged."""
+    email_topic, login_topic = input_topics(prefix)
+    for topic in (email_topic, login_topic):
+        await create_topic(broker.bootstrap, topic, PARTITIONS)
+    tag = prefix.replace(".", "-")
+    domains = max(1, accounts // 10)
+    app_id = f"bench-{uuid.uuid4().hex[:8]}"
+    env = worker_env(
+        broker,
+        app_id,
+        scratch / f"{app_id}-data",
+        write_scenario(scratch / "scenario.json"),
+        LAPSEWATCH_TOPIC_EMAIL_EVENTS=email_topic,
+        LAPSEWATCH_TOPIC_LOGINS=login_topic,
+    )
+    worker = lapsewatch_worker(env, scratch, app_id)
+    suffix = f"-{tag}.com"
+    checked: set[str] = set()
+
+    def on_status(message, _at: float) -> None:
+        data = orjson.loads(message.value).get("data") or {}
+        if data.get("transition") == "active" and str(data.get("domain", "")).endswith(suffix):
+            checked.add(data["domain"])
+
+    changelog = TopicReader(broker.bootstrap, f"{app_id}-accounts-changelog")
+    status = TopicReader(broker.bootstrap, "domains.status", on_record=on_status)
+    commits = InputCommits(broker.bootstrap, app_id, (email_topic, login_topic), login_topic)
+    records = known_account_logins(tag, accounts, domains, logins)
+    try:
+        await worker.start()
+        await changelog.start()
+        await status.start()
+        began, _ = await produce(broker.bootstrap, email_topic, new_accounts(tag, accounts, domains))
+        await changelog.wait_count(accounts, timeout=60 + accounts / 100, on_fail=worker.tail)
+        await wait_until(
+            lambda: len(checked) >= domains, 60 + domains / 50, f"the {domains:,} domains checked", worker.tail
+        )
+        setup = time.monotonic() - began
+        await changelog.stop()
+        await status.stop()
+        await commits.start()
+        first, acknowledged = await produce(broker.bootstrap, login_topic, records)
+        done = await commits.wait_drained(60 + logins / 100, worker.tail)
+        await asyncio.sleep(2 * COMMIT_POLL_SECONDS)  # the poller's last point, at or past the end
+    finally:
+        await changelog.stop()
+        await status.stop()
+        await commits.stop()
+        worker.stop()
+    return LoginRun(
+        accounts,
+        domains,
+        logins,
+        setup,
+        acknowledged - first,
+        logins / (done - first),
+        commits.progress.steady_rate(logins),
+        commits.leader,
+        parse_rate(records, load_settings(env).max_event_bytes),
+    )
+
+
+def login_figures(run: LoginRun) -> list[Figure]:
+    mix = (
+        f"{run.logins:,} logins of {run.accounts:,} known accounts ({run.domains:,} domains, checked first), "
+        f"each snapshot unchanged; produced in {run.produce_seconds:.2f} s"
+    )
+    return [
+        Figure(
+            NAME,
+            "(d) logins of known accounts, steady 10 → 90 % (input offsets committed)",
+            run.steady,
+            "events/s",
+            note=f"{mix}; committed by group {run.group}",
+        ),
+        Figure(
+            NAME,
+            "(d) logins of known accounts, first produce → all through both hops",
+            run.overall,
+            "events/s",
+            note="ends when the input is committed and the repartition topics have no lag (commits lag "
+            "processing by up to a commit interval); setup: accounts in and domains checked in "
+            f"{run.setup_seconds:.0f} s",
+        ),
+        Figure(
+            NAME,
+            "(e) parse_login_event alone, in process, same bytes",
+            run.parse_rate,
+            "events/s",
+            note="the ceiling our own parsing sets; no Kafka",
+        ),
+    ]
+
+
 async def run() -> list[Figure]:
     total = event_count()
     prefix = "accounts"
@@ -182,6 +434,7 @@ async def run() -> list[Figure]:
         full = await pipeline_rate(broker, scratch, prefix, events)
         trivial = await trivial_faust_progress(broker, scratch, input_topics(prefix), total)
         raw = await raw_consumer_progress(broker.bootstrap, input_topics(prefix), total)
+        logins = await login_rate(broker, scratch, "login-mix", *login_counts())
     goal = f"≥ {GOAL:,} events/s"
     return [
         Figure(
@@ -209,4 +462,5 @@ async def run() -> list[Figure]:
             "events/s",
             note=f"drains the filled topics; first → last record {drain_rate(raw, total):,.0f}/s",
         ),
+        *login_figures(logins),
     ]
