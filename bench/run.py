@@ -32,12 +32,14 @@ from rich.table import Table
 
 from bench.common import Figure
 
-BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout", "coverage")
+BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout", "coverage", "first_deployment")
 # Run only when named (`python -m bench soak`, `make soak`): the soak alone takes over ten minutes.
 OPTIONAL = ("soak",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SETTINGS = (
     "BENCH_INGEST_N",
+    "BENCH_INGEST_LOGIN_ACCOUNTS",
+    "BENCH_INGEST_LOGINS",
     "BENCH_CHECKS_DOMAINS",
     "BENCH_CHECKS_DEFAULT_DOMAINS",
     "BENCH_CHECKS_LIMITED",
@@ -47,6 +49,7 @@ SETTINGS = (
     "BENCH_LATENCY_CONCURRENCY",
     "BENCH_FOOTPRINT_ACCOUNTS",
     "BENCH_FOOTPRINT_DOMAINS",
+    "BENCH_FIRST_DEPLOYMENT_ACCOUNTS",
     "LAPSEWATCH_SOAK_SECONDS",
     "LAPSEWATCH_SOAK_DOMAINS",
     "LAPSEWATCH_SOAK_EVENTS_PER_SECOND",
