@@ -6,10 +6,13 @@ What a dead letter holds is streams/core/dead_letters.py; this sends it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 import orjson
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from streams import topics
+from streams.app import app
 from streams.core import metrics
 from streams.core.dead_letters import dead_letter_record
 
@@ -36,6 +39,26 @@ async def send_dead_letter(message, reason: str, error: str, *, key=_SAME, value
     log.info("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     await topics.dead_letter.send(key=key, value=orjson.dumps(record))
     metrics.dead_lettered.labels(reason).inc()
+
+
+async def send_input_dead_letter(record: ConsumerRecord, reason: str, error: str) -> Awaitable[RecordMetadata]:
+    """An input record (read by streams/accounts/intake.py, outside Faust) kept with why; returns its delivery."""
+    timestamp = record.timestamp if record.timestamp is not None and record.timestamp >= 0 else None
+    value = dead_letter_record(
+        reason=reason,
+        error=error,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=timestamp,
+        key=record.key,
+        value=record.value,
+    )
+    log.info("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+    metrics.dead_lettered.labels(reason).inc()
+    return await app.producer.send(
+        topics.dead_letter.get_topic_name(), record.key, orjson.dumps(value), None, None, None
+    )
 
 
 async def dead_letter_command(message, key: str | None, command, exc: Exception) -> None:

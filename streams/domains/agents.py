@@ -26,6 +26,7 @@ from streams.domains.publish import send
 from streams.domains.scheduler import checker
 from streams.domains.state import DomainState
 from streams.domains.table import load, store
+from streams.kafka.table_writes import PartitionWrites
 
 log = logging.getLogger("lapsewatch.domains")
 control_log = logging.getLogger("lapsewatch.control")
@@ -94,8 +95,11 @@ async def apply_domain_record(event) -> None:
     # Events are delivered before the table records them as emitted: after a crash
     # the replay finds either no trace of them (and emits them again) or them delivered.
     await asyncio.gather(*[await send(outgoing) for *_, events in decided for outgoing in events])
+    writes = PartitionWrites(topics.domains, message.partition)
     for domain, stored, state, _ in decided:
-        store(domain, stored, state)
+        store(domain, stored, state, writes)
+    await writes.apply(app.producer)
+    for domain, *_ in decided:
         release_checks(domain, by_domain[domain])
 
 
@@ -117,7 +121,9 @@ async def apply_one_by_one(
             await dead_letter_command(message, domain, command, exc)
             continue
         await asyncio.gather(*[await send(outgoing) for outgoing in events])
-        store(domain, stored, state)
+        writes = PartitionWrites(topics.domains, message.partition)
+        store(domain, stored, state, writes)
+        await writes.apply(app.producer)  # now: the next command reads what this one wrote
         stored, before = load(domain)
 
 

@@ -8,6 +8,7 @@ from streams import topics
 from streams.domains import rows
 from streams.domains.due import DueIndex, priority_of
 from streams.domains.state import DomainState
+from streams.kafka.table_writes import PartitionWrites
 
 log = logging.getLogger("lapsewatch.domains")
 
@@ -45,8 +46,10 @@ def load(domain: str) -> tuple[dict[str, dict], dict | None]:
     return stored, rows.join(head, [stored[key] for key in stored if key != domain])
 
 
-def store(domain: str, before: dict[str, dict], state: DomainState | None) -> None:
-    """Writes the rows (changelog records) of the domain that changed, and deletes those it no longer has."""
+def store(domain: str, before: dict[str, dict], state: DomainState | None, writes: PartitionWrites) -> None:
+    """Writes the rows (changelog records) of the domain that changed, and deletes those it no longer has.
+
+    The writes land when the caller applies `writes`: a domain is stored once per record, after it was read."""
     head = before.get(domain)
     after = {} if state is None else rows.split(domain, state.to_dict(), head.get("pages", 0) if head else 0)
     if state is not None and rows.has_members(after[domain]):
@@ -55,6 +58,6 @@ def store(domain: str, before: dict[str, dict], state: DomainState | None) -> No
         due.discard(domain)
     for key, row in after.items():
         if row != before.get(key):
-            topics.domains[key] = row
+            writes[key] = row
     for key in before.keys() - after.keys():
-        del topics.domains[key]
+        del writes[key]

@@ -1,0 +1,67 @@
+"""Many writes to one partition of a Faust table at once: one RocksDB write batch, changelog sends gathered.
+
+`table[key] = value` costs Faust a trip through its producer buffer, its
+sensors and a RocksDB put for every key. A hop that changes many keys of one
+partition per record collects them here instead and applies them together:
+the same key and value bytes Faust would store and send (the store's own
+serializers), the same changelog partition (the record's), and the store's
+persisted changelog offset moved as Faust moves it, so a restart replays only
+what came after.
+
+The changelog records are acknowledged before `apply` returns. The caller
+applies before the record that caused the writes is acknowledged, so a table
+change is on its changelog before that record's offset can be committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import rocksdict
+from faust.types import TP
+
+_DELETE = object()
+
+
+class PartitionWrites:
+    """Writes to `table` for changelog partition `partition`; the last write of a key wins."""
+
+    def __init__(self, table: Any, partition: int):
+        self.table = table
+        self.partition = partition
+        self._writes: dict[Any, Any] = {}
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._writes[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        self._writes[key] = _DELETE
+
+    def __len__(self) -> int:
+        return len(self._writes)
+
+    async def apply(self, producer: Any) -> None:
+        """Stores every write and waits for its changelog record; `producer` is the app's (Faust's) producer."""
+        if not self._writes:
+            return
+        store = self.table.data
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        records: list[tuple[bytes, bytes | None]] = []
+        for key, value in self._writes.items():
+            key_bytes = store._encode_key(key)
+            if value is _DELETE:
+                batch.delete(key_bytes)
+                store._key_index.pop(key_bytes, None)
+                records.append((key_bytes, None))
+            else:
+                value_bytes = store._encode_value(value)
+                batch.put(key_bytes, value_bytes)
+                store._key_index[key_bytes] = self.partition
+                records.append((key_bytes, value_bytes))
+        self._writes.clear()
+        store._db_for_partition(self.partition).write(batch)
+        topic = self.table.changelog_topic.get_topic_name()
+        sent = [await producer.send(topic, key, value, self.partition, None, None) for key, value in records]
+        delivered = await asyncio.gather(*sent)
+        store.set_persisted_offset(TP(topic, self.partition), max(metadata.offset for metadata in delivered))
