@@ -11,9 +11,9 @@ import logging
 
 import faust
 
-from streams.kafka import faust_fixes
+from streams.kafka import fast_restore, faust_fixes
 from streams.kafka.local_state import DataDirInUse, LocalState
-from streams.settings import SettingsError, load_settings
+from streams.settings import SettingsError, bootstrap_servers, load_settings
 
 log = logging.getLogger("lapsewatch")
 
@@ -88,6 +88,13 @@ app = App(
     producer_max_batch_size=settings.producer_max_batch_bytes,
     consumer_auto_offset_reset="earliest",
     autodiscover=["streams.accounts", "streams.domains", "streams.ops.views"],
+    TableManager=fast_restore.table_manager(
+        fast_restore.RestoreOptions(
+            bootstrap_servers(broker_url),
+            settings.broker_security.client_options(),
+            settings.restore_batch_records,
+        )
+    ),
     origin="streams",
     logging_config=json_logging() if settings.log_format == "json" else None,
 )

@@ -162,6 +162,7 @@ class Settings:
     heartbeat_interval: float
     producer_max_batch_bytes: int
     fetch_max_wait: float = 0.1
+    restore_batch_records: int = 50_000
     broker_security: BrokerSecurity = BrokerSecurity()
 
     @property
@@ -179,9 +180,22 @@ class Settings:
         }
 
     @property
+    def input_group(self) -> str:
+        """The consumer group of the input reader (streams/accounts/intake.py), apart from Faust's own."""
+        return f"{self.app_id}-input"
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """Each consumer group the workers commit offsets under, with the topics it reads."""
+        return {
+            self.input_group: [self.topics.email_events, self.topics.logins],
+            self.app_id: [self.topics.control, *self.internal_topics.values()],
+        }
+
+    @property
     def consumed_topics(self) -> list[str]:
-        """Every topic the consumer group (the app id) commits offsets on."""
-        return [self.topics.email_events, self.topics.logins, self.topics.control, *self.internal_topics.values()]
+        """Every topic the workers read, in either group."""
+        return [topic for topics in self.groups.values() for topic in topics]
 
 
 class _Reader:
@@ -676,6 +690,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),
         fetch_max_wait=reader.duration("BROKER_FETCH_MAX_WAIT", "100ms", minimum=0.001, maximum=30),
         producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1, maximum=64 * 1024 * 1024),
+        restore_batch_records=reader.integer("RESTORE_BATCH_RECORDS", 50_000, minimum=1, maximum=10_000_000),
         broker_security=_broker_security(reader, broker),
     )
     if settings.breaker_cooldown > settings.breaker_max_cooldown:
