@@ -33,6 +33,7 @@ from streams.core import batches, metrics
 from streams.core.addresses import PublicMailboxes
 from streams.core.inbound import Rejected
 from streams.deadletters import send_input_dead_letter
+from streams.kafka import failpoints
 from streams.settings import bootstrap_servers
 
 log = logging.getLogger("lapsewatch.intake")
@@ -158,6 +159,7 @@ class Intake(mode.Service):
                     self.consumer.seek(tp, records[0].offset)
                 await asyncio.sleep(RETRY_SECONDS)
                 return
+            failpoints.reach("intake-sent")
             offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
             try:
                 await self.consumer.commit(offsets)

@@ -30,6 +30,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
+from streams.kafka import failpoints
 from streams.kafka.end_offsets import end_offsets
 
 log = logging.getLogger("lapsewatch.restore")
@@ -89,6 +90,7 @@ async def restore_partitions(
             tp = TP(tpk.topic, tpk.partition)
             table = targets[tp][0]
             _write(table.data, tp.partition, records)
+            failpoints.reach("restore-batch")
             held_now[tp] = records[-1].offset
             progress.records += len(records)
         for tpk in list(todo):
