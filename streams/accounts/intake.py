@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams import topics
@@ -117,10 +117,10 @@ class Intake(mode.Service):
         await self.consumer.start()
 
     async def on_stop(self) -> None:
-        self._closing = True
         async with self.batch_lock:  # the batch in hand is delivered and committed first
-            if self.consumer is not None:
-                await self.consumer.stop()
+            self._closing = True
+        if self.consumer is not None:
+            await self.consumer.stop()
         if self in running:
             running.remove(self)
 
@@ -152,7 +152,7 @@ class Intake(mode.Service):
                 for partition, value in batcher.drain():
                     deliveries.append(await app.producer.send(name, None, value, partition, None, None))
                 await asyncio.gather(*deliveries)
-            except KafkaError as exc:
+            except Exception as exc:  # the producer's errors, whatever their class
                 # Nothing of this batch is committed: read it again, from its first record.
                 log.error("could not deliver a batch of %d events (%s); reading it again", _count(fetched), exc)
                 for tp, records in fetched.items():
@@ -163,9 +163,10 @@ class Intake(mode.Service):
             offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
             try:
                 await self.consumer.commit(offsets)
-            except (CommitFailedError, IllegalStateError) as exc:
-                # A rebalance took the partitions meanwhile: their next owner reads the batch again.
-                log.warning("input offsets not committed (%s): the batch will be read again", exc)
+            except KafkaError as exc:
+                # Delivered, so nothing is lost: the next commit covers the batch, or, when a rebalance
+                # took the partitions meanwhile, their next owner reads it again (same ids).
+                log.warning("input offsets not committed (%s): a later commit or the next owner covers them", exc)
                 return
             self.batches += 1
 
