@@ -225,12 +225,16 @@ def _run_backfill(
 @click.option("--json", "as_json", is_flag=True, help="one JSON document per measurement, for scripts")
 @click.option("--no-age", is_flag=True, help="skip reading the oldest unprocessed record of each lagging partition")
 def lag(every: float | None, as_json: bool, no_age: bool) -> None:
-    """Consumer-group lag of this deployment (LAPSEWATCH_APP_ID) per topic and partition."""
+    """Consumer-group lag of this deployment per topic and partition, in each of its two groups.
+
+    The input reader's group (<app id>-input) on the input topics, Faust's (LAPSEWATCH_APP_ID) on the
+    control and repartition topics.
+    """
     import time
 
     from rich.console import Console
 
-    from streams.ops.lag import measure_lag
+    from streams.ops.lag import measure_groups
 
     settings = _settings()
     if settings.broker is None:
@@ -241,12 +245,13 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
     bootstrap = bootstrap_servers(settings.broker)
     console = Console()
     while True:
-        report = _on_broker(
+        measured = _on_broker(
             bootstrap,
-            measure_lag(
+            measure_groups(
                 bootstrap,
-                settings.app_id,
-                settings.consumed_topics,
+                settings.groups,
+                # The input reader starts where Faust's group stopped on a partition it never committed.
+                inherit={settings.input_group: settings.app_id},
                 ages=not no_age,
                 client_options=settings.broker_security.client_options(),
             ),
@@ -254,35 +259,54 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
         if as_json:
             import orjson
 
-            click.echo(orjson.dumps(report.to_dict()).decode())
+            click.echo(orjson.dumps(measured.to_dict()).decode())
         else:
             if every:
                 console.clear()
-            console.print(_lag_table(report))
+            _print_lag(console, measured)
         if not every:
             return
         time.sleep(every)
 
 
-def _lag_table(report):
+def _print_lag(console, measured) -> None:
     import time
 
+    from streams.ops.lag import humanise_age
+
+    stamp = time.strftime("%H:%M:%S", time.localtime(measured.measured_at))
+    console.print(
+        f"total lag {measured.total:,} in {len(measured.reports)} consumer groups at {stamp}, "
+        f"oldest unprocessed {humanise_age(measured.oldest_age())}"
+    )
+    for report in measured.reports:
+        console.print(_lag_table(report))
+
+
+def _lag_table(report):
     from rich.table import Table
 
     from streams.ops.lag import humanise_age
 
-    stamp = time.strftime("%H:%M:%S", time.localtime(report.measured_at))
+    inherited = sorted({row.inherited_from for row in report.partitions if row.inherited_from})
     table = Table(
-        title=f"consumer group {report.group} at {stamp}: total lag {report.total:,}, "
-        f"oldest unprocessed {humanise_age(report.oldest_age())}"
+        title=f"consumer group {report.group}: total lag {report.total:,}, "
+        f"oldest unprocessed {humanise_age(report.oldest_age())}",
+        caption=(
+            f"* {', '.join(inherited)}'s offset: {report.group} never committed there, "
+            "and its reader starts where that group stopped"
+            if inherited
+            else None
+        ),
     )
     for column in ("topic", "partition", "committed", "end", "lag", "oldest unprocessed"):
         table.add_column(column, justify="left" if column == "topic" else "right")
     for row in report.partitions:
+        committed = "—" if row.committed is None else f"{row.committed:,}"
         table.add_row(
             row.topic,
             str(row.partition),
-            "—" if row.committed is None else f"{row.committed:,}",
+            committed + ("*" if row.inherited_from else ""),
             f"{row.end:,}",
             f"{row.lag:,}",
             humanise_age(row.oldest_age),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import orjson
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 
 from streams.cli import main
 from streams.kafka.broker import free_port
-from streams.ops.lag import measure_lag
+from streams.ops.lag import measure_groups, measure_lag
+from streams.settings import load_settings
 from tests.harness import email_event, unique, unique_domain
 
 
@@ -65,23 +67,44 @@ async def test_lag_is_end_minus_committed_and_ages_come_from_the_oldest_record(b
     assert 3500 < rows[0].oldest_age < 4000 and 3500 < report.oldest_age() < 4000
 
 
-async def test_a_running_worker_catches_up_to_zero_lag(shared, broker_url):
+async def test_a_group_that_never_committed_counts_from_where_the_group_it_inherits_from_stopped(broker_url):
     bootstrap = broker_url.split("://", 1)[1]
-    account = unique("acct")
-    await shared.email(email_event("email_added", account, f"lag@{unique_domain('lag')}", verified=True))
-    topics = [shared.topics["email_events"], shared.topics["logins"]]
+    topic, old, new = unique("lag-inherit"), unique("lag-old"), unique("lag-new")
+    await _topic_with_records(bootstrap, topic, [5, 4, 3], written_ago=60)
+    await _commit(bootstrap, old, {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 1})
+    await _commit(bootstrap, new, {TopicPartition(topic, 1): 3})
+    report = await measure_lag(bootstrap, new, [topic], ages=False, inherit_from=old)
+    rows = {row.partition: (row.committed, row.lag, row.inherited_from) for row in report.partitions}
+    # Partition 0: `new` never committed, its reader starts where `old` stopped. Partition 1: `new`'s own offset
+    # wins over `old`'s. Partition 2: neither committed, so all of it.
+    assert rows == {0: (4, 1, old), 1: (3, 1, None), 2: (None, 3, None)}
+
+
+async def test_a_running_worker_catches_up_to_zero_lag_in_both_its_groups(shared, broker_url):
+    bootstrap = broker_url.split("://", 1)[1]
+    settings = load_settings(shared.config.env())  # what `lapsewatch lag` measures for this worker
     app_id = shared.config.app_id
-    topics += [f"{app_id}-account-commands", f"{app_id}-domain-commands"]
+    assert set(settings.groups) == {app_id, f"{app_id}-input"}
+    for domain in (unique_domain("lag"), unique_domain("lag")):
+        await shared.email(email_event("email_added", unique("acct"), f"lag@{domain}", verified=True))
 
     deadline = time.monotonic() + 60
-    report = await measure_lag(bootstrap, app_id, topics, ages=False)
-    while report.total or not report.partitions:
-        assert time.monotonic() < deadline, f"the worker never caught up: {report.to_dict()}"
+    measured = await measure_groups(bootstrap, settings.groups, ages=False)
+    while measured.total or not all(report.partitions for report in measured.reports):
+        assert time.monotonic() < deadline, f"the worker never caught up: {measured.to_dict()}"
         await asyncio.sleep(0.5)
-        report = await measure_lag(bootstrap, app_id, topics, ages=False)
-    assert not report.missing and all(
-        row.committed is not None for row in report.partitions if row.topic == shared.topics["email_events"] and row.end
-    )
+        measured = await measure_groups(bootstrap, settings.groups, ages=False)
+    assert not measured.missing
+    reports = {report.group: report for report in measured.reports}
+    topics = {group: {row.topic for row in report.partitions} for group, report in reports.items()}
+    assert topics == {
+        f"{app_id}-input": {shared.topics["email_events"], shared.topics["logins"]},
+        app_id: {shared.topics["control"], f"{app_id}-account-commands", f"{app_id}-domain-commands"},
+    }
+    # Zero because each group committed what it read, not because nothing was there to read.
+    for group, topic in ((f"{app_id}-input", shared.topics["email_events"]), (app_id, f"{app_id}-account-commands")):
+        written = [row for row in reports[group].partitions if row.topic == topic and row.end]
+        assert written and all(row.committed == row.end for row in written), (group, topic, written)
 
 
 def test_the_cli_prints_json_for_scripts_and_a_clear_error_without_a_broker(broker_url, monkeypatch):
@@ -94,8 +117,13 @@ def test_the_cli_prints_json_for_scripts_and_a_clear_error_without_a_broker(brok
     assert result.exit_code == 0, result.output
     document = orjson.loads(result.output)
     assert document["total_lag"] == 0 and len(document["missing_topics"]) == 5  # nothing deployed yet
+    app_id = os.environ["LAPSEWATCH_APP_ID"]
+    groups = {group["group"]: group for group in document["groups"]}
+    assert set(groups) == {app_id, f"{app_id}-input"}
+    assert len(groups[f"{app_id}-input"]["missing_topics"]) == 2 and len(groups[app_id]["missing_topics"]) == 3
     table = runner.invoke(main, ["lag"])
     assert table.exit_code == 0 and "total lag 0" in table.output
+    assert f"{app_id}-input:" in table.output and f"{app_id}:" in table.output  # a table per group
 
     monkeypatch.setenv("LAPSEWATCH_BROKER", f"kafka://127.0.0.1:{free_port()}")
     failed = runner.invoke(main, ["lag"])
