@@ -47,6 +47,7 @@ async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
             ready = await client.get(url + "/readyz")
         body = ready.json()
         assert body["status"] == "ready" and body["joined_group"] and body["provider_circuits_closed"]
+        assert body["input_reader_running"]
 
         before = await metric(client, url, "lapsewatch_email_unverified_total", reason="domain_expired")
         checks_before = await metric(client, url, "lapsewatch_checks_total", provider="fastly", verdict="lapsed")
@@ -81,6 +82,25 @@ async def test_health_readiness_and_metrics_of_a_running_worker(shared, fastly):
         }
         assert {dict(labels)["table"] for labels in memtables} == {"accounts", "domains"}, memtables
         assert all(value > 0 for value in memtables.values()), memtables
+        # lapsewatch_consumer_lag covers both groups: the input reader's partitions beside Faust's.
+        lag_topics = {dict(labels)["topic"] for (name, labels) in found if name == "lapsewatch_consumer_lag"}
+        app_id = shared.config.app_id
+        assert {shared.topics["email_events"], shared.topics["logins"], f"{app_id}-account-commands"} <= lag_topics
+
+        def input_lag(found: dict) -> dict:
+            topic = ("topic", shared.topics["email_events"])
+            return {
+                labels: v
+                for (name, labels), v in found.items()
+                if name == "lapsewatch_consumer_lag" and topic in labels
+            }
+
+        # Highwater minus the input group's committed offset: back to 0 once the event's batch is committed.
+        while (lags := input_lag(samples((await client.get(url + "/metrics")).text))) and any(lags.values()):
+            assert time.monotonic() < deadline, lags
+            await asyncio.sleep(0.2)
+        assert len(lags) == 4, lags  # one worker owns every partition of the input topic
+        assert (await client.get(url + "/readyz")).json()["input_partitions"] == 8  # and of both inputs
 
 
 async def test_json_logs_are_one_object_per_line_with_the_decisions_and_no_secrets(start_pipeline, fastly):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
+from aiokafka import TopicPartition
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faust.web import Request, Response, View
 
 from streams import topics
+from streams.accounts import intake
 from streams.app import app
 from streams.core import metrics
 from streams.domains.due import PRIORITY_NAMES
@@ -22,14 +27,36 @@ async def _assigned(app, assigned, **kwargs) -> None:
     _joined = True
 
 
+def input_reader() -> intake.Intake | None:
+    """The input reader (streams/accounts/intake.py), once it has started its consumer and until it stops; else None.
+
+    A read loop that fails crashes the service, and a crashed service stops: neither counts as running.
+    """
+    reader = intake.running[0] if intake.running else None
+    if reader is None or reader.consumer is None or not reader.started or reader.should_stop:
+        return None
+    return reader
+
+
 def readiness() -> tuple[bool, dict]:
-    """Ready: joined its group, not rebalancing, tables recovered, and no provider circuit open."""
+    """Ready: joined Faust's group, not rebalancing, tables recovered, input reader running, no provider circuit open.
+
+    `joined_group` is Faust's group (the app id). The input reader's group (`<app id>-input`) is not waited for: with
+    more workers than input partitions a worker rightly owns none of them.
+    """
     circuits = checker.breakers.open_servers()
-    checks = {"joined_group": _joined, "tables_recovered": ready(), "provider_circuits_closed": not circuits}
+    reader = input_reader()
+    checks = {
+        "joined_group": _joined,
+        "tables_recovered": ready(),
+        "input_reader_running": reader is not None,
+        "provider_circuits_closed": not circuits,
+    }
     return all(checks.values()), {
         **checks,
         "open_circuits": circuits,
         "partitions": len(app.assignor.assigned_actives()),
+        "input_partitions": len(reader.consumer.assignment()) if reader is not None and reader.consumer else 0,
     }
 
 
@@ -48,7 +75,63 @@ def table_memory() -> list[tuple[tuple[str, str], float]]:
     return samples
 
 
-def refresh_gauges() -> None:
+log = logging.getLogger("lapsewatch.web")
+# The input group's offsets as last measured (input_lags), for a scrape the coordinator does not answer in time.
+_input_committed: dict[TopicPartition, int | None] = {}
+_input_offsets_failing = False
+INPUT_OFFSETS_TIMEOUT = 2.0
+
+
+async def input_lags(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple[str, str], float]]:
+    """The input reader's lag on each input partition it owns: highwater − the input group's committed offset.
+
+    aiokafka keeps no committed offsets, so they are asked of the group coordinator (one OffsetFetch per partition,
+    as `lapsewatch lag` does). A partition the group never committed counts from the reader's position: where it
+    started (on an upgrade, where Faust's group stopped).
+    """
+    global _input_offsets_failing
+    reader = input_reader()
+    if reader is None or reader.consumer is None:
+        _input_committed.clear()
+        return []
+    consumer = reader.consumer
+    owned = sorted(consumer.assignment())
+    try:
+        found = await asyncio.wait_for(asyncio.gather(*(consumer.committed(tp) for tp in owned)), timeout)
+    except (TimeoutError, KafkaError, ConsumerStoppedError) as exc:
+        if not _input_offsets_failing:
+            log.warning(
+                "input offsets not read (%s): lapsewatch_consumer_lag keeps their last values", exc or "timeout"
+            )
+        _input_offsets_failing = True
+    else:
+        _input_offsets_failing = False
+        _input_committed.clear()
+        _input_committed.update(zip(owned, found, strict=True))
+    owned = [tp for tp in owned if tp in consumer.assignment() and tp in _input_committed]  # not revoked meanwhile
+    # Never committed: the position where the reader started, asked all at once so a scrape waits `timeout` at most.
+    fresh = [tp for tp in owned if _input_committed[tp] is None]
+    positions: dict[TopicPartition, int] = {}
+    if fresh:
+        try:
+            started = await asyncio.wait_for(asyncio.gather(*(consumer.position(tp) for tp in fresh)), timeout)
+        except (TimeoutError, KafkaError, ConsumerStoppedError):
+            pass  # assigned just now, or revoked meanwhile: measured next scrape
+        else:
+            positions.update(zip(fresh, started, strict=True))
+    lags = []
+    for tp in owned:
+        highwater = consumer.highwater(tp) if tp in consumer.assignment() else None
+        committed = _input_committed[tp]
+        if committed is None:
+            committed = positions.get(tp)
+        if committed is not None and highwater is not None and highwater >= 0:
+            lags.append(((tp.topic, str(tp.partition)), float(max(0, highwater - committed))))
+    return lags
+
+
+def refresh_gauges(input_lag: list[tuple[tuple[str, str], float]] | None = None) -> None:
+    """Reads the state gauges; `input_lag` (input_lags) joins Faust's partitions in lapsewatch_consumer_lag."""
     now = time.time()
     backlog = due.backlog(now)
     metrics.set_gauge_family(metrics.due_backlog, (((name,), backlog[name]) for name in PRIORITY_NAMES))
@@ -66,7 +149,8 @@ def refresh_gauges() -> None:
         committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
         if highwater is not None and highwater >= 0:
             lags.append(((tp.topic, str(tp.partition)), max(0, highwater - (committed or 0))))
-    metrics.set_gauge_family(metrics.consumer_lag, lags)
+    # The two groups read different topics (settings.groups), so topic and partition still name one series.
+    metrics.set_gauge_family(metrics.consumer_lag, [*lags, *(input_lag or ())])
 
 
 @app.page("/healthz")
@@ -87,4 +171,5 @@ class Readyz(View):
 @app.page("/metrics")
 class Metrics(View):
     async def get(self, request: Request) -> Response:
-        return self.bytes(metrics.exposition(refresh_gauges), content_type=metrics.CONTENT_TYPE)
+        input_lag = await input_lags()
+        return self.bytes(metrics.exposition(lambda: refresh_gauges(input_lag)), content_type=metrics.CONTENT_TYPE)
