@@ -189,6 +189,9 @@ class Intake(mode.Service):
                 settings.app_id,
             )
             self.consumer.seek(tp, offset)
+            # Committed at once: a quiet partition must not depend on the old group's offset, which
+            # the broker may expire now that the old group no longer reads the topic.
+            await self.consumer.commit({tp: offset})
 
 
 async def _committed(group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
