@@ -106,7 +106,33 @@ def _surely_valid_email_event(p: JsonObject) -> bool:
     )
 
 
-FAST_CHECKS = {"email-event": _surely_valid_email_event}
+def _surely_valid_login_email(entry: object) -> bool:
+    if type(entry) is not dict:
+        return False
+    get = entry.get
+    return (
+        _short_text(get("email"), 3, 320)
+        and (get("verified") is None or type(get("verified")) is bool)
+        and (get("verified_at") is None or _short_text(get("verified_at"), 0, 64))
+    )
+
+
+def _surely_valid_login_event(p: JsonObject) -> bool:
+    """As `_surely_valid_email_event`, for login-event.schema.json: most inputs are logins."""
+    get = p.get
+    emails = get("emails")
+    return (
+        _short_text(get("event_id"), 1, 200)
+        and _short_text(get("account_id"), 1, 200)
+        and (get("occurred_at") is None or _short_text(get("occurred_at"), 0, 64))
+        and (
+            emails is None
+            or (type(emails) is list and len(emails) <= 100 and all(map(_surely_valid_login_email, emails)))
+        )
+    )
+
+
+FAST_CHECKS = {"email-event": _surely_valid_email_event, "login-event": _surely_valid_login_event}
 
 
 def _check(schema: str, payload: JsonObject) -> None:
