@@ -17,8 +17,9 @@ from streams.accounts.address_book import AccountState, apply_command
 from streams.accounts.events import AccountCommand
 from streams.app import app, settings
 from streams.core import batches
+from streams.core.jsontypes import JsonObject
 from streams.deadletters import dead_letter_command
-from streams.kafka.table_writes import PartitionWrites
+from streams.kafka.table_batches import PartitionWrites, read_many
 
 log = logging.getLogger("lapsewatch.accounts")
 
@@ -36,17 +37,24 @@ async def apply_account_record(event) -> None:
     except Exception as exc:
         await dead_letter_command(message, None, message.value, exc)
         return
-    states: dict[str, AccountState | None] = {}
-    changed: set[str] = set()
-    out = batches.Batcher(settings.partitions)
+    parsed: list[tuple[JsonObject, AccountCommand]] = []
     for value in commands:
         try:
-            command = AccountCommand.from_dict(value)
-            account = command.account_id
-            before = states[account] if account in states else topics.accounts.get(account)
+            parsed.append((value, AccountCommand.from_dict(value)))
+        except Exception as exc:
+            await dead_letter_command(message, value.get("account_id") if isinstance(value, dict) else None, value, exc)
+    states: dict[str, AccountState | None] = read_many(
+        topics.accounts, message.partition, {command.account_id for _, command in parsed}
+    )
+    changed: set[str] = set()
+    out = batches.Batcher(settings.partitions)
+    for value, command in parsed:
+        account = command.account_id
+        before = states[account]
+        try:
             state, domain_commands = apply_command(before, command)
         except Exception as exc:  # apply_command is pure: a failed command leaves the state as it was
-            await dead_letter_command(message, value.get("account_id") if isinstance(value, dict) else None, value, exc)
+            await dead_letter_command(message, account, value, exc)
             continue
         states[account] = state
         if state is not None and state is not before:
