@@ -26,7 +26,7 @@ from streams.domains.publish import send
 from streams.domains.scheduler import checker
 from streams.domains.state import DomainState
 from streams.domains.table import load, store
-from streams.kafka.table_writes import PartitionWrites
+from streams.kafka.table_batches import PartitionWrites
 
 log = logging.getLogger("lapsewatch.domains")
 control_log = logging.getLogger("lapsewatch.control")

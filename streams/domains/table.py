@@ -8,7 +8,7 @@ from streams import topics
 from streams.domains import rows
 from streams.domains.due import DueIndex, priority_of
 from streams.domains.state import DomainState
-from streams.kafka.table_writes import PartitionWrites
+from streams.kafka.table_batches import PartitionWrites
 
 log = logging.getLogger("lapsewatch.domains")
 
