@@ -82,6 +82,7 @@ app = App(
     datadir=str(settings.data_dir),
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
+    table_standby_replicas=settings.standby_replicas,
     broker_session_timeout=settings.session_timeout,
     broker_rebalance_timeout=settings.rebalance_timeout,
     broker_heartbeat_interval=settings.heartbeat_interval,

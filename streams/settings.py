@@ -163,6 +163,7 @@ class Settings:
     producer_max_batch_bytes: int
     fetch_max_wait: float = 0.1
     restore_batch_records: int = 50_000
+    standby_replicas: int = 1
     broker_security: BrokerSecurity = BrokerSecurity()
 
     @property
@@ -691,6 +692,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fetch_max_wait=reader.duration("BROKER_FETCH_MAX_WAIT", "100ms", minimum=0.001, maximum=30),
         producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1, maximum=64 * 1024 * 1024),
         restore_batch_records=reader.integer("RESTORE_BATCH_RECORDS", 50_000, minimum=1, maximum=10_000_000),
+        standby_replicas=reader.integer("STANDBY_REPLICAS", 1, minimum=0, maximum=10),
         broker_security=_broker_security(reader, broker),
     )
     if settings.breaker_cooldown > settings.breaker_max_cooldown:
