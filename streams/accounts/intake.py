@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from functools import lru_cache
 
 import mode
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -64,12 +65,17 @@ def to_commands(
             log.exception("could not parse %s[%s]@%s", record.topic, record.partition, record.offset)
             dead_letter(record, "processing_error", f"{type(exc).__name__}: {exc}")
             continue
-        metrics.events_in.labels(record.topic, command.event_type).inc()
+        _events_in(record.topic, command.event_type).inc()
         if command.warnings:
             dead_letter(record, "invalid_address", "; ".join(command.warnings))
         if command.upsert or command.remove or command.replace or command.login:
             batcher.add(command.account_id, command.to_dict())
     return batcher
+
+
+@lru_cache(maxsize=256)
+def _events_in(topic: str, event_type: str):  # labels() looks the child up under a lock, for every event
+    return metrics.events_in.labels(topic, event_type)
 
 
 class _Handover(ConsumerRebalanceListener):

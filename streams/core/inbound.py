@@ -6,6 +6,8 @@ replay tooling) and a message for people.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 
 from streams.core.jsontypes import JsonObject
@@ -24,9 +26,15 @@ def parse_timestamp(text: str | None, field_name: str) -> str | None:
     if text is None:
         return None
     try:
-        return iso_utc(parse_iso(text.strip()))
+        return _canonical_time(text)
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range by its offset
         raise Rejected("invalid_timestamp", f"{field_name}: {text!r} is not an ISO 8601 timestamp") from None
+
+
+@lru_cache(maxsize=1 << 14)
+def _canonical_time(text: str) -> str:
+    """Times repeat across events (a busy second, a shared verification time); errors are not remembered."""
+    return iso_utc(parse_iso(text.strip()))
 
 
 def decode_payload(value: bytes | None, max_bytes: int) -> JsonObject:

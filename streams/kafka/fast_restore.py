@@ -157,6 +157,7 @@ class FastRecovery(Recovery):
             bootstrap_servers=self.options.bootstrap,
             group_id=None,
             enable_auto_commit=False,
+            auto_offset_reset="earliest",  # retention moved the log start meanwhile: what is left, not the end
             fetch_max_bytes=64 * 1024**2,
             max_partition_fetch_bytes=16 * 1024**2,
             **self.options.client_options,
