@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,14 +17,17 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rocksdict import AccessType, Options, Rdict
 
 from streams.kafka.broker import free_port
+from streams.kafka.end_offsets import end_offsets
+from streams.ops.lag import measure_lag
 from streams.providers.fastly_simulator import serve
 from streams.providers.scenario import Scenario
 
@@ -169,7 +173,7 @@ class Worker:
     def log_tail(self, lines: int = 60) -> str:
         return "worker log tail:\n" + "\n".join(self.log().splitlines()[-lines:])
 
-    async def start(self, timeout: float = 60.0) -> Worker:
+    def _spawn(self) -> subprocess.Popen:
         self._log_file = self.log_path.open("ab")
         env = self.config.env()
         self.web_url = f"http://127.0.0.1:{env['LAPSEWATCH_WEB_PORT']}"
@@ -180,6 +184,25 @@ class Worker:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        return self.process
+
+    async def run_until_exit(self, timeout: float = 60.0) -> int:
+        """Starts the worker and waits for it to exit by itself (a failpoint's kill); returns its exit status."""
+        self._spawn()
+        try:
+            return await self.exited(timeout)
+        finally:
+            self.stop(signal.SIGKILL)  # closes the log; kills it only if it is still running after `timeout`
+
+    async def exited(self, timeout: float) -> int:
+        """Waits for a started worker to exit by itself (a failpoint's kill); returns its exit status."""
+        assert self.process is not None
+        process = self.process
+        await wait_for(lambda: process.poll() is not None, timeout, "the worker to exit", self.log_tail)
+        return process.returncode
+
+    async def start(self, timeout: float = 60.0) -> Worker:
+        self._spawn()
         await wait_for(
             lambda: "Worker ready" in self.log() or self.process.poll() is not None,
             timeout,
@@ -320,3 +343,278 @@ class Memberships:
 
     def total(self) -> int:
         return sum(self.per_domain().values())
+
+
+def missing_report(missing: set[tuple[str, str]], *workers: Worker) -> str:
+    """The missing (account, domain) pairs, and every log line of the workers that names one of them."""
+    names = {name for pair in missing for name in pair}
+    lines = [f"missing {sorted(missing)}"]
+    for worker in workers:
+        lines.append(f"--- {worker.log_path.name}")
+        lines += [line for line in worker.log().splitlines() if any(name in line for name in names)]
+    return "\n".join(lines)
+
+
+# What must not change across a kill -9, a rebalance and a restart (issue 14): read from the broker, from the
+# consumer groups' committed offsets, and from a stopped worker's table files.
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[object]],
+    timeout: float,
+    what: str,
+    on_fail: Callable[[], str] | None = None,
+    every: float = 0.25,
+):
+    """wait_for for a check that asks the broker (a coroutine function)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{on_fail()}" if on_fail else ""
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
+        await asyncio.sleep(every)
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list:
+    """Every record of `topic` up to its end as the broker reports it now (no consumer group)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata for partitions_for_topic
+        partitions = [TopicPartition(topic, n) for n in sorted(consumer.partitions_for_topic(topic) or ())]
+        assert partitions, f"topic {topic} does not exist"
+        ends = await end_offsets(consumer, partitions)  # Tansu's listed ends fall short: see that module
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list = []
+        todo = set(partitions)
+        deadline = time.monotonic() + timeout
+        while todo:
+            for tp, batch in (await consumer.getmany(*todo, timeout_ms=200)).items():
+                records.extend(record for record in batch if record.offset < ends[tp])
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+            assert time.monotonic() < deadline, f"{topic}: could not read {sorted(todo)} to {ends}"
+    finally:
+        await consumer.stop()
+    return records
+
+
+def latest_values(records) -> dict[int, dict[bytes, tuple[int, bytes]]]:
+    """A changelog's table: per partition, each key's last value and its offset (a tombstone takes the key out)."""
+    latest: dict[int, dict[bytes, tuple[int, bytes]]] = defaultdict(dict)
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.value is None:
+            latest[record.partition].pop(record.key, None)
+        else:
+            latest[record.partition][record.key] = (record.offset, record.value)
+    return dict(latest)
+
+
+FAUST_OFFSET_KEY = b"__faust\0offset__"  # faust.stores.rocksdb.Store.offset_key: the changelog offset a file holds
+
+
+def stored_table(data_dir: Path, table: str) -> tuple[dict[int, dict[bytes, bytes]], dict[int, int | None]]:
+    """A table as a worker's RocksDB files hold it, read once the worker is gone (stopped or killed).
+
+    Returns partition → key → value bytes, and partition → the changelog offset the file says it holds."""
+    rows: dict[int, dict[bytes, bytes]] = {}
+    offsets: dict[int, int | None] = {}
+    for path in sorted(Path(data_dir).glob(f"v*/tables/{table}-*.db")):
+        partition = int(path.name.removeprefix(f"{table}-").removesuffix(".db"))
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            items = dict(db.items())
+        finally:
+            db.close()
+        held = items.pop(FAUST_OFFSET_KEY, None)
+        rows[partition] = items
+        offsets[partition] = None if held is None else int(held)
+    return rows, offsets
+
+
+def table_mismatches(
+    stored: dict[int, dict[bytes, bytes]], latest: dict[int, dict[bytes, tuple[int, bytes]]], limit: int = 30
+) -> list[str]:
+    """Each key whose stored value is not its changelog's latest one: missing, extra or different, with offsets."""
+    problems = []
+    for partition in sorted(set(stored) | set(latest)):
+        held, want = stored.get(partition, {}), latest.get(partition, {})
+        for key in sorted(set(held) | set(want)):
+            if key not in held:
+                problems.append(f"partition {partition}: {key!r} missing (changelog offset {want[key][0]})")
+            elif key not in want:
+                problems.append(f"partition {partition}: {key!r} held, but not in the changelog (or deleted there)")
+            elif held[key] != want[key][1]:
+                offset, value = want[key]
+                problems.append(
+                    f"partition {partition}: {key!r} is not the changelog's value at offset {offset}: "
+                    f"held {held[key][:300]!r}, changelog {value[:300]!r}"
+                )
+    if len(problems) > limit:
+        problems = [*problems[:limit], f"... and {len(problems) - limit} more"]
+    return problems
+
+
+async def unfinished_offsets(config: WorkerConfig, *, inputs_only: bool = False) -> list[str]:
+    """The partitions of the workers' two groups whose committed offset is not yet their end.
+
+    The input reader's group (`<app id>-input`) on the input topics, Faust's (`<app id>`) on the
+    repartition topics: both at their ends means every record read was handled and committed."""
+    bootstrap = config.broker_url.split("://", 1)[1]
+    app = config.app_id
+    groups = {f"{app}-input": [config.topics["email_events"], config.topics["logins"]]}
+    if not inputs_only:
+        groups[app] = [f"{app}-account-commands", f"{app}-domain-commands"]
+    behind = []
+    for group, topics in groups.items():
+        report = await measure_lag(bootstrap, group, topics, ages=False)
+        behind += [f"{group}: topic {topic} does not exist" for topic in report.missing]
+        behind += [
+            f"{group}: {p.topic}[{p.partition}] committed {p.committed}, end {p.end}"
+            for p in report.partitions
+            if p.end > 0 and p.committed != p.end
+        ]
+    return behind
+
+
+async def all_committed(config: WorkerConfig, *, inputs_only: bool = False) -> bool:
+    return not await unfinished_offsets(config, inputs_only=inputs_only)
+
+
+def problems_report(problems: list[str], *workers: Worker, limit: int = 40) -> str:
+    """The first problems, every log line of the workers naming an account or domain of those, and the log tails."""
+    lines = problems[:limit] + ([f"... and {len(problems) - limit} more"] if len(problems) > limit else [])
+    names = set(re.findall(r"[\w.-]+-acct-\d+|[\w.-]+\.com", "\n".join(lines)))
+    for worker in workers:
+        lines.append(f"--- {worker.log_path.name}")
+        lines += [line for line in worker.log().splitlines() if any(name in line for name in names)][:limit]
+        lines.append(worker.log_tail(20))
+    return "\n".join(lines)
+
+
+def commands_by_event(bus: Bus, topic: str) -> dict[str, int]:
+    """How many records of an `<app id>-account-commands` topic carry each event's command."""
+    counts: dict[str, int] = defaultdict(int)
+    for message in bus.records[topic]:
+        for command in orjson.loads(message.value):
+            counts[command["event_id"]] += 1
+    return dict(counts)
+
+
+@dataclass
+class InputWorkload:
+    """Accounts added on custom domains, some of them lapsed; every fifth account on a live domain then changes
+    its address (no previous_email) to another live domain. Event ids are fixed, so a replay repeats them."""
+
+    prefix: str
+    domains: list[str]
+    lapsed: list[str]
+    events: list[tuple[str, dict]] = field(default_factory=list)
+    final: dict[str, str] = field(default_factory=dict)  # account → its one address at the end
+    event_ids: dict[str, list[str]] = field(default_factory=dict)  # account → ids of its events, in order
+
+    @classmethod
+    def build(cls, prefix: str, accounts: int, domains: int, lapsed: int, fastly: FastlyServer) -> InputWorkload:
+        names = [unique_domain(f"{prefix}-d{i}") for i in range(domains)]
+        workload = cls(prefix, names, names[:lapsed])
+        for index, domain in enumerate(names):
+            fastly.scenario.set(domain, "inactive" if index < lapsed else "active")
+        changes = []
+        for i in range(accounts):
+            account = f"{prefix}-acct-{i}"
+            home = i % domains
+            email = f"u{i}@{names[home]}"
+            added = email_event("email_added", account, email, verified=True, event_id=f"{prefix}-add-{i}")
+            workload.events.append((account, added))
+            workload.final[account] = email
+            workload.event_ids[account] = [added["event_id"]]
+            if home >= lapsed and i % 5 == 1:  # only live domains lose members: no lapse is seen mid-move
+                email = f"v{i}@{names[lapsed + (home * 7 + 3) % (domains - lapsed)]}"
+                changed = email_event("email_changed", account, email, verified=True, event_id=f"{prefix}-chg-{i}")
+                changes.append((account, changed))
+                workload.final[account] = email
+                workload.event_ids[account].append(changed["event_id"])
+        workload.events += changes
+        return workload
+
+    @staticmethod
+    def topics(config: WorkerConfig) -> list[str]:
+        """The topics `problems` reads: follow them all, or take a snapshot of them."""
+        app = config.app_id
+        return [
+            config.topics["email_unverified"],
+            config.topics["dead_letter"],
+            f"{app}-accounts-changelog",
+            f"{app}-domains-changelog",
+            f"{app}-account-commands",
+        ]
+
+    def members(self) -> dict[str, int]:
+        """Accounts per domain at the end (domains left without any not named)."""
+        counts: dict[str, int] = defaultdict(int)
+        for email in self.final.values():
+            counts[email.split("@", 1)[1]] += 1
+        return dict(counts)
+
+    def unverified(self) -> set[tuple[str, str]]:
+        lapsed = set(self.lapsed)
+        return {(a, e.split("@", 1)[1]) for a, e in self.final.items() if e.split("@", 1)[1] in lapsed}
+
+    def problems(self, bus: Bus, topics: dict[str, str], app_id: str) -> list[str]:
+        """Where the pipeline's outputs differ from each event applied exactly once; [] when they do not."""
+        problems: list[str] = []
+        ours = set(self.domains)
+        members = {d: n for d, n in Memberships(bus, f"{app_id}-domains-changelog").per_domain().items() if d in ours}
+        expected = self.members()
+        for domain in sorted(set(members) | set(expected)):
+            if members.get(domain, 0) != expected.get(domain, 0):
+                problems.append(
+                    f"domain {domain}: {members.get(domain, 0)} members, expected {expected.get(domain, 0)}"
+                )
+        unverified = [v for v in bus.values(topics["email_unverified"]) if v["data"]["domain"] in ours]
+        received = {(v["data"]["account_id"], v["data"]["domain"]) for v in unverified}
+        want = self.unverified()
+        problems += [f"no email-unverified event for {pair}" for pair in sorted(want - received)]
+        problems += [f"an email-unverified event not expected: {pair}" for pair in sorted(received - want)]
+        ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for v in unverified:
+            ids[(v["data"]["account_id"], v["data"]["email"])].add(v["id"])
+        problems += [
+            f"{pair}: email-unverified under {len(s)} ids {sorted(s)}" for pair, s in ids.items() if len(s) > 1
+        ]
+        accounts = latest_values(bus.records[f"{app_id}-accounts-changelog"])
+        rows = {orjson.loads(k): orjson.loads(v) for part in accounts.values() for k, (_, v) in part.items()}
+        for account, email in self.final.items():
+            row = rows.get(account)
+            if row is None:
+                problems.append(f"account {account}: not in the account table")
+                continue
+            emails = sorted(entry["email"] for entry in row["addresses"].values())
+            if emails != [email]:
+                problems.append(f"account {account}: addresses {emails}, expected [{email!r}]")
+            for event_id in self.event_ids[account]:
+                if row["recent"].count(event_id) != 1:
+                    problems.append(
+                        f"account {account}: event {event_id} applied {row['recent'].count(event_id)} times"
+                    )
+        problems += [f"dead letter: {v}" for v in bus.values(topics["dead_letter"])]
+        return problems
+
+
+async def snapshot(bootstrap: str, *topics: str) -> Bus:
+    """A Bus, never started, holding every record of `topics` up to their ends now: a last look no pump lags."""
+    bus = Bus(bootstrap)
+    for topic in topics:
+        bus.records[topic] = await read_topic(bootstrap, topic)
+    return bus
