@@ -5,12 +5,27 @@ from the changelogs and finishes the job with nothing lost."""
 from __future__ import annotations
 
 import re
+import signal
 from collections import defaultdict
 
 import httpx
 
 from tests.conftest import close_pipeline, open_pipeline
-from tests.harness import Worker, WorkerConfig, email_event, unique, unique_domain, wait_for
+from tests.harness import (
+    InputWorkload,
+    Worker,
+    WorkerConfig,
+    all_committed,
+    commands_by_event,
+    email_event,
+    missing_report,
+    problems_report,
+    snapshot,
+    unique,
+    unique_domain,
+    wait_for,
+    wait_until,
+)
 
 T = 90  # a kill costs a session timeout (6 s) before the rebalance, then recovery
 ALL_PARTITIONS = {0, 1, 2, 3}  # LAPSEWATCH_PARTITIONS in the test harness
@@ -22,14 +37,21 @@ def owned_partitions(worker: Worker) -> set[int] | None:
     return {int(p) for p in found[-1].split(",") if p.strip()} if found else None
 
 
-def missing_report(missing: set[tuple[str, str]], *workers: Worker) -> str:
-    """The missing (account, domain) pairs, and every log line of either worker that names one of them."""
-    names = {name for pair in missing for name in pair}
-    lines = [f"missing {sorted(missing)}"]
-    for worker in workers:
-        lines.append(f"--- {worker.log_path.name}")
-        lines += [line for line in worker.log().splitlines() if any(name in line for name in names)]
-    return "\n".join(lines)
+def input_partitions(worker: Worker, topic: str) -> set[int] | None:
+    """The partitions of input `topic` the worker's input reader got at its group's last assignment (None: none yet).
+
+    aiokafka logs each assignment as a table (Faust's formatting), then "for group <app id>-input"."""
+    found = None
+    for block in worker.log().split("Setting newly assigned partitions")[1:]:
+        table, _, rest = block.partition(" for group ")
+        if not rest.startswith(f"{worker.config.app_id}-input"):
+            continue
+        found = set()
+        for row in re.findall(rf"\| {re.escape(topic)} +\| \{{([^}}]*)\}}", table):
+            for item in filter(None, (part.strip() for part in row.split(","))):
+                low, _, high = item.partition("-")
+                found |= set(range(int(low), int(high or low) + 1))
+    return found
 
 
 async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broker_url, fastly, tmp_path_factory):
@@ -102,6 +124,65 @@ async def test_two_workers_split_the_work_and_one_survives_the_others_kill(broke
         for event in pipeline.unverified():
             ids[(event["data"]["account_id"], event["data"]["email"])].add(event["id"])
         assert all(len(same) == 1 for same in ids.values()), "a duplicate event carried a different id"
+    finally:
+        other.stop()
+        await close_pipeline(pipeline)
+
+
+async def test_a_worker_killed_between_sending_and_committing_input_leaves_its_batch_to_the_other(
+    broker_url, fastly, tmp_path_factory
+):
+    """The second worker dies on its first input batch, after the batch's commands are acknowledged and before its
+    offsets are committed (the intake-sent failpoint). The first worker takes its partitions over, input and tables,
+    reads that batch again from the offset committed before it, and every event's effect is there exactly once."""
+    first = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("first"))
+    second = WorkerConfig(
+        broker_url,
+        fastly.url,
+        tmp_path_factory.mktemp("second"),
+        {"LAPSEWATCH_FAILPOINTS": "intake-sent=1"},
+        app_id=first.app_id,
+    )
+    app, outputs = first.app_id, InputWorkload.topics(first)
+    pipeline = await open_pipeline(broker_url, first)
+    other = Worker(second)
+    try:
+        bus, email_topic = pipeline.bus, first.topics["email_events"]
+        await bus.follow(*outputs[2:])
+        workload = InputWorkload.build(app, accounts=3000, domains=100, lapsed=10, fastly=fastly)
+        head, tail = workload.events[:1000], workload.events[1000:]
+        # Read and committed by the first worker alone: the second one will start from these offsets.
+        await bus.send_many(email_topic, head)
+        await wait_until(
+            lambda: all_committed(first, inputs_only=True), T, "the first events committed", pipeline.worker.log_tail
+        )
+
+        await other.start()
+        await wait_for(
+            lambda: input_partitions(other, email_topic),
+            T,
+            "the second worker to read input partitions",
+            lambda: other.log_tail(40),
+        )
+        await bus.send_many(email_topic, tail)
+        assert await other.exited(T) == -signal.SIGKILL, other.log_tail()
+
+        await wait_for(
+            lambda: not workload.problems(bus, first.topics, app),
+            T,
+            "every event applied once after the takeover",
+            lambda: problems_report(workload.problems(bus, first.topics, app), pipeline.worker, other),
+            every=0.5,
+        )
+        await wait_until(lambda: all_committed(first), T, "every offset committed to its end", pipeline.worker.log_tail)
+        assert input_partitions(pipeline.worker, email_topic) == ALL_PARTITIONS
+        assert owned_partitions(pipeline.worker) == ALL_PARTITIONS
+        final = await snapshot(broker_url.split("://", 1)[1], *outputs)
+        assert workload.problems(final, first.topics, app) == []
+        # The killed batch was read again by the survivor: its commands went out twice, and changed nothing twice.
+        sent = commands_by_event(final, f"{app}-account-commands")
+        assert any(count > 1 for count in sent.values()), "no command was sent twice: the kill proved nothing"
+        assert set(sent) == {event["event_id"] for _, event in workload.events}
     finally:
         other.stop()
         await close_pipeline(pipeline)
