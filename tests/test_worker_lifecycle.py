@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
 from datetime import datetime
 
+import httpx
 import pytest
 
+from streams.kafka.local_state import MARKER, STOPPED
+from tests.conftest import close_pipeline, open_pipeline
 from tests.harness import (
     FASTLY_TEST_KEY,
     InputWorkload,
+    Memberships,
     Worker,
     WorkerConfig,
     all_committed,
     commands_by_event,
     email_event,
+    latest_values,
+    missing_report,
     problems_report,
+    read_topic,
     snapshot,
+    stored_table,
+    table_mismatches,
     unfinished_offsets,
     unique,
     unique_domain,
@@ -209,3 +219,205 @@ async def test_a_worker_killed_after_sending_a_batch_and_before_committing_it_ap
     sent = commands_by_event(final, f"{app}-account-commands")
     assert any(count > 1 for count in sent.values()), "no command was sent twice: the kill proved nothing"
     assert set(sent) == {event["event_id"] for _, event in workload.events}
+
+
+def _restores(worker: Worker) -> list[int]:
+    """The records each restore from the changelogs set out to write (fast_restore.py logs it as it starts)."""
+    return [int(n) for n in re.findall(r"changelog partitions from the broker: up to (\d+) records", worker.log())]
+
+
+def _accounts_per_domain(addresses: dict[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for email in addresses.values():
+        domain = email.split("@", 1)[1]
+        if domain != "gmail.com":
+            counts[domain] = counts.get(domain, 0) + 1
+    return counts
+
+
+def _differences(members: dict[str, int], expected: dict[str, int]) -> str:
+    """Each domain whose member count (from the domain changelog) is not the expected one."""
+    return "".join(
+        f"{domain}: {members.get(domain, 0)} accounts, expected {expected.get(domain, 0)}\n"
+        for domain in sorted(set(members) | set(expected))
+        if members.get(domain, 0) != expected.get(domain, 0)
+    )
+
+
+@pytest.mark.parametrize("files", ["discarded", "kept"])
+async def test_a_worker_killed_between_restore_batches_ends_with_every_key_at_its_latest_value(
+    files, broker_url, fastly, tmp_path_factory
+):
+    """A worker restoring its tables from the changelogs (empty data directory) dies after its second restore batch.
+    Restarted on the same data directory, its tables must hold exactly the changelogs' latest values, and it must
+    go on applying events on top of them. "discarded": as it happens, the unclean stop makes the worker drop the
+    partial files. "kept": the files marked clean, so the restore resumes from the offset each batch stored with it
+    (what a restore cut short by a rebalance does): nothing written twice, nothing skipped."""
+    build = WorkerConfig(broker_url, fastly.url, tmp_path_factory.mktemp("build"))
+    app = build.app_id
+    changelogs = {table: f"{app}-{table}-changelog" for table in ("accounts", "domains")}
+    bootstrap = broker_url.split("://", 1)[1]
+    pipeline = await open_pipeline(broker_url, build)
+    restarted: Worker | None = None
+    try:
+        # 1. Changelogs of several restore batches: 2400 accounts, one domain paged (over 1000 members); then a
+        #    third of the accounts move to a public mailbox, which empties four domains (rows deleted, tombstones).
+        bus = pipeline.bus
+        await bus.follow(changelogs["domains"])
+        members = Memberships(bus, changelogs["domains"])
+        small = [unique_domain(f"restore{i}") for i in range(40)]
+        big = unique_domain("restore-big")
+        for domain in [*small, big]:
+            fastly.scenario.set(domain, "active")
+        addresses: dict[str, str] = {}
+        adds, moves = [], []
+        for i in range(2400):
+            account = f"{app}-acct-{i}"
+            home = big if i % 2 == 0 else small[(i // 2) % 40]
+            added = email_event("email_added", account, f"u{i}@{home}", verified=True, event_id=f"{app}-add-{i}")
+            adds.append((account, added))
+            addresses[account] = added["email"]
+            if i % 3 == 0 or home in small[:4]:
+                gmail = f"{account}@gmail.com"
+                moves.append((account, email_event("email_changed", account, gmail, event_id=f"{app}-gmail-{i}")))
+        ours = {*small, big}
+        mine = lambda: {domain: n for domain, n in members.per_domain().items() if domain in ours}
+        await bus.send_many(build.topics["email_events"], adds)
+        expected = _accounts_per_domain(addresses)
+        assert expected[big] > 1000  # paged: a head row and page rows
+        await wait_for(
+            lambda: mine() == expected,
+            KILL_T,
+            "the accounts added",
+            lambda: _differences(mine(), expected) + pipeline.worker.log_tail(),
+            every=0.5,
+        )
+        for account, event in moves:
+            addresses[account] = event["email"]
+        await bus.send_many(build.topics["email_events"], moves)
+        expected = _accounts_per_domain(addresses)
+        assert not set(small[:4]) & set(expected)
+        await wait_for(
+            lambda: mine() == expected,
+            KILL_T,
+            "the accounts moved",
+            lambda: _differences(mine(), expected) + pipeline.worker.log_tail(),
+            every=0.5,
+        )
+        await wait_until(lambda: all_committed(build), KILL_T, "the build committed", pipeline.worker.log_tail)
+        assert pipeline.worker.stop() == 0
+        deleted = [m.key for m in bus.records[changelogs["domains"]] if m.value is None]
+        assert deleted, "no domain row was deleted: the restore of a tombstone goes untested"
+
+        # 2. A worker with an empty data directory dies after writing its second restore batch. A batch holds
+        #    records of one partition, so with batches under half the smallest partition the kill always leaves
+        #    one part-restored, whichever partitions the restore reads first.
+        ends: dict[tuple[str, int], int] = {}
+        for table, topic in changelogs.items():
+            for record in await read_topic(bootstrap, topic):
+                ends[table, record.partition] = max(ends.get((table, record.partition), 0), record.offset + 1)
+        batch = min(ends.values()) // 3
+        assert batch >= 10 and sum(ends.values()) > 20 * batch, f"too few records for several batches: {ends}"
+        restore = WorkerConfig(
+            broker_url,
+            fastly.url,
+            tmp_path_factory.mktemp("restore"),
+            {"LAPSEWATCH_RESTORE_BATCH_RECORDS": str(batch)},
+            app_id=app,
+        )
+        failing = dataclasses.replace(
+            restore, overrides={**restore.overrides, "LAPSEWATCH_FAILPOINTS": "restore-batch=2"}
+        )
+        killed = Worker(failing)
+        assert await killed.run_until_exit(KILL_T) == -signal.SIGKILL
+        (total,) = _restores(killed)
+        assert total == sum(ends.values()), (total, ends)  # the restore set out to write every record
+        held = {
+            (table, partition): offset
+            for table in changelogs
+            for partition, offset in stored_table(restore.data_dir, table)[1].items()
+            if offset is not None
+        }
+        partial = {tp: f"{offset + 1} of {ends[tp]}" for tp, offset in held.items() if offset + 1 < ends[tp]}
+        assert partial, f"the kill left no partition part-restored: held {held}, changelog ends {ends}"
+        written = sum(offset + 1 for offset in held.values())
+
+        # 3. The restart, on the same data directory.
+        if files == "kept":
+            (restore.data_dir / MARKER).write_text(f"{STOPPED}\n")
+        restarted = Worker(restore)
+        await restarted.start(KILL_T)
+        if files == "kept":
+            assert "did not stop cleanly" not in restarted.log()
+            # Resumed after the last record each kept batch held: every other record once, none of those again.
+            assert _restores(restarted)[0] == total - written, restarted.log_tail()
+        else:
+            assert "did not stop cleanly" in restarted.log()
+            assert _restores(restarted)[0] == total, restarted.log_tail()
+
+        # 4. The restored domain table, as the worker's own view answers.
+        async with httpx.AsyncClient(timeout=10) as client:
+            for domain in sorted(ours):
+                answer = await client.get(f"{restarted.web_url}/domains/{domain}")
+                if domain in expected:
+                    assert answer.status_code == 200, (domain, answer.text)
+                    assert answer.json()["members"]["accounts"] == expected[domain], (domain, answer.json())
+                else:
+                    assert answer.status_code == 404, (domain, answer.text)
+
+        # 5. Events on top of the restored tables. email_changed without previous_email drops the address the
+        #    account table holds; an event id seen before (the account table's recent ids) changes nothing, though
+        #    its address was removed since by an event of the same time.
+        lapsed, after = unique_domain("restore-lapsed"), unique_domain("restore-after")
+        fastly.scenario.set(lapsed, "inactive")
+        fastly.scenario.set(after, "active")
+        ours |= {lapsed, after}
+        news, to_lapsed = [], set()
+        for i, (account, added) in enumerate(adds):
+            if i % 9 == 1 and not addresses[account].endswith("@gmail.com"):
+                email = f"w{i}@{lapsed}"
+                news.append(
+                    (account, email_event("email_changed", account, email, verified=True, event_id=f"{app}-lapsed-{i}"))
+                )
+                addresses[account], to_lapsed = email, to_lapsed | {(account, lapsed)}
+            elif added["email"].endswith(f"@{small[0]}"):
+                news.append((account, added))  # again: a duplicate
+                email = f"x{i}@{after}"
+                news.append(
+                    (account, email_event("email_added", account, email, verified=True, event_id=f"{app}-after-{i}"))
+                )
+                addresses[account] = email
+        await bus.send_many(build.topics["email_events"], news)
+        expected = _accounts_per_domain(addresses)
+        assert to_lapsed and expected[after] == 30
+        await wait_for(
+            lambda: mine() == expected,
+            KILL_T,
+            "the new events applied",
+            lambda: _differences(mine(), expected) + restarted.log_tail(),
+            every=0.5,
+        )
+        received = lambda: {(v["data"]["account_id"], v["data"]["domain"]) for v in pipeline.unverified(domain=lapsed)}
+        await wait_for(
+            lambda: received() == to_lapsed,
+            KILL_T,
+            "an email-unverified event for each address moved to the lapsed domain",
+            lambda: missing_report(set(sorted(to_lapsed - received())[:10]), restarted),
+        )
+        await wait_until(lambda: all_committed(build), KILL_T, "every offset committed", restarted.log_tail)
+        ids: dict[str, set[str]] = {}
+        for event in pipeline.unverified():
+            ids.setdefault(event["data"]["email"], set()).add(event["id"])
+        assert all(len(same) == 1 for same in ids.values()), "a duplicate event carried a different id"
+        assert mine() == expected, _differences(mine(), expected)
+
+        # 6. Every key of both tables, as the stopped worker's files hold it, is its changelog's latest value.
+        assert restarted.stop() == 0
+        for table, topic in changelogs.items():
+            rows, _ = stored_table(restore.data_dir, table)
+            mismatches = table_mismatches(rows, latest_values(await read_topic(bootstrap, topic)))
+            assert mismatches == [], f"{table}:\n" + "\n".join(mismatches)
+    finally:
+        if restarted is not None:
+            restarted.stop()
+        await close_pipeline(pipeline)
