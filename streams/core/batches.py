@@ -12,10 +12,9 @@ order. A JSON object is a single command, as the checker sends its results.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 
 import orjson
-from aiokafka.partitioner import murmur2
+from murmurhash2 import murmurhash2
 
 from streams.core.jsontypes import JsonObject
 
@@ -23,11 +22,13 @@ from streams.core.jsontypes import JsonObject
 MAX_RECORD_BYTES = 512 * 1024
 
 
-@lru_cache(maxsize=1 << 16)
+# Kafka's default partitioner: murmur2 with this seed, as aiokafka's DefaultPartitioner and the Java client.
+KAFKA_MURMUR2_SEED = 0x9747B28C
+
+
 def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives `key` (as aiokafka's DefaultPartitioner)."""
-    hashed: int = murmur2(key.encode())  # aiokafka has no type information: it is an int
-    return (hashed & 0x7FFFFFFF) % partitions
+    """The partition Kafka's default partitioner gives `key` (tests hold it to aiokafka's DefaultPartitioner)."""
+    return (murmurhash2(key.encode(), KAFKA_MURMUR2_SEED) & 0x7FFFFFFF) % partitions
 
 
 def decode(value: bytes) -> list[JsonObject]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import orjson
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.core import batches
 
@@ -13,6 +16,18 @@ def test_a_key_keeps_the_partition_the_producer_gave_it_before_batching():
     for i in range(500):
         key = f"account-{i}"
         assert batches.partition_for(key, 8) == DefaultPartitioner()(key.encode(), partitions, partitions)
+
+
+def test_the_native_hash_is_kafkas_murmur2_on_any_key():
+    rng = random.Random(3)
+    alphabet = string.printable + "éü文字🙂"
+    keys = ["", "a", "ab", "abc", "abcd", "abcde"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(5000)
+    ]
+    for key in keys:
+        for count in (1, 3, 8, 12, 100):
+            expected = (murmur2(key.encode()) & 0x7FFFFFFF) % count
+            assert batches.partition_for(key, count) == expected, (key, count)
 
 
 def test_commands_keep_their_order_per_partition_and_every_command_arrives_once():
