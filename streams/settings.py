@@ -34,6 +34,8 @@ IANA_RDAP_BOOTSTRAP = "https://data.iana.org/rdap/dns.json"
 
 # Longer than any sensible interval; a typo of many digits must not become "never".
 MAX_DURATION = 400 * 86400.0
+# A producer batch travels in one request, and Faust's producer sends at most 1,000,000 bytes a request.
+MAX_PRODUCER_BATCH = 900 * 1024
 
 
 class SettingsError(ValueError):
@@ -690,7 +692,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rebalance_timeout=reader.duration("BROKER_REBALANCE_TIMEOUT", "60s", minimum=1),
         heartbeat_interval=reader.duration("BROKER_HEARTBEAT_INTERVAL", "3s", minimum=0.1),
         fetch_max_wait=reader.duration("BROKER_FETCH_MAX_WAIT", "100ms", minimum=0.001, maximum=30),
-        producer_max_batch_bytes=reader.integer("PRODUCER_MAX_BATCH_BYTES", 16384, minimum=1, maximum=64 * 1024 * 1024),
+        producer_max_batch_bytes=reader.integer(
+            "PRODUCER_MAX_BATCH_BYTES", 512 * 1024, minimum=1, maximum=MAX_PRODUCER_BATCH
+        ),
         restore_batch_records=reader.integer("RESTORE_BATCH_RECORDS", 50_000, minimum=1, maximum=10_000_000),
         standby_replicas=reader.integer("STANDBY_REPLICAS", 1, minimum=0, maximum=10),
         broker_security=_broker_security(reader, broker),
