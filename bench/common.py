@@ -104,7 +104,14 @@ def worker_env(broker: EmbeddedBroker, app_id: str, data_dir: Path, scenario: Pa
         }
     )
     env.update(overrides)
+    # BENCH_WORKER_LAPSEWATCH_X=v sets LAPSEWATCH_X=v in every worker: a setting tried without an edit.
+    env.update(
+        {key.removeprefix("BENCH_WORKER_"): value for key, value in os.environ.items() if key.startswith(WORKER_PREFIX)}
+    )
     return env
+
+
+WORKER_PREFIX = "BENCH_WORKER_LAPSEWATCH_"
 
 
 # ---------------------------------------------------------------- processes
