@@ -8,8 +8,11 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+from collections.abc import Iterable
+from typing import ClassVar
 
 import faust
+import mode
 
 from streams.kafka import fast_restore, faust_fixes
 from streams.kafka.local_state import DataDirInUse, LocalState
@@ -58,6 +61,14 @@ def json_logging() -> dict:
 
 
 class App(faust.App):
+    # Started with the app's own services (producer, consumer, tables), not after the tables are recovered
+    # as Faust's extra services are: the input reader needs no table, and its group join then overlaps Faust's.
+    early_services: ClassVar[list[type[mode.Service]]] = []
+
+    def on_init_dependencies(self) -> Iterable[mode.ServiceT]:
+        early = [service(loop=self.loop, beacon=self.beacon) for service in self.early_services]
+        return [*super().on_init_dependencies(), *early]
+
     async def on_first_start(self) -> None:
         # Before any table file is opened, and only in a worker: not in the CLI tools that import the app.
         try:

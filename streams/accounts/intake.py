@@ -92,7 +92,7 @@ class _Handover(ConsumerRebalanceListener):
 
 
 class Intake(mode.Service):
-    """Started with the app, after its tables are recovered (Faust's extra services); one per worker."""
+    """Started with the app's own services (App.early_services); one per worker."""
 
     batch_lock: asyncio.Lock
     consumer: AIOKafkaConsumer | None = None
@@ -221,4 +221,4 @@ def _count(fetched: dict[TopicPartition, list[ConsumerRecord]]) -> int:
 
 
 running: list[Intake] = []
-app.service(Intake)
+app.early_services.append(Intake)
