@@ -86,7 +86,7 @@ from bench.common import (
     write_scenario,
 )
 from streams.kafka.broker import EmbeddedBroker, _die_with_parent
-from streams.ops.lag import measure_lag
+from streams.ops.lag import measure_groups
 from tests import rdap_documents as docs
 from tests.rdap_server import RdapServer
 from tests.tls import certificate_authority
@@ -697,11 +697,12 @@ class Soak:
             await asyncio.sleep(max(0.5, next_at - time.time()))
 
     async def lag(self) -> tuple[int | None, int | None]:
-        topics = [EMAIL_EVENTS, LOGINS, f"{APP_ID}-account-commands", f"{APP_ID}-domain-commands"]
+        groups = {
+            f"{APP_ID}-input": [EMAIL_EVENTS, LOGINS],  # the input reader's group (streams/accounts/intake.py)
+            APP_ID: [f"{APP_ID}-account-commands", f"{APP_ID}-domain-commands"],
+        }
         try:
-            report = await asyncio.wait_for(
-                measure_lag(self.broker.bootstrap, APP_ID, topics, ages=False, timeout=5), 20
-            )
+            report = await asyncio.wait_for(measure_groups(self.broker.bootstrap, groups, ages=False, timeout=5), 20)
         except Exception:  # a broker busy with a rebalance: this sample has no lag
             return None, None
         by_topic = report.by_topic()
