@@ -26,7 +26,7 @@ from streams.domains.publish import send
 from streams.domains.scheduler import checker
 from streams.domains.state import DomainState
 from streams.domains.table import load, store
-from streams.kafka.table_batches import PartitionWrites
+from streams.kafka.table_batches import PartitionWrites, read_many
 
 log = logging.getLogger("lapsewatch.domains")
 control_log = logging.getLogger("lapsewatch.control")
@@ -83,8 +83,9 @@ async def apply_domain_record(event) -> None:
             continue
         by_domain.setdefault(domain, []).append(command)
     decided = []
+    heads = read_many(topics.domains, message.partition, by_domain)
     for domain, group in by_domain.items():
-        stored, before = load(domain)
+        stored, before = load(domain, heads[domain])
         try:
             state, events = apply_domain_commands_to(before, group)
         except Exception:

@@ -30,9 +30,15 @@ def requeue(domain: str, at: float) -> None:
         due.set(domain, at, priority_of(value))
 
 
-def load(domain: str) -> tuple[dict[str, dict], dict | None]:
-    """The domain's rows as stored ({} if none) and its value joined from them (None if none)."""
-    head = topics.domains.get(domain)
+_UNREAD: dict = {}
+
+
+def load(domain: str, head: dict | None = _UNREAD) -> tuple[dict[str, dict], dict | None]:
+    """The domain's rows as stored ({} if none) and its value joined from them (None if none).
+
+    `head`: the domain's head row when the caller read it already (read_many, for a whole record)."""
+    if head is _UNREAD:
+        head = topics.domains.get(domain)
     if head is None:
         return {}, None
     stored = {domain: head}
