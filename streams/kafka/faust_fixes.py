@@ -260,13 +260,22 @@ async def _hole(consumer: Any, tp: Any) -> tuple[int, int] | None:
     on were fetched (the position is past it) and none was acknowledged.
     """
     committed = consumer._committed_offset.get(tp)
-    if committed is None or committed < 0 or consumer._gap.get(tp):
+    if committed is None or committed < 0 or consumer._gap.get(tp) or _busy(consumer, tp.topic):
         return None
     if consumer._acked.get(tp):
         first = _acked_past_commit(consumer, tp)
         return None if first is None else (committed, first)
     position = await consumer._thread.position(TopicPartition(tp.topic, tp.partition))
     return (committed, position) if position is not None and position > committed else None
+
+
+def _busy(consumer: Any, topic: str) -> bool:
+    """A record of `topic` is with its agent now. A slow record (awaiting its sends, on a loaded machine)
+    is neither acknowledged nor a hole, and the records fetched behind it wait in the stream's queue:
+    read again, they would be applied twice. A dropped record shows once the agent is idle."""
+    return any(
+        message.topic == topic and message.tracked and not message.acked for message in list(consumer._unacked_messages)
+    )
 
 
 async def _mend_holes(consumer: Any, now: float | None = None) -> None:

@@ -109,6 +109,7 @@ class Mendable(Offsets):
         self.app = SimpleNamespace(tables=SimpleNamespace(changelog_topics=set()), rebalancing=False)
         self.commit_interval = 2.8
         self.seeks: list[tuple[object, int]] = []
+        self._unacked_messages: list = []  # messages its agents hold now (Faust: tracked, not acked)
         self.fetched_up_to = position if position is not None else (max(acked) + 1 if acked else committed)
 
         async def position_of(tp):
@@ -165,3 +166,25 @@ async def test_a_hole_that_moves_is_progress_not_a_drop():
     consumer.fetched_up_to = 9
     await faust_fixes._mend_holes(consumer, now=103.0)
     assert consumer.seeks == []
+
+
+async def test_a_record_still_with_its_agent_is_no_hole_however_long_it_takes():
+    """The position is past the committed offset because records wait behind a slow one: not a drop."""
+    consumer = Mendable(committed=7, acked=[], position=12)
+    in_progress = SimpleNamespace(topic=consumer.tp.topic, tracked=True, acked=False)
+    consumer._unacked_messages.append(in_progress)
+    for now in (100.0, 103.0, 106.0, 109.0):
+        await faust_fixes._mend_holes(consumer, now=now)
+    assert consumer.seeks == []
+    in_progress.acked = True  # the agent is idle again and nothing of offset 7 was acknowledged: now a drop
+    await faust_fixes._mend_holes(consumer, now=112.0)
+    await faust_fixes._mend_holes(consumer, now=115.0)
+    assert consumer.seeks == [(consumer.tp, 7)]
+
+
+async def test_a_busy_agent_of_another_topic_does_not_hold_a_hole_back():
+    consumer = Mendable(committed=7, acked=[], position=8)
+    consumer._unacked_messages.append(SimpleNamespace(topic="other-topic", tracked=True, acked=False))
+    await faust_fixes._mend_holes(consumer, now=100.0)
+    await faust_fixes._mend_holes(consumer, now=103.0)
+    assert consumer.seeks == [(consumer.tp, 7)]
