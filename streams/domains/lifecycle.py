@@ -7,7 +7,8 @@ The domain agent only reads, calls one of these, writes and sends.
 
 from __future__ import annotations
 
-from typing import assert_never
+from collections.abc import Mapping
+from typing import Any, assert_never
 
 from streams.core.policy import Policy
 from streams.core.times import epoch_seconds, iso_utc
@@ -115,6 +116,16 @@ def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decisi
         state.next_check_at = now
         state.urgent = True
     return state, []
+
+
+def login_changes_nothing(row: Mapping[str, Any] | None, now: float, policy: Policy) -> bool:
+    """True where `apply_login` would leave the domain as it is, read from its stored head row alone: no
+    domain, a fresh verdict, or a check already due. Most logins, at the cost of a few dictionary reads."""
+    if row is None:
+        return True
+    last_success: float | None = row.get("last_success_at")
+    next_check: float = row.get("next_check_at", 0.0)
+    return (last_success is not None and now - last_success < policy.login_freshness) or next_check <= now
 
 
 def _routine(state: DomainState, now: float, policy: Policy, *, first: bool = False) -> float:

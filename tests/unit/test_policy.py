@@ -430,3 +430,35 @@ def test_a_login_hurries_a_stale_domain_and_the_check_calms_it():
     fresh, _ = run([at(0, ACTIVE)])
     fresh, _ = apply_login(fresh, T0 + H, POLICY)  # checked an hour ago: nothing to hurry
     assert fresh.urgent is False and fresh.next_check_at >= T0 + 3 * DAY
+
+
+def test_a_login_said_to_change_nothing_changes_nothing():
+    """login_changes_nothing reads the stored row; whenever it says so, apply_login agrees."""
+    import random
+
+    from streams.domains.lifecycle import apply_login, login_changes_nothing
+    from streams.domains.state import DomainState
+
+    rng = random.Random(5)
+    now = T0 + 40 * DAY
+    moments = [None, now - 60 * DAY, now - POLICY.login_freshness - 1, now - POLICY.login_freshness + 1, now - 60, now]
+    said, agreed_changes = 0, 0
+    for _ in range(3000):
+        members = rng.choice([{}, {"a1": {"k": {"email": "x@example.com", "verified": True, "verified_at": None}}}])
+        state = DomainState(
+            "example.com",
+            members=members,
+            last_success_at=rng.choice(moments),
+            last_check_at=rng.choice(moments),
+            next_check_at=rng.choice([now - 1, now, now + 1, now + 30 * DAY]),
+        )
+        row = state.to_dict()
+        before = (state.next_check_at, state.urgent)
+        after, _ = apply_login(DomainState.from_dict(row), now, POLICY)
+        changed = after is not None and (after.next_check_at, after.urgent) != before
+        if login_changes_nothing(row, now, POLICY):
+            said += 1
+            assert not changed, row
+        agreed_changes += changed
+    assert login_changes_nothing(None, now, POLICY)
+    assert said > 500 and agreed_changes > 100  # both outcomes were exercised
