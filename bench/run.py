@@ -32,7 +32,17 @@ from rich.table import Table
 
 from bench.common import Figure
 
-BENCHMARKS = ("ingest", "checks", "dedup", "latency", "footprint", "scaleout", "coverage", "first_deployment")
+BENCHMARKS = (
+    "ingest",
+    "checks",
+    "dedup",
+    "latency",
+    "footprint",
+    "scaleout",
+    "coverage",
+    "first_deployment",
+    "standby",
+)
 # Run only when named (`python -m bench soak`, `make soak`): the soak alone takes over ten minutes.
 OPTIONAL = ("soak",)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -50,6 +60,8 @@ SETTINGS = (
     "BENCH_FOOTPRINT_ACCOUNTS",
     "BENCH_FOOTPRINT_DOMAINS",
     "BENCH_FIRST_DEPLOYMENT_ACCOUNTS",
+    "BENCH_STANDBY_ACCOUNTS",
+    "BENCH_STANDBY_DOMAINS",
     "LAPSEWATCH_SOAK_SECONDS",
     "LAPSEWATCH_SOAK_DOMAINS",
     "LAPSEWATCH_SOAK_EVENTS_PER_SECOND",
