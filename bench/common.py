@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -258,7 +259,9 @@ class Progress:
     def steady_rate(self, total: int, low: float = 0.1, high: float = 0.9) -> float:
         """Records per second between `low` and `high` of the total: start-up and the tail left out."""
         first, last = round(total * low), round(total * high)
-        return (last - first) / max(self.reached(last) - self.reached(first), 1e-9)
+        seconds = self.reached(last) - self.reached(first)
+        # Both seen at one sample (a run too small for its polling): no rate, rather than a huge one.
+        return (last - first) / seconds if seconds > 0 else math.nan
 
 
 class TopicReader:
