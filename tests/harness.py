@@ -503,6 +503,27 @@ def problems_report(problems: list[str], *workers: Worker, limit: int = 40) -> s
     return "\n".join(lines)
 
 
+def account_trails(bus: Bus, app_id: str, problems: list[str], limit: int = 5) -> list[str]:
+    """For the first accounts named in `problems`: each record of `<app id>-account-commands` that carries one of
+    their commands (partition, offset, event ids in order), and each of their account-table changelog records
+    (offset, addresses, recent event ids). The order the account stage saw their events, and what it made of it."""
+    accounts = list(dict.fromkeys(re.findall(r"account ([\w.-]+-acct-\d+)", "\n".join(problems))))[:limit]
+    lines = []
+    for account in accounts:
+        lines.append(f"--- {account}")
+        for message in bus.records[f"{app_id}-account-commands"]:
+            ids = [c["event_id"] for c in orjson.loads(message.value) if c.get("account_id") == account]
+            if ids:
+                lines.append(f"account-commands[{message.partition}]@{message.offset}: {ids}")
+        key = orjson.dumps(account)
+        for message in bus.records[f"{app_id}-accounts-changelog"]:
+            if message.key == key:
+                row = orjson.loads(message.value) if message.value is not None else None
+                state = None if row is None else (sorted(e["email"] for e in row["addresses"].values()), row["recent"])
+                lines.append(f"accounts-changelog[{message.partition}]@{message.offset}: {state}")
+    return lines
+
+
 def commands_by_event(bus: Bus, topic: str) -> dict[str, int]:
     """How many records of an `<app id>-account-commands` topic carry each event's command."""
     counts: dict[str, int] = defaultdict(int)
@@ -570,6 +591,11 @@ class InputWorkload:
     def unverified(self) -> set[tuple[str, str]]:
         lapsed = set(self.lapsed)
         return {(a, e.split("@", 1)[1]) for a, e in self.final.items() if e.split("@", 1)[1] in lapsed}
+
+    def report(self, bus: Bus, topics: dict[str, str], app_id: str, *workers: Worker) -> str:
+        """The problems, the log lines about them, and the trail of the accounts they name."""
+        problems = self.problems(bus, topics, app_id)
+        return "\n".join([problems_report(problems, *workers), *account_trails(bus, app_id, problems)])
 
     def problems(self, bus: Bus, topics: dict[str, str], app_id: str) -> list[str]:
         """Where the pipeline's outputs differ from each event applied exactly once; [] when they do not."""

@@ -19,7 +19,6 @@ from tests.harness import (
     commands_by_event,
     email_event,
     missing_report,
-    problems_report,
     snapshot,
     unique,
     unique_domain,
@@ -171,14 +170,16 @@ async def test_a_worker_killed_between_sending_and_committing_input_leaves_its_b
             lambda: not workload.problems(bus, first.topics, app),
             T,
             "every event applied once after the takeover",
-            lambda: problems_report(workload.problems(bus, first.topics, app), pipeline.worker, other),
+            lambda: workload.report(bus, first.topics, app, pipeline.worker, other),
             every=0.5,
         )
         await wait_until(lambda: all_committed(first), T, "every offset committed to its end", pipeline.worker.log_tail)
         assert input_partitions(pipeline.worker, email_topic) == ALL_PARTITIONS
         assert owned_partitions(pipeline.worker) == ALL_PARTITIONS
         final = await snapshot(broker_url.split("://", 1)[1], *outputs)
-        assert workload.problems(final, first.topics, app) == []
+        assert workload.problems(final, first.topics, app) == [], workload.report(
+            final, first.topics, app, pipeline.worker
+        )
         # The killed batch was read again by the survivor: its commands went out twice, and changed nothing twice.
         sent = commands_by_event(final, f"{app}-account-commands")
         assert any(count > 1 for count in sent.values()), "no command was sent twice: the kill proved nothing"

@@ -26,7 +26,6 @@ from tests.harness import (
     email_event,
     latest_values,
     missing_report,
-    problems_report,
     read_topic,
     snapshot,
     stored_table,
@@ -209,12 +208,12 @@ async def test_a_worker_killed_after_sending_a_batch_and_before_committing_it_ap
         lambda: not workload.problems(bus, config.topics, app),
         KILL_T,
         "every event applied once",
-        lambda: problems_report(workload.problems(bus, config.topics, app), killed, restarted),
+        lambda: workload.report(bus, config.topics, app, killed, restarted),
         every=0.5,
     )
     await wait_until(lambda: all_committed(config), KILL_T, "every offset committed to its end", restarted.log_tail)
     final = await snapshot(config.broker_url.split("://", 1)[1], *InputWorkload.topics(config))
-    assert workload.problems(final, config.topics, app) == []
+    assert workload.problems(final, config.topics, app) == [], workload.report(final, config.topics, app, restarted)
     # The batch the kill left uncommitted was read and sent again: the case the ids must make harmless.
     sent = commands_by_event(final, f"{app}-account-commands")
     assert any(count > 1 for count in sent.values()), "no command was sent twice: the kill proved nothing"
