@@ -644,3 +644,44 @@ async def snapshot(bootstrap: str, *topics: str) -> Bus:
     for topic in topics:
         bus.records[topic] = await read_topic(bootstrap, topic)
     return bus
+
+
+def run_faust_as_lapsewatch_does(monkeypatch) -> None:
+    """faust_fixes as streams/app.py installs them, and its default fetch wait (100 ms) for this test's consumer:
+    whichever test installed the fixes first chose the process-wide wait, and Faust's 1.5 s doubles the start."""
+    from faust.transport.drivers import aiokafka as aiokafka_driver
+
+    from streams.kafka import faust_fixes
+
+    faust_fixes.install()
+    thread = aiokafka_driver.AIOKafkaConsumerThread
+    monkeypatch.setattr(
+        thread, "_create_worker_consumer", faust_fixes._with_fetch_max_wait(thread._create_worker_consumer, 100)
+    )
+
+
+async def faust_app_in_process(broker_url: str, app_id: str, datadir: Path, partitions: int, **settings):
+    """A Faust app in the test's own process, its source topic `<app_id>-source` created, with the short group
+    timings a fresh join on Tansu needs."""
+    import faust
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker_url.split("://", 1)[1])
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{app_id}-source", partitions, 1)])
+    finally:
+        await admin.close()
+    return faust.App(
+        app_id,
+        broker=broker_url,
+        store="rocksdb://",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_partitions=partitions,
+        broker_session_timeout=6,
+        broker_rebalance_timeout=3,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",
+        **settings,
+    )

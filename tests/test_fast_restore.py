@@ -25,11 +25,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.serializers import codecs
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from streams.kafka import fast_restore, faust_fixes
-from tests.harness import unique, wait_for
+from streams.kafka import fast_restore
+from tests.harness import faust_app_in_process, run_faust_as_lapsewatch_does, unique, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -300,33 +299,16 @@ async def test_a_faust_app_starts_with_its_table_restored_by_the_fast_path(
 ):
     """table_manager's TableManager in a running app: the table is restored before Faust's recovery, in
     batches of `batch_records`, and Faust's own changelog replay applies nothing."""
-    faust_fixes.install()  # as streams/app.py runs Faust, with its default fetch wait (100 ms)
-    thread = aiokafka_driver.AIOKafkaConsumerThread
-    monkeypatch.setattr(
-        thread, "_create_worker_consumer", faust_fixes._with_fetch_max_wait(thread._create_worker_consumer, 100)
-    )
+    run_faust_as_lapsewatch_does(monkeypatch)
     bootstrap = broker_url.split("://", 1)[1]
     app_id = unique("lw-fast-restore")
     log = await Changelog(bootstrap, f"{app_id}-t-changelog").create()
     await log.send(faust_shaped_records())
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(f"{app_id}-source", PARTITIONS, 1)])
-    finally:
-        await admin.close()
-
-    app = faust.App(
+    app = await faust_app_in_process(
+        broker_url,
         app_id,
-        broker=broker_url,
-        store="rocksdb://",
-        datadir=str(tmp_path / "data"),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        broker_session_timeout=6,
-        broker_rebalance_timeout=3,
-        broker_heartbeat_interval=1,
-        consumer_auto_offset_reset="earliest",
+        tmp_path / "data",
+        PARTITIONS,
         TableManager=fast_restore.table_manager(fast_restore.RestoreOptions(bootstrap, batch_records=5)),
     )
     table = app.Table("t", partitions=PARTITIONS)

@@ -14,18 +14,14 @@ from __future__ import annotations
 import asyncio
 import json
 
-import faust
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from streams.kafka import faust_fixes
 from streams.kafka.end_offsets import end_offsets
 from streams.kafka.table_batches import PartitionWrites, read_many
-from tests.harness import unique, wait_for
+from tests.harness import faust_app_in_process, run_faust_as_lapsewatch_does, unique, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -86,40 +82,12 @@ def raw_contents(table) -> dict[int, dict[bytes, bytes]]:
     return {p: dict(store._db_for_partition(p).items()) for p in range(PARTITIONS)}
 
 
-def run_faust_as_lapsewatch_does(monkeypatch) -> None:
-    """faust_fixes as streams/app.py installs them, and its default fetch wait (100 ms) for this test's consumer:
-    whichever test installed the fixes first chose the process-wide wait, and Faust's 1.5 s doubles the start."""
-    faust_fixes.install()
-    thread = aiokafka_driver.AIOKafkaConsumerThread
-    monkeypatch.setattr(
-        thread, "_create_worker_consumer", faust_fixes._with_fetch_max_wait(thread._create_worker_consumer, 100)
-    )
-
-
 async def test_partition_writes_store_and_send_what_faust_does(broker_url, tmp_path, monkeypatch):
     run_faust_as_lapsewatch_does(monkeypatch)  # none of the fixes changes what a table writes
     bootstrap = broker_url.split("://", 1)[1]
     app_id = unique("lw-table-batches")
     source_name = f"{app_id}-source"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(source_name, PARTITIONS, 1)])
-    finally:
-        await admin.close()
-
-    app = faust.App(
-        app_id,
-        broker=broker_url,
-        store="rocksdb://",
-        datadir=str(tmp_path / "data"),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        broker_session_timeout=6,
-        broker_rebalance_timeout=3,
-        broker_heartbeat_interval=1,
-        consumer_auto_offset_reset="earliest",
-    )
+    app = await faust_app_in_process(broker_url, app_id, tmp_path / "data", PARTITIONS)
     source = app.topic(source_name, key_serializer="raw", value_serializer="raw")
     by_faust = app.Table("by-faust", partitions=PARTITIONS)
     by_batch = app.Table("by-batch", partitions=PARTITIONS)
