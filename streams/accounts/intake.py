@@ -99,7 +99,6 @@ class Intake(mode.Service):
 
     def __post_init__(self) -> None:
         self.batch_lock = asyncio.Lock()
-        self.batches = 0
         self._closing = False
         running.append(self)
 
@@ -174,7 +173,6 @@ class Intake(mode.Service):
                 # took the partitions meanwhile, their next owner reads it again (same ids).
                 log.warning("input offsets not committed (%s): a later commit or the next owner covers them", exc)
                 return
-            self.batches += 1
 
     async def start_where_faust_stopped(self, assigned: list[TopicPartition]) -> None:
         """A partition this group never committed starts where the Faust group of earlier versions did.
