@@ -22,43 +22,36 @@ log = logging.getLogger("lapsewatch.failures")
 _SAME = object()
 
 
+def _dead_letter(source, reason: str, error: str, timestamp_ms: int | None, key, value) -> bytes:
+    """The dead-letter value for a record of `source` (a Faust message or an aiokafka record), logged and counted."""
+    record = dead_letter_record(
+        reason=reason,
+        error=error,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        timestamp_ms=timestamp_ms,
+        key=key,
+        value=value,
+    )
+    log.info("dead-lettered %s[%s]@%s: %s", source.topic, source.partition, source.offset, reason)
+    metrics.dead_lettered.labels(reason).inc()
+    return orjson.dumps(record)
+
+
 async def send_dead_letter(message, reason: str, error: str, *, key=_SAME, value=_SAME) -> None:
     """`key`/`value` stand in for the message's own: one command out of a batched internal record."""
     key = message.key if key is _SAME else key
     value = message.value if value is _SAME else value
-    record = dead_letter_record(
-        reason=reason,
-        error=error,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-        key=key,
-        value=value,
-    )
-    log.info("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-    await topics.dead_letter.send(key=key, value=orjson.dumps(record))
-    metrics.dead_lettered.labels(reason).inc()
+    timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
+    await topics.dead_letter.send(key=key, value=_dead_letter(message, reason, error, timestamp_ms, key, value))
 
 
 async def send_input_dead_letter(record: ConsumerRecord, reason: str, error: str) -> Awaitable[RecordMetadata]:
     """An input record (read by streams/accounts/intake.py, outside Faust) kept with why; returns its delivery."""
-    timestamp = record.timestamp if record.timestamp is not None and record.timestamp >= 0 else None
-    value = dead_letter_record(
-        reason=reason,
-        error=error,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=timestamp,
-        key=record.key,
-        value=record.value,
-    )
-    log.info("dead-lettered %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
-    metrics.dead_lettered.labels(reason).inc()
-    return await app.producer.send(
-        topics.dead_letter.get_topic_name(), record.key, orjson.dumps(value), None, None, None
-    )
+    timestamp_ms = record.timestamp if record.timestamp is not None and record.timestamp >= 0 else None
+    value = _dead_letter(record, reason, error, timestamp_ms, record.key, record.value)
+    return await app.producer.send(topics.dead_letter.get_topic_name(), record.key, value, None, None, None)
 
 
 async def dead_letter_command(message, key: str | None, command, exc: Exception) -> None:
