@@ -7,6 +7,7 @@ Fastly API is an HTTP server on loopback, the broker speaks Kafka.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import os
 import re
@@ -50,10 +51,14 @@ async def wait_for(
     on_fail: Callable[[], str] | None = None,
     every: float = 0.05,
 ):
-    """Poll until `predicate()` is truthy (every `every` seconds); fail with `what` after `timeout` seconds."""
+    """Poll until `predicate()` is truthy (every `every` seconds); fail with `what` after `timeout` seconds.
+
+    `predicate` may return an awaitable (a check that asks the broker): its result is what counts."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
@@ -366,16 +371,8 @@ async def wait_until(
     on_fail: Callable[[], str] | None = None,
     every: float = 0.25,
 ):
-    """wait_for for a check that asks the broker (a coroutine function)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"\n{on_fail()}" if on_fail else ""
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
-        await asyncio.sleep(every)
+    """wait_for for a check that asks the broker (a coroutine function), polled less often."""
+    return await wait_for(check, timeout, what, on_fail, every)
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list:
