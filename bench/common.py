@@ -237,6 +237,14 @@ async def produce(bootstrap: str, topic: str | None, records: Iterable[tuple]) -
         await producer.stop()
 
 
+async def cancel(task: asyncio.Task | None) -> None:
+    """Cancels a polling task and waits until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass
 class Progress:
     """(time, count) points as a count grows, to find when it reached a share of the total."""
@@ -328,10 +336,7 @@ class TopicReader:
         )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
 

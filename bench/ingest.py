@@ -35,7 +35,6 @@ our own parsing: `parse_login_event` on the same bytes, in process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import sys
@@ -54,6 +53,7 @@ from bench.common import (
     Progress,
     TopicReader,
     account_events,
+    cancel,
     create_topic,
     embedded_broker,
     env_int,
@@ -340,10 +340,7 @@ class InputCommits:
         return time.monotonic()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._admin is not None:
