@@ -19,6 +19,7 @@ from streams.app import app, settings
 from streams.core import batches
 from streams.core.jsontypes import JsonObject
 from streams.deadletters import dead_letter_command
+from streams.kafka.faust_fixes import in_offset_order
 from streams.kafka.table_batches import PartitionWrites, read_many
 
 log = logging.getLogger("lapsewatch.accounts")
@@ -75,5 +76,5 @@ async def apply_account_record(event) -> None:
 
 @app.agent(topics.account_commands)
 async def apply_account_commands(stream):
-    async for event in stream.events():
+    async for event in in_offset_order(stream):
         await apply_account_record(event)

@@ -34,6 +34,7 @@ from streams.domains.publish import send
 from streams.domains.scheduler import checker
 from streams.domains.state import DomainState
 from streams.domains.table import load, store
+from streams.kafka.faust_fixes import in_offset_order
 from streams.kafka.table_batches import PartitionWrites, read_many
 
 log = logging.getLogger("lapsewatch.domains")
@@ -148,7 +149,7 @@ async def apply_one_by_one(
 
 @app.agent(topics.domain_commands)
 async def apply_domain_commands(stream):
-    async for event in stream.events():
+    async for event in in_offset_order(stream):
         await apply_domain_record(event)
 
 
