@@ -552,6 +552,10 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
         "requested_at": iso_utc(time.time()),
         "command_id": str(uuid.uuid4()),
     }
+    key = domain.encode()
+    if settings.control_keys:
+        # Workers with the key refuse unsigned commands (streams/core/control_auth.py).
+        value = settings.control_keys.sign(key, value)
     bootstrap = bootstrap_servers(settings.broker)
 
     async def send() -> None:
@@ -560,13 +564,14 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
         )
         await producer.start()
         try:
-            await producer.send_and_wait(settings.topics.control, key=domain.encode(), value=orjson.dumps(value))
+            await producer.send_and_wait(settings.topics.control, key=key, value=orjson.dumps(value))
         finally:
             await producer.stop()
 
     _on_broker(bootstrap, asyncio.wait_for(send(), 60))
     click.echo(
-        f"{command} {domain}: sent as {value['command_id']}; the worker that owns it applies it in order "
+        f"{command} {domain}: sent{' signed' if settings.control_keys else ''} as {value['command_id']}; "
+        "the worker that owns it applies it in order "
         f"and records it on {settings.topics.domain_status} (transition control)"
     )
 

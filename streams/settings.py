@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.core.control_auth import NO_KEYS, ControlKeys, parse_keys
 from streams.core.policy import Policy
 
 PREFIX = "LAPSEWATCH_"
@@ -167,6 +168,9 @@ class Settings:
     restore_batch_records: int = 50_000
     standby_replicas: int = 1
     broker_security: BrokerSecurity = BrokerSecurity()
+    # Empty: control commands are taken unsigned, as before the keys existed (production should set one).
+    control_keys: ControlKeys = field(default=NO_KEYS, repr=False)
+    control_max_age: float = 3600.0
 
     @property
     def web_url(self) -> str:
@@ -617,6 +621,18 @@ def _api_url(reader: _Reader) -> str:
     return url
 
 
+def _control_keys(reader: _Reader) -> ControlKeys:
+    """The control commands' shared keys, one a line (the first signs); checked here, never echoed."""
+    text = reader.secret("CONTROL_KEY")
+    if text is None:
+        return NO_KEYS
+    name = "CONTROL_KEY_FILE" if reader.raw("CONTROL_KEY_FILE") else "CONTROL_KEY"
+    try:
+        return parse_keys(text)
+    except ValueError as exc:  # the message names a line, never the key
+        raise reader._fail(name, str(exc)) from None
+
+
 def _public_domains(reader: _Reader) -> frozenset[str]:
     names: set[str] = set()
     text = reader.raw("PUBLIC_DOMAINS")
@@ -698,6 +714,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         restore_batch_records=reader.integer("RESTORE_BATCH_RECORDS", 50_000, minimum=1, maximum=10_000_000),
         standby_replicas=reader.integer("STANDBY_REPLICAS", 1, minimum=0, maximum=10),
         broker_security=_broker_security(reader, broker),
+        control_keys=_control_keys(reader),
+        control_max_age=reader.duration("CONTROL_MAX_AGE", "1h", minimum=1),
     )
     if settings.breaker_cooldown > settings.breaker_max_cooldown:
         raise SettingsError(f"{PREFIX}BREAKER_COOLDOWN: must not exceed {PREFIX}BREAKER_MAX_COOLDOWN")

@@ -156,11 +156,25 @@ async def apply_domain_commands(stream):
 @app.agent(topics.control)
 async def forward_control_commands(stream):
     """Operators' commands (`lapsewatch recheck/allow/unallow`) → the domain-commands hop, so the worker that
-    owns the domain applies them in order with its other commands (`apply_control` in lifecycle.py)."""
+    owns the domain applies them in order with its other commands (`apply_control` in lifecycle.py).
+    With LAPSEWATCH_CONTROL_KEY(_FILE) set, only signed ones (streams/core/control_auth.py)."""
+    if not settings.control_keys:
+        control_log.warning(
+            "control commands are not authenticated: anyone who can write to %s can allow a domain "
+            "(set LAPSEWATCH_CONTROL_KEY_FILE)",
+            settings.topics.control,
+        )
     async for event in stream.events():
         message = event.message
         try:
-            command = parse_control(message.key, message.value, max_bytes=settings.max_event_bytes)
+            command = parse_control(
+                message.key,
+                message.value,
+                max_bytes=settings.max_event_bytes,
+                keys=settings.control_keys,
+                max_age=settings.control_max_age,
+                now=time.time(),
+            )
         except Rejected as exc:
             await send_dead_letter(message, exc.reason, exc.message)
             continue
