@@ -56,6 +56,24 @@ def env_of(service: dict) -> dict[str, str]:
     return env
 
 
+def secret_file(path: str) -> str:
+    """The host file a compose secret mounted at `path` comes from (/run/secrets/<name>)."""
+    name = path.removeprefix("/run/secrets/")
+    assert path == f"/run/secrets/{name}" and name in compose()["secrets"], path
+    source = ROOT / compose()["secrets"][name]["file"]
+    assert source.is_file(), source
+    return str(source)
+
+
+def here(env: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """A compose worker's environment as it reads on this machine: its own data directory, secrets from the repo."""
+    return {
+        **env,
+        "LAPSEWATCH_DATA_DIR": str(data_dir),
+        "LAPSEWATCH_CONTROL_KEY_FILE": secret_file(env["LAPSEWATCH_CONTROL_KEY_FILE"]),
+    }
+
+
 def settings_read() -> list[str]:
     """Every variable load_settings reads, in order."""
 
@@ -162,7 +180,7 @@ def test_the_workers_listen_on_the_compose_network_and_advertise_their_service_n
         env = env_of(worker)
         # Loopback (the default) would keep out Prometheus and the other worker's forwarded requests.
         assert env["LAPSEWATCH_WEB_BIND"] == "0.0.0.0"
-        settings = load_settings({**env, "LAPSEWATCH_DATA_DIR": str(tmp_path / name)})
+        settings = load_settings(here(env, tmp_path / name))
         assert settings.web_bind == "0.0.0.0" and settings.web_host == name
         assert settings.web_url == f"http://{name}:{env['LAPSEWATCH_WEB_PORT']}"
         # Unauthenticated, and /domains/{name} tells which domains accounts use: the host's loopback only.
@@ -182,10 +200,12 @@ def test_every_setting_is_written_out_and_accepted(tmp_path):
         broker = env["LAPSEWATCH_BROKER"].removeprefix("kafka://")
         assert f"INTERNAL://{broker}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
         assert services()["topic-init"]["environment"]["BOOTSTRAP"] == broker
-        settings = load_settings({**env, "LAPSEWATCH_DATA_DIR": str(tmp_path / name)})
+        settings = load_settings(here(env, tmp_path / name))
         assert settings.web_port == int(env["LAPSEWATCH_WEB_PORT"]) and settings.provider == "fastly"
         assert settings.topics.__dict__ == {key.lower(): topic for key, topic in DEFAULT_TOPICS.items()}
         assert settings.broker_security.protocol == "PLAINTEXT"
+        # Control commands are signed here, with the key the workers' secret mounts.
+        assert settings.control_keys and worker["secrets"] == ["lapsewatch-control-key"]
         # Written out as the defaults, not different values in disguise.
         defaults = load_settings(
             {k: v for k, v in env.items() if k in ("LAPSEWATCH_STATUS_PROVIDER", "LAPSEWATCH_FASTLY_API_KEY")}
@@ -210,6 +230,7 @@ def test_every_setting_is_written_out_and_accepted(tmp_path):
             "rdap_bootstrap_url",
             "rdap_bootstrap_refresh",
             "log_format",
+            "control_max_age",
         ):
             assert getattr(settings, field) == getattr(defaults, field), field
 
@@ -273,6 +294,7 @@ async def test_a_worker_with_the_compose_environment_processes_events(
         "LAPSEWATCH_DATA_DIR": str(config.data_dir),
         "LAPSEWATCH_WEB_PORT": port,
         "LAPSEWATCH_APP_ID": config.app_id,
+        "LAPSEWATCH_CONTROL_KEY_FILE": secret_file(compose_env["LAPSEWATCH_CONTROL_KEY_FILE"]),
         **{f"LAPSEWATCH_TOPIC_{name.upper()}": topic for name, topic in config.topics.items()},
     }
     if not os.environ.get("LAPSEWATCH_TEST_BROKER"):
@@ -318,3 +340,16 @@ async def test_a_worker_with_the_compose_environment_processes_events(
         lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
     )
     assert b"lapsewatch_" in body
+
+    # An operator's command, signed by the CLI with the compose key as `docker compose exec` would run it.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "streams", "recheck", active, "--by", "compose-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and " sent signed as " in done.stdout, done.stderr
+    await wait_for(lambda: "control" in pipeline.transitions(active), T, "the signed recheck's audit", log)
+    assert pipeline.dead_letters() == []
