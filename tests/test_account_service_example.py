@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -36,6 +35,7 @@ from tests.harness import unique, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 3
+POSTGRES_ENV = "ACCOUNT_SERVICE_TEST_POSTGRES_URL"  # e.g. postgresql://postgres@127.0.0.1:5432/postgres
 
 
 def unverified_event(account: str, email: str, event_id: str | None = None) -> dict:
@@ -81,19 +81,42 @@ def seed_accounts(url: str, accounts: dict[str, tuple[str, bool]]) -> None:
         database.close()
 
 
-def rows(path: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(path) as connection:
-        return connection.execute(sql).fetchall()
+def tables(url: str) -> dict[str, list[tuple]]:
+    """Every row the subscriber keeps, less the times it wrote them (booleans as 0 and 1 on either database)."""
+    database = Database(url)
+    try:
+        with database.transaction():
+            read = lambda sql: sorted(tuple(row) for row in database.execute(sql).fetchall())
+            return {
+                "processed": read("SELECT event_id, topic, kafka_partition, kafka_offset FROM processed_events"),
+                "accounts": [
+                    (account, email, int(verified))
+                    for account, email, verified in read("SELECT account_id, email, email_verified FROM accounts")
+                ],
+                "log": read("SELECT event_id, account_id, email, outcome FROM email_unverifications"),
+                "parked": read("SELECT kafka_partition, kafka_offset, record_value, error FROM parked_events"),
+            }
+    finally:
+        database.close()
 
 
-def tables(path: Path) -> dict[str, list[tuple]]:
-    """Every row the subscriber keeps, less the times it wrote them."""
-    return {
-        "processed": sorted(rows(path, "SELECT event_id, topic, kafka_partition, kafka_offset FROM processed_events")),
-        "accounts": sorted(rows(path, "SELECT account_id, email, email_verified FROM accounts")),
-        "log": sorted(rows(path, "SELECT event_id, account_id, email, outcome FROM email_unverifications")),
-        "parked": sorted(rows(path, "SELECT kafka_partition, kafka_offset, record_value, error FROM parked_events")),
-    }
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A database of the test's own: an SQLite file, or a fresh schema on ACCOUNT_SERVICE_TEST_POSTGRES_URL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'accounts.db'}"
+        return
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"{POSTGRES_ENV} is not set: the PostgreSQL path runs only against a server named there")
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (not a dependency of lapsewatch)")
+    schema = unique("account_service").replace("-", "_")
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 class SubscriberProcess:
@@ -173,11 +196,9 @@ def skips(log: str, event_id: str) -> list[tuple[int, int]]:
 
 
 @pytest.mark.broker
-async def test_a_kill_between_database_and_offset_commit_leaves_each_event_applied_once(broker_url, tmp_path):
+async def test_a_kill_between_database_and_offset_commit_leaves_each_event_applied_once(broker_url, db_url, tmp_path):
     bootstrap = broker_url.split("://", 1)[1]
     topic, group = unique("accounts.email-unverified"), unique("account-service")
-    db_path = tmp_path / "accounts.db"
-    db_url = f"sqlite:///{db_path}"
     accounts = {unique("acct"): (f"user{n}@lapsed-{n}.example", True) for n in range(12)}
     moved, bystander = unique("acct-moved"), unique("acct-bystander")
     seed_accounts(
@@ -207,7 +228,7 @@ async def test_a_kill_between_database_and_offset_commit_leaves_each_event_appli
         status = await subscriber.start({**_environ(), KILL_AFTER_ENV: "7"}).exited(30)
         assert status == -signal.SIGKILL, subscriber.log_tail()
         committed = {partition: c or 0 for partition, (c, _) in (await offsets(bootstrap, group, topic)).items()}
-        stored = tables(db_path)
+        stored = tables(db_url)
         assert len(stored["processed"]) + len(stored["parked"]) == 7
         assert sum(committed.values()) > 0, f"no offset was committed before the kill: {committed}"
         pending = [(e, p, o) for e, _, p, o in stored["processed"] if o >= committed[p]]
@@ -226,7 +247,7 @@ async def test_a_kill_between_database_and_offset_commit_leaves_each_event_appli
         second_run = subscriber.log()[first_run:]
         for event_id, partition, offset in pending:
             assert (partition, offset) in skips(second_run, event_id), subscriber.log_tail()
-        stored = tables(db_path)
+        stored = tables(db_url)
         assert {event_id for event_id, *_ in stored["processed"]} == {event["id"] for event in events}
         assert Counter(event_id for event_id, *_ in stored["log"]) == Counter(event["id"] for event in events)
         outcomes = {account: outcome for _, account, _, outcome in stored["log"]}
@@ -240,14 +261,14 @@ async def test_a_kill_between_database_and_offset_commit_leaves_each_event_appli
         assert (0, 4) in skips(subscriber.log(), events[0]["id"])
 
         # An event id seen before, now about the bystander: whatever a redelivery carries, it changes nothing.
-        before = tables(db_path)
+        before = tables(db_url)
         replayed = unverified_event(bystander, "keep@fine.example", event_id=events[5]["id"])
         await produce(bootstrap, topic, [(1, bystander, replayed)])
         await wait_until(
             lambda: all_committed(bootstrap, group, topic), 30, "the replayed event's offset", subscriber.log_tail
         )
         assert (1, 5) in skips(subscriber.log(), replayed["id"])
-        assert tables(db_path) == before
+        assert tables(db_url) == before
 
         assert subscriber.process is not None
         subscriber.process.send_signal(signal.SIGTERM)
@@ -276,8 +297,8 @@ def test_malformed_records_are_told_apart_from_events():
     assert problem(validator, json.dumps({**good, "extra": 1}).encode())[1] is None  # unknown fields are ignored
 
 
-def test_the_apply_unverifies_only_the_current_address_and_only_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+def test_the_apply_unverifies_only_the_current_address_and_only_once(db_url):
+    url = db_url
     seed_accounts(url, {"1": ("a@x.example", True), "2": ("b@x.example", False), "3": ("new@y.example", True)})
     database = Database(url)
     try:
@@ -292,7 +313,7 @@ def test_the_apply_unverifies_only_the_current_address_and_only_once(tmp_path):
         database.park(Position("t", 1, 7), b"k", b"\xff", "not JSON")  # read again after a crash
     finally:
         database.close()
-    stored = tables(tmp_path / "accounts.db")
+    stored = tables(url)
     assert stored["accounts"] == [("1", "a@x.example", 0), ("2", "b@x.example", 0), ("3", "new@y.example", 1)]
     assert [row[0] for row in stored["processed"]].count(first["id"]) == 1
     assert len(stored["log"]) == 4
