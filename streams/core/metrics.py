@@ -1,7 +1,7 @@
 """Prometheus metrics: one registry for the worker, counted where things happen.
 
 Counters and the latency histogram are updated inline; gauges that describe
-state (due backlog, circuits, consumer lag) are read when Prometheus scrapes,
+state (due backlog, circuits, consumer lag, readiness) are read when Prometheus scrapes,
 through `refresh`, so nothing is kept current on the hot path.
 """
 
@@ -72,6 +72,35 @@ consumer_lag = Gauge(
     "Records not yet processed, by topic and partition",
     ["topic", "partition"],
     registry=REGISTRY,
+)
+
+# Read at scrape time too (streams/ops/views.py), for the alert rules in deploy/prometheus/alerts.yml.
+input_oldest_age = Gauge(
+    "lapsewatch_input_oldest_unprocessed_age_seconds",
+    "Age of the oldest input record not yet processed (the one at the input group's committed offset), "
+    "by input topic and partition this worker reads; 0 when none is waiting",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+last_verdict = Gauge(
+    "lapsewatch_last_verdict_timestamp_seconds",
+    "Unix time this worker's last provider check got a verdict (the worker's start until one does)",
+    registry=REGISTRY,
+)
+circuit_open_seconds = Gauge(
+    "lapsewatch_provider_circuit_open_seconds",
+    "Seconds since a provider server's circuit left closed, across its half-open probes and reopenings",
+    ["server"],
+    registry=REGISTRY,
+)
+circuit_max_cooldown = Gauge(
+    "lapsewatch_provider_circuit_max_cooldown_seconds",
+    "The longest cooldown between a circuit's probes (LAPSEWATCH_BREAKER_MAX_COOLDOWN)",
+    registry=REGISTRY,
+)
+ready = Gauge("lapsewatch_ready", "1 while /readyz would answer 200, else 0", registry=REGISTRY)
+readiness_check = Gauge(
+    "lapsewatch_readiness_check", "Each condition of /readyz: 1 holds, 0 does not", ["check"], registry=REGISTRY
 )
 
 # aiohttp refuses a charset inside content_type; UTF-8 is the exposition format's default anyway.

@@ -63,6 +63,8 @@ class Checker:
         self.gate = gate
         self.breakers = breakers
         self.deadline = deadline
+        # When a check last got a verdict, read by the metrics scrape; the start counts as one until then.
+        self.last_verdict_at = time.time()
         self.max_pending = concurrency * 4
         # A check may wait for its turn behind every pending one at the slowest rate, then run to its
         # deadline; past that its result is taken as lost (a rebalance) and the domain comes due again.
@@ -191,6 +193,8 @@ class Checker:
         metrics.checks.labels(provider.name, result.verdict or "failed").inc()
         if result.verdict is None:
             metrics.provider_errors.labels(provider.name).inc()
+        else:
+            self.last_verdict_at = time.time()
         return result
 
     async def _ask(self, domain: str, provider: StatusProvider, started: float) -> CheckResult:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.kafka.end_offsets import end_offsets
 
@@ -215,6 +216,44 @@ async def _age_at(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, t
     if not records or records[0].timestamp is None or records[0].timestamp < 0:
         return None
     return max(0.0, time.time() - records[0].timestamp / 1000.0)
+
+
+async def record_timestamps(
+    bootstrap: str, offsets: Mapping[TopicPartition, int], timeout: float, client_options: dict | None = None
+) -> dict[TopicPartition, float]:
+    """The write time (Unix seconds) of the record at each partition's offset, where it can be read in `timeout`.
+
+    Without a group, so reading never disturbs anyone's offsets; a partition with no such record is left out.
+    """
+    found: dict[TopicPartition, float] = {}
+    if not offsets:
+        return found
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout * 1000),
+        **(client_options or {}),
+    )
+
+    async def read() -> None:
+        await consumer.start()
+        consumer.assign(list(offsets))
+        for tp, offset in offsets.items():
+            consumer.seek(tp, offset)
+        while len(found) < len(offsets):
+            for tp, records in (await consumer.getmany(timeout_ms=200, max_records=len(offsets))).items():
+                if tp not in found and records and records[0].timestamp is not None and records[0].timestamp >= 0:
+                    found[tp] = records[0].timestamp / 1000.0
+                    consumer.pause(tp)  # the first record is the one wanted
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except (TimeoutError, KafkaError):
+        pass  # what was read in time is kept; the rest is asked again next time
+    finally:
+        await consumer.stop()
+    return found
 
 
 def humanise_age(seconds: float | None) -> str:

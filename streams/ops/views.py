@@ -12,11 +12,13 @@ from faust.web import Request, Response, View
 
 from streams import topics
 from streams.accounts import intake
-from streams.app import app
+from streams.app import app, broker_url, settings
 from streams.core import metrics
 from streams.domains.due import PRIORITY_NAMES
 from streams.domains.scheduler import checker, ready
 from streams.domains.table import due
+from streams.ops import lag
+from streams.settings import bootstrap_servers
 
 _joined = False
 
@@ -120,6 +122,7 @@ async def input_lags(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple
         else:
             positions.update(zip(fresh, started, strict=True))
     lags = []
+    _input_waiting.clear()
     for tp in owned:
         highwater = consumer.highwater(tp) if tp in consumer.assignment() else None
         committed = _input_committed[tp]
@@ -127,12 +130,64 @@ async def input_lags(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple
             committed = positions.get(tp)
         if committed is not None and highwater is not None and highwater >= 0:
             lags.append(((tp.topic, str(tp.partition)), float(max(0, highwater - committed))))
+            _input_waiting[tp] = committed if highwater > committed else None
     return lags
 
 
-def refresh_gauges(input_lag: list[tuple[tuple[str, str], float]] | None = None) -> None:
-    """Reads the state gauges; `input_lag` (input_lags) joins Faust's partitions in lapsewatch_consumer_lag."""
+# Per input partition measured by input_lags: the offset of its oldest unprocessed record, None when none waits.
+_input_waiting: dict[TopicPartition, int | None] = {}
+# The write time of the record at that offset, kept while the offset stays: a stuck partition is read once.
+_written_at: dict[TopicPartition, tuple[int, float]] = {}
+
+
+async def input_ages(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple[str, str], float]]:
+    """Seconds the oldest unprocessed record of each input partition measured by input_lags has waited (0: none).
+
+    As `lapsewatch lag` does: the age of the record at the committed offset. Read only for a partition whose
+    offset moved since the last scrape, so a worker that keeps up reads nothing.
+    """
+    wanted = {
+        tp: offset
+        for tp, offset in _input_waiting.items()
+        if offset is not None and _written_at.get(tp, (None, 0.0))[0] != offset
+    }
+    for tp in list(_written_at):
+        if _input_waiting.get(tp) is None:
+            del _written_at[tp]
+    if wanted:
+        read = await lag.record_timestamps(
+            bootstrap_servers(broker_url), wanted, timeout, settings.broker_security.client_options()
+        )
+        _written_at.update((tp, (wanted[tp], written)) for tp, written in read.items())
     now = time.time()
+    ages = []
+    for tp, offset in sorted(_input_waiting.items()):
+        if offset is None:
+            ages.append(((tp.topic, str(tp.partition)), 0.0))
+        elif tp in _written_at and _written_at[tp][0] == offset:
+            ages.append(((tp.topic, str(tp.partition)), max(0.0, now - _written_at[tp][1])))
+    return ages
+
+
+def refresh_gauges(
+    input_lag: list[tuple[tuple[str, str], float]] | None = None,
+    input_age: list[tuple[tuple[str, str], float]] | None = None,
+) -> None:
+    """Reads the state gauges; `input_lag` (input_lags) joins Faust's partitions in lapsewatch_consumer_lag,
+    `input_age` (input_ages) is lapsewatch_input_oldest_unprocessed_age_seconds."""
+    now = time.time()
+    ok, details = readiness()
+    metrics.ready.set(1.0 if ok else 0.0)
+    metrics.set_gauge_family(
+        metrics.readiness_check, (((name,), float(value)) for name, value in details.items() if isinstance(value, bool))
+    )
+    metrics.last_verdict.set(checker.last_verdict_at)
+    metrics.circuit_max_cooldown.set(checker.breakers.max_cooldown)
+    open_for = checker.breakers.open_for(now)
+    metrics.set_gauge_family(
+        metrics.circuit_open_seconds, (((server,), seconds) for server, seconds in open_for.items())
+    )
+    metrics.set_gauge_family(metrics.input_oldest_age, input_age or ())
     backlog = due.backlog(now)
     metrics.set_gauge_family(metrics.due_backlog, (((name,), backlog[name]) for name in PRIORITY_NAMES))
     metrics.domains_owned.set(len(due))
@@ -172,4 +227,7 @@ class Readyz(View):
 class Metrics(View):
     async def get(self, request: Request) -> Response:
         input_lag = await input_lags()
-        return self.bytes(metrics.exposition(lambda: refresh_gauges(input_lag)), content_type=metrics.CONTENT_TYPE)
+        input_age = await input_ages()
+        return self.bytes(
+            metrics.exposition(lambda: refresh_gauges(input_lag, input_age)), content_type=metrics.CONTENT_TYPE
+        )

@@ -29,6 +29,7 @@ class _Circuit:
     evidence: dict[str, float] = field(default_factory=dict)
     trips: int = 0
     opened_at: float = 0.0
+    since: float = 0.0  # when it first opened: reopening after a failed probe keeps it
     cooldown: float = 0.0
     probe: str | None = None  # the domain whose check is the half-open probe
 
@@ -70,6 +71,10 @@ class Breakers:
 
     def open_servers(self) -> list[str]:
         return sorted(s for s, c in self._circuits.items() if c.state != "closed")
+
+    def open_for(self, now: float) -> dict[str, float]:
+        """Seconds each circuit that is not closed has been so, across its probes (for metrics)."""
+        return {s: max(0.0, now - c.since) for s, c in self._circuits.items() if c.state != "closed"}
 
     def allow(self, server: str, now: float, domain: str) -> tuple[bool, CircuitChange | None]:
         """May a check of `domain` go to `server` now? Half-opens an open circuit whose cooldown ran out."""
@@ -129,6 +134,8 @@ class Breakers:
 
     def _trip(self, circuit: _Circuit, server: str, now: float, reason: str) -> CircuitChange:
         circuit.trips += 1
+        if circuit.state == "closed":
+            circuit.since = now
         circuit.state, circuit.opened_at = "open", now
         circuit.cooldown = min(self.max_cooldown, self.cooldown * 2 ** (circuit.trips - 1))
         return CircuitChange(server, "open", len(circuit.evidence), reason, now + circuit.cooldown)
