@@ -40,9 +40,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", advertised_port: int | None = None):
         self.host = host
         self.port = port or free_port()
+        # Another port clients are told to use (the tests' TLS proxy in front of this one); default: this one.
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen | None = None
 
     @property
@@ -62,7 +64,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 address,
                 "--advertised-listener-url",
-                address,
+                f"tcp://{self.host}:{self.advertised_port}",
                 "--storage-engine",
                 "memory://tansu/",
             ],
