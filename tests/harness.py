@@ -235,15 +235,18 @@ class Worker:
 class Bus:
     """Produces input events and collects every record of the output topics."""
 
-    def __init__(self, bootstrap: str):
+    def __init__(self, bootstrap: str, client_options: dict | None = None):
         self.bootstrap = bootstrap
+        self.client_options = client_options or {}  # TLS: BrokerSecurity.client_options()
         self.records: dict[str, list] = defaultdict(list)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> Bus:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, max_request_size=4 * 1024 * 1024, **self.client_options
+        )
         await self._producer.start()
         return self
 
@@ -256,6 +259,7 @@ class Bus:
             metadata_max_age_ms=500,
             fetch_max_bytes=8 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.client_options,
         )
         await consumer.start()
         consumer.subscribe(topics=list(topics))
