@@ -20,6 +20,7 @@ import pytest
 import trustme
 import yaml
 
+from streams.core.control_auth import NO_KEYS
 from streams.settings import PREFIX, SettingsError, load_settings, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +152,7 @@ def valid_secrets(tmp_path) -> Path:
             "api-key": "fastly-token-for-tests",
             "sasl-password": "kafka password",
             "ca.pem": ca.cert_pem.bytes().decode(),
+            "keys": "0123456789abcdef0123456789abcdef0123456789abcdef\n",
         },
     )
     return tmp_path
@@ -224,6 +226,7 @@ def test_every_variable_is_a_setting_the_worker_reads(valid_secrets):
     assert settings.broker_security.protocol == "SASL_SSL"
     assert settings.fastly_api_key == "fastly-token-for-tests"
     assert settings.web_host == POD_IP and settings.web_bind == "0.0.0.0"
+    assert settings.control_keys != NO_KEYS, "control commands would be taken unsigned"
 
 
 def test_the_placeholder_secrets_stop_the_worker_naming_the_variable(tmp_path):
@@ -235,6 +238,10 @@ def test_the_placeholder_secrets_stop_the_worker_naming_the_variable(tmp_path):
         load_settings(environment(tmp_path))
     project_secrets(tmp_path, {"api-key": "fastly-token-for-tests", "sasl-password": "kafka password"})
     with pytest.raises(SettingsError, match="LAPSEWATCH_BROKER_CA_FILE"):
+        load_settings(environment(tmp_path))
+    ca = trustme.CA().cert_pem.bytes().decode()
+    project_secrets(tmp_path, {"api-key": "fastly-token-for-tests", "sasl-password": "kafka password", "ca.pem": ca})
+    with pytest.raises(SettingsError, match="LAPSEWATCH_CONTROL_KEY_FILE"):
         load_settings(environment(tmp_path))
 
 
