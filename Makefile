@@ -51,7 +51,7 @@ typecheck: install
 # The unit tests of code that needs no server, socket, subprocess, broker or Faust: a few seconds, for
 # every edit. A new test file of that kind goes here too; make test runs every test, these included.
 PURE_TESTS := addresses backfill batches book bootstrap control control_auth deadletter domain_commands \
-	domain_summary due events fast_schema_check gate_and_breakers policy profile_shares rdap_policy rows schedule \
+	domain_summary due events fast_schema_check gate_and_breakers offset_order policy profile_shares rdap_policy rows schedule \
 	settings whois_dates whois_policy whois_servers wire_values
 unit: install
 	$(BIN)/python -m pytest $(PURE_TESTS:%=tests/unit/test_%.py)
