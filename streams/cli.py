@@ -40,14 +40,26 @@ def _domain_named(name: str, settings) -> tuple[str, bool]:
         sys.exit(2)
 
 
-def _on_broker(bootstrap: str, work):
+def _tls_hint(protocol: str) -> str:
+    # Under TLS 1.3 a broker refusing the client's certificate only closes the connection: say where to look.
+    if not protocol.endswith("SSL"):
+        return ""
+    return (
+        f" (with {protocol}: is LAPSEWATCH_BROKER_CA_FILE the brokers' CA, and do the brokers want a client"
+        " certificate: LAPSEWATCH_BROKER_CERT_FILE and LAPSEWATCH_BROKER_KEY_FILE?)"
+    )
+
+
+def _on_broker(bootstrap: str, work, protocol: str = "PLAINTEXT"):
     """Runs the coroutine `work`; a broker that cannot be reached stops the command with a message."""
     from aiokafka.errors import KafkaError
 
     try:
         return asyncio.run(work)
     except (TimeoutError, KafkaError, OSError) as exc:
-        raise click.ClickException(f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}") from None
+        raise click.ClickException(
+            f"cannot reach the broker at {bootstrap}: {exc or type(exc).__name__}{_tls_hint(protocol)}"
+        ) from None
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -211,7 +223,8 @@ def _run_backfill(
             raise click.ClickException(str(exc)) from None
         except (TimeoutError, KafkaError) as exc:
             raise click.ClickException(
-                f"broker error, the backfill did not finish: {exc or type(exc).__name__}. "
+                f"broker error, the backfill did not finish: {exc or type(exc).__name__}"
+                f"{_tls_hint(client_options.get('security_protocol', 'PLAINTEXT'))}. "
                 "What reached the broker stays there; running it again is safe."
             ) from None
         except OSError as exc:
@@ -255,6 +268,7 @@ def lag(every: float | None, as_json: bool, no_age: bool) -> None:
                 ages=not no_age,
                 client_options=settings.broker_security.client_options(),
             ),
+            settings.broker_security.protocol,
         )
         if as_json:
             import orjson
@@ -517,6 +531,7 @@ def _status_history(settings, domain: str) -> list[dict]:
         status_history(
             bootstrap, settings.topics.domain_status, domain, client_options=settings.broker_security.client_options()
         ),
+        settings.broker_security.protocol,
     )
 
 
@@ -568,7 +583,7 @@ def _send_control(command: str, name: str, reason: str | None, by: str | None) -
         finally:
             await producer.stop()
 
-    _on_broker(bootstrap, asyncio.wait_for(send(), 60))
+    _on_broker(bootstrap, asyncio.wait_for(send(), 60), settings.broker_security.protocol)
     click.echo(
         f"{command} {domain}: sent{' signed' if settings.control_keys else ''} as {value['command_id']}; "
         "the worker that owns it applies it in order "
@@ -639,6 +654,7 @@ def replay_dead_letters_command(
             dry_run=dry_run,
             client_options=settings.broker_security.client_options(),
         ),
+        settings.broker_security.protocol,
     )
     for line in summary.lines(dry_run):
         click.echo(line)

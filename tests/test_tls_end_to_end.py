@@ -192,6 +192,7 @@ async def test_mtls_refuses_a_client_without_a_certificate(proxy, certs, fastly,
     config = WorkerConfig(f"kafka://{proxy.bootstrap}", fastly.url, tmp_path, security(certs, client_cert=False))
     code, out, err = await lapsewatch(config.env(), "lag", "--json")
     assert code == 1 and "Error: cannot reach the broker at" in err, (out, err)
+    assert "LAPSEWATCH_BROKER_CERT_FILE" in " ".join(err.split()), err  # where to look, though TLS could not say
     # The worker stops at once rather than retrying for ever.
     worker = Worker(config)
     assert await worker.run_until_exit(T) != 0, worker.log_tail()
