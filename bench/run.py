@@ -129,8 +129,8 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    # A soak on its own must not overwrite the figures of the last full run.
-    results = RESULTS if any(name in BENCHMARKS for name in chosen) else RESULTS.with_name(f"{'-'.join(chosen)}.json")
+    # Only a full run writes latest.json: a part of one (or a soak) must not replace the figures BENCHMARKS.md quotes.
+    results = RESULTS if set(BENCHMARKS) <= set(chosen) else RESULTS.with_name(f"{'-'.join(chosen)}.json")
     # `make` pipes nothing, so rich would fall back to 80 columns: the notes need more.
     console = Console(width=max(shutil.get_terminal_size((200, 40)).columns, 160))
     started = time.monotonic()
