@@ -65,6 +65,43 @@ def test_each_alert_links_its_runbook_section():
         assert rule["labels"]["severity"] in {"warning", "critical"}
 
 
+def readme_anchors() -> set[str]:
+    """The anchors GitHub gives README.md's headings: the text lower-cased, punctuation dropped, spaces as '-'."""
+    anchors: set[str] = set()
+    fenced = False
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced  # a `# comment` in a code block is no heading
+            continue
+        heading = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if fenced or not heading:
+            continue
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading[1])  # a link counts as its text
+        anchor = re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+        # A repeated heading gets -1, -2, ... appended.
+        unique, n = anchor, 0
+        while unique in anchors:
+            n += 1
+            unique = f"{anchor}-{n}"
+        anchors.add(unique)
+    return anchors
+
+
+def test_each_runbook_url_names_a_readme_heading():
+    anchors = readme_anchors()
+    assert {"runbook", "alerts", "who-may-do-what"} <= anchors, "the anchors are not computed as GitHub does"
+    for rule in rules():
+        url = rule["annotations"]["runbook_url"]
+        assert url.startswith(RUNBOOK), url
+        assert url.removeprefix(RUNBOOK) in anchors, f"{rule['alert']}: README.md has no heading for {url}"
+
+
+def test_the_readmes_links_within_itself_name_its_headings():
+    text = (ROOT / "README.md").read_text()
+    missing = set(re.findall(r"\]\(#([^)]+)\)", text)) - readme_anchors()
+    assert not missing, f"README.md links to headings it does not have: {sorted(missing)}"
+
+
 # PromQL, reduced to the metric names it reads: strings, label matchers, ranges and label lists go first.
 _STRIPPED = [
     r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`',
