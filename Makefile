@@ -44,7 +44,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# mypy over streams/ as [tool.mypy] says: lenient everywhere, --strict for the pure modules.
+# mypy over streams/ and examples/ as [tool.mypy] says: lenient everywhere, --strict for the pure modules.
 typecheck: install
 	$(BIN)/mypy
 
