@@ -289,10 +289,22 @@ def _busy(consumer: Any, topic: str) -> bool:
     )
 
 
-async def _mend_holes(consumer: Any, now: float | None = None) -> None:
+def _in_background(tasks: set[asyncio.Task], coroutine: Any) -> asyncio.Task:
+    task = asyncio.ensure_future(coroutine)
+    tasks.add(task)  # held until done: the loop keeps only a weak reference
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+_mending: set[asyncio.Task] = set()
+
+
+async def _mend_holes(consumer: Any, now: float | None = None) -> list[asyncio.Task]:
+    """Starts a re-read of each partition whose hole outlasted a commit interval; returns those re-reads."""
     changelogs = consumer.app.tables.changelog_topics
     seen: dict[Any, tuple[tuple[int, int], float]] = getattr(consumer, "_lapsewatch_holes", {})
     now = time.monotonic() if now is None else now
+    started: list[asyncio.Task] = []
     remembered = {}
     for tp in consumer.assignment():
         if tp.topic in changelogs:
@@ -304,7 +316,8 @@ async def _mend_holes(consumer: Any, now: float | None = None) -> None:
         since = since if earlier == hole else now
         remembered[tp] = (hole, since)
         if now - since >= consumer.commit_interval:  # unchanged for a whole commit interval
-            await read_again(consumer, tp, hole[0])
+            # Not awaited: Faust commits from inside the delivery of a batch, which holds the fetch lock.
+            started.append(_in_background(_mending, read_again(consumer, tp, hole[0])))
             log.warning(
                 "%s[%s]: the record at offset %d was never processed (acknowledged or fetched up to %d): "
                 "reading again from it",
@@ -315,6 +328,7 @@ async def _mend_holes(consumer: Any, now: float | None = None) -> None:
             )
             remembered[tp] = (hole, now + consumer.commit_interval)  # the re-read gets two intervals
     consumer._lapsewatch_holes = remembered
+    return started
 
 
 async def read_again(consumer: Any, tp: Any, offset: int) -> None:
@@ -340,10 +354,35 @@ def _withhold_ack(consumer: Any, message: Any) -> None:
     consumer._unacked_messages.discard(message)
 
 
+async def _read_again_from(consumer: Any, order: OffsetOrder, tp: Any, offset: int) -> None:
+    """The re-read of a held-back record's partition, from the missing offset, or from the log's start where
+    retention removed the missing records (the only gap the hops' topics can have)."""
+    try:
+        start = (await consumer._thread.earliest_offsets(tp)).get(tp)
+    except Exception as exc:  # the re-read itself settles most holes: try it anyway
+        log.warning("%s[%s]: log start unavailable (%r)", tp.topic, tp.partition, exc)
+        start = None
+    if start is not None and order.log_starts_at(tp, start):
+        log.error(
+            "%s[%s]: offsets %d to %d were removed from the log before they were applied: going on from %d",
+            tp.topic,
+            tp.partition,
+            offset,
+            start - 1,
+            start,
+        )
+        committed = consumer._committed_offset.get(tp)
+        if committed is None or committed < start:
+            consumer._committed_offset[tp] = start  # else the strict commit rule waits for them for ever
+        offset = start
+    await read_again(consumer, tp, offset)
+
+
 async def in_offset_order(stream: Any) -> AsyncIterator[Any]:
     """`stream.events()`, each record of a partition in offset order and once (offset_order.py)."""
     consumer = stream.app.consumer
-    rereads: set[asyncio.Task] = set()
+    pending: dict[Any, asyncio.Task] = {}  # per partition, its re-read in progress
+    running: set[asyncio.Task] = set()
     async for event in stream.events():
         message = event.message
         tp, offset = message.tp, message.offset
@@ -356,25 +395,15 @@ async def in_offset_order(stream: Any) -> AsyncIterator[Any]:
             continue
         if verdict is Verdict.EARLY:
             _withhold_ack(consumer, message)
+            if tp in pending and not pending[tp].done():
+                continue  # records fetched before that re-read: it brings them again
             start = order.reread(tp, time.monotonic())
             if start is not None:
-                log.warning(
-                    "%s[%s]: offset %d came before %d: reading again from it", tp.topic, tp.partition, offset, start
-                )
+                log_at = log.error if order.rereads(tp) > 5 else log.warning
+                log_at("%s[%s]: offset %d came before %d: reading again from it", tp.topic, tp.partition, offset, start)
                 # Not awaited: the seek waits for the batch in delivery, which may wait for this agent.
-                task = asyncio.ensure_future(read_again(consumer, tp, start))
-                rereads.add(task)
-                task.add_done_callback(rereads.discard)
+                pending[tp] = _in_background(running, _read_again_from(consumer, order, tp, start))
             continue
-        if verdict is Verdict.GAP:
-            log.error(
-                "%s[%s]: offset %d never came after %d re-reads: going on from offset %d",
-                tp.topic,
-                tp.partition,
-                order.next_offset(tp),
-                order.give_up_after,
-                offset,
-            )
         yield event
         order.applied(tp, offset)
 

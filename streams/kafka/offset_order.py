@@ -12,8 +12,8 @@ A record below it was applied already (a re-read): skipped. A record past it
 means the one in between never came: it is held back (neither applied nor
 acknowledged) and the partition is read again from the missing offset. The
 hops' topics are written by lapsewatch alone, without transactions or
-compaction, so their offsets have no gaps; should a gap show anyway, the
-partition moves past it after `give_up_after` re-reads rather than stall.
+compaction, so their offsets have no gaps but one: retention may have
+removed the missing records, which the re-read checks (`log_starts_at`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ class Verdict(enum.Enum):
     APPLY = "apply"
     DUPLICATE = "duplicate"  # below the next offset: applied already
     EARLY = "early"  # past the next offset: the record at it has not come
-    GAP = "gap"  # still past it after every re-read: the log has no record there
 
 
 @dataclass
@@ -38,9 +37,8 @@ class _Partition:
 
 
 class OffsetOrder:
-    def __init__(self, reread_every: float = 2.0, give_up_after: int = 10) -> None:
+    def __init__(self, reread_every: float = 2.0) -> None:
         self.reread_every = reread_every
-        self.give_up_after = give_up_after
         self._partitions: dict[Hashable, _Partition] = {}
 
     def restart(self, starts: Mapping[Hashable, int | None]) -> None:
@@ -56,9 +54,7 @@ class OffsetOrder:
         partition = self._partitions.get(tp)
         if partition is None or partition.next is None or offset == partition.next:
             return Verdict.APPLY
-        if offset < partition.next:
-            return Verdict.DUPLICATE
-        return Verdict.GAP if partition.rereads >= self.give_up_after else Verdict.EARLY
+        return Verdict.DUPLICATE if offset < partition.next else Verdict.EARLY
 
     def reread(self, tp: Hashable, now: float) -> int | None:
         """For an early record: the offset to read the partition again from, unless that was asked lately."""
@@ -68,6 +64,19 @@ class OffsetOrder:
         partition.reread_at = now
         partition.rereads += 1
         return partition.next
+
+    def rereads(self, tp: Hashable) -> int:
+        """Re-reads asked since the partition last moved."""
+        partition = self._partitions.get(tp)
+        return 0 if partition is None else partition.rereads
+
+    def log_starts_at(self, tp: Hashable, start: int) -> bool:
+        """The log holds no record below `start` any more: a next offset below it moves there. True if it moved."""
+        partition = self._partitions.get(tp)
+        if partition is None or partition.next is None or partition.next >= start:
+            return False
+        self._partitions[tp] = _Partition(start)
+        return True
 
     def applied(self, tp: Hashable, offset: int) -> None:
         self._partitions[tp] = _Partition(offset + 1)

@@ -124,47 +124,65 @@ class Mendable(Offsets):
         self.seeks.append((tp, offset))
 
 
+async def mend(consumer, now: float) -> None:
+    """One commit's mending, its re-reads awaited (the mender starts them without waiting)."""
+    for reread in await faust_fixes._mend_holes(consumer, now=now):
+        await reread
+
+
+async def test_the_mender_called_while_a_batch_is_delivered_does_not_wait_for_the_fetch_lock():
+    """Faust commits from inside the delivery of a batch, which holds the fetch lock: the re-read waits for it,
+    the commit does not (awaited there, it would wait for itself for ever)."""
+    consumer = Mendable(committed=2, acked=[3, 4])
+    await mend(consumer, now=100.0)
+    async with faust_fixes._fetch_lock(consumer):
+        rereads = await asyncio.wait_for(faust_fixes._mend_holes(consumer, now=103.0), timeout=5)
+        assert rereads and consumer.seeks == []
+    await asyncio.wait_for(asyncio.gather(*rereads), timeout=5)
+    assert consumer.seeks == [(consumer.tp, 2)]
+
+
 async def test_a_hole_that_outlasts_a_commit_interval_is_read_again_from_the_committed_offset():
     consumer = Mendable(committed=2, acked=[3, 4])
-    await faust_fixes._mend_holes(consumer, now=100.0)
-    await faust_fixes._mend_holes(consumer, now=101.0)
+    await mend(consumer, now=100.0)
+    await mend(consumer, now=101.0)
     assert consumer.seeks == []  # a hole younger than a commit interval may be a record still on its way
-    await faust_fixes._mend_holes(consumer, now=102.9)
+    await mend(consumer, now=102.9)
     assert consumer.seeks == [(consumer.tp, 2)]
-    await faust_fixes._mend_holes(consumer, now=106.0)
+    await mend(consumer, now=106.0)
     assert consumer.seeks == [(consumer.tp, 2)]  # the re-read gets two intervals before another
-    await faust_fixes._mend_holes(consumer, now=108.6)
+    await mend(consumer, now=108.6)
     assert consumer.seeks == [(consumer.tp, 2), (consumer.tp, 2)]
 
 
 async def test_acknowledgements_in_order_are_no_hole():
     consumer = Mendable(committed=2, acked=[2, 3])
     for now in (100.0, 103.0, 106.0):
-        await faust_fixes._mend_holes(consumer, now=now)
+        await mend(consumer, now=now)
     assert consumer.seeks == []
 
 
 async def test_a_record_fetched_and_never_acknowledged_is_read_again():
     """The dropped record is the last one fetched: no later acknowledgement shows it, the position does."""
     consumer = Mendable(committed=7, acked=[], position=8)
-    await faust_fixes._mend_holes(consumer, now=100.0)
-    await faust_fixes._mend_holes(consumer, now=103.0)
+    await mend(consumer, now=100.0)
+    await mend(consumer, now=103.0)
     assert consumer.seeks == [(consumer.tp, 7)]
 
 
 async def test_a_partition_with_nothing_fetched_past_its_commit_is_left_alone():
     consumer = Mendable(committed=7, acked=[], position=7)
     for now in (100.0, 103.0, 106.0):
-        await faust_fixes._mend_holes(consumer, now=now)
+        await mend(consumer, now=now)
     assert consumer.seeks == []
 
 
 async def test_a_hole_that_moves_is_progress_not_a_drop():
     consumer = Mendable(committed=2, acked=[], position=5)
-    await faust_fixes._mend_holes(consumer, now=100.0)
+    await mend(consumer, now=100.0)
     consumer._committed_offset[consumer.tp] = 5  # a commit went out meanwhile
     consumer.fetched_up_to = 9
-    await faust_fixes._mend_holes(consumer, now=103.0)
+    await mend(consumer, now=103.0)
     assert consumer.seeks == []
 
 
@@ -174,17 +192,17 @@ async def test_a_record_still_with_its_agent_is_no_hole_however_long_it_takes():
     in_progress = SimpleNamespace(topic=consumer.tp.topic, tracked=True, acked=False)
     consumer._unacked_messages.append(in_progress)
     for now in (100.0, 103.0, 106.0, 109.0):
-        await faust_fixes._mend_holes(consumer, now=now)
+        await mend(consumer, now=now)
     assert consumer.seeks == []
     in_progress.acked = True  # the agent is idle again and nothing of offset 7 was acknowledged: now a drop
-    await faust_fixes._mend_holes(consumer, now=112.0)
-    await faust_fixes._mend_holes(consumer, now=115.0)
+    await mend(consumer, now=112.0)
+    await mend(consumer, now=115.0)
     assert consumer.seeks == [(consumer.tp, 7)]
 
 
 async def test_a_busy_agent_of_another_topic_does_not_hold_a_hole_back():
     consumer = Mendable(committed=7, acked=[], position=8)
     consumer._unacked_messages.append(SimpleNamespace(topic="other-topic", tracked=True, acked=False))
-    await faust_fixes._mend_holes(consumer, now=100.0)
-    await faust_fixes._mend_holes(consumer, now=103.0)
+    await mend(consumer, now=100.0)
+    await mend(consumer, now=103.0)
     assert consumer.seeks == [(consumer.tp, 7)]

@@ -47,14 +47,23 @@ def test_records_below_the_next_offset_were_applied_and_are_not_applied_again():
     assert [order.verdict(TP, offset) for offset in (1, 2, 3, 4, 5)] == [Verdict.DUPLICATE] * 4 + [Verdict.APPLY]
 
 
-def test_a_gap_the_log_really_has_is_passed_after_the_re_reads_instead_of_stalling_the_partition():
-    order = started_at(2, reread_every=0.0, give_up_after=3)
-    for attempt in range(3):
+def test_a_held_record_is_never_applied_however_often_the_re_read_is_asked():
+    order = started_at(2, reread_every=0.0)
+    for attempt in range(50):
         assert order.verdict(TP, 5) is Verdict.EARLY
         assert order.reread(TP, now=float(attempt)) == 2
-    assert order.verdict(TP, 5) is Verdict.GAP
-    order.applied(TP, 5)
-    assert order.verdict(TP, 6) is Verdict.APPLY
+    assert order.rereads(TP) == 50
+
+
+def test_records_retention_removed_before_they_were_applied_are_passed_from_the_log_start():
+    order = started_at(2)
+    assert order.verdict(TP, 9) is Verdict.EARLY
+    assert not order.log_starts_at(TP, 2)  # the missing record is still there: read again, not passed
+    assert order.verdict(TP, 9) is Verdict.EARLY
+    assert order.log_starts_at(TP, 7)
+    assert order.next_offset(TP) == 7 and order.rereads(TP) == 0
+    assert order.verdict(TP, 7) is Verdict.APPLY
+    assert not order.log_starts_at(("other", 0), 7)  # a partition not assigned
 
 
 def test_a_partition_with_no_known_start_applies_what_comes_first():
