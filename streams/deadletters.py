@@ -68,3 +68,10 @@ async def dead_letter_command(message, key: str | None, command, exc: Exception)
         key=key.encode() if isinstance(key, str) else message.key,
         value=value,
     )
+
+
+async def dead_letter_failed_record(message, exc: Exception) -> None:
+    """A hop's record whose handling raised (a send the broker refuses for good, a bug): kept whole on the
+    dead-letter topic so the partition goes on; a hop that raised instead would read it again for ever."""
+    log.error("could not apply %s[%s]@%s", message.topic, message.partition, message.offset, exc_info=exc)
+    await send_dead_letter(message, "processing_error", f"{type(exc).__name__}: {exc}")

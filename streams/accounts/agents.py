@@ -18,7 +18,7 @@ from streams.accounts.events import AccountCommand
 from streams.app import app, settings
 from streams.core import batches
 from streams.core.jsontypes import JsonObject
-from streams.deadletters import dead_letter_command
+from streams.deadletters import dead_letter_command, dead_letter_failed_record
 from streams.kafka.faust_fixes import in_offset_order
 from streams.kafka.table_batches import PartitionWrites, read_many
 
@@ -77,4 +77,7 @@ async def apply_account_record(event) -> None:
 @app.agent(topics.account_commands)
 async def apply_account_commands(stream):
     async for event in in_offset_order(stream):
-        await apply_account_record(event)
+        try:
+            await apply_account_record(event)
+        except Exception as exc:
+            await dead_letter_failed_record(event.message, exc)

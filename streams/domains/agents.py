@@ -16,7 +16,7 @@ from streams import topics
 from streams.app import app, settings
 from streams.core import batches
 from streams.core.inbound import Rejected
-from streams.deadletters import dead_letter_command, send_dead_letter
+from streams.deadletters import dead_letter_command, dead_letter_failed_record, send_dead_letter
 from streams.domains import commands
 from streams.domains.commands import CheckResult, ControlCommand, DomainCommand, Login, MemberAdded, MemberRemoved
 from streams.domains.controls import parse_control
@@ -150,7 +150,10 @@ async def apply_one_by_one(
 @app.agent(topics.domain_commands)
 async def apply_domain_commands(stream):
     async for event in in_offset_order(stream):
-        await apply_domain_record(event)
+        try:
+            await apply_domain_record(event)
+        except Exception as exc:
+            await dead_letter_failed_record(event.message, exc)
 
 
 @app.agent(topics.control)
