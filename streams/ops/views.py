@@ -95,6 +95,7 @@ async def input_lags(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple
     reader = input_reader()
     if reader is None or reader.consumer is None:
         _input_committed.clear()
+        _input_waiting.clear()  # else the ages of partitions no longer read would go on growing
         return []
     consumer = reader.consumer
     owned = sorted(consumer.assignment())
@@ -143,8 +144,9 @@ _written_at: dict[TopicPartition, tuple[int, float]] = {}
 async def input_ages(timeout: float = INPUT_OFFSETS_TIMEOUT) -> list[tuple[tuple[str, str], float]]:
     """Seconds the oldest unprocessed record of each input partition measured by input_lags has waited (0: none).
 
-    As `lapsewatch lag` does: the age of the record at the committed offset. Read only for a partition whose
-    offset moved since the last scrape, so a worker that keeps up reads nothing.
+    As `lapsewatch lag` does: the age of the record at the committed offset. Read only for a partition that is
+    behind and whose offset moved since the last scrape: a stuck partition is read once, a caught-up one never,
+    and under steady input one short-lived client per scrape reads one record per lagging partition.
     """
     wanted = {
         tp: offset
@@ -197,8 +199,9 @@ def refresh_gauges(
         metrics.failing_alone, (((server,), count) for server, count in checker.failing_alone().items())
     )
     consumer = app.consumer
+    changelogs = app.tables.changelog_topics  # standby copies: read to the end, never committed
     lags = []
-    for tp in sorted(consumer.assignment()):
+    for tp in sorted(tp for tp in consumer.assignment() if tp.topic not in changelogs):
         highwater = consumer.highwater(tp)
         # Faust keeps no public accessor for it, and ConsumerT does not declare it (faust_fixes pins the release).
         committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
