@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from jsonschema import Draft202012Validator, FormatChecker
 
 from examples.account_service.store import DUPLICATE, Database, Position
@@ -99,6 +99,8 @@ class Subscriber:
             while not self.stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=settings.max_records)
                 for tp, records in batches.items():
+                    if tp not in consumer.assignment():
+                        continue  # revoked while an earlier partition's records were applied: its owner reads them
                     for record in records:
                         await self.handle(record)
                     await self.commit(consumer, {tp: records[-1].offset + 1})
@@ -133,7 +135,7 @@ class Subscriber:
     async def commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
             await consumer.commit(offsets)
-        except CommitFailedError as error:
+        except (CommitFailedError, IllegalStateError) as error:  # IllegalState: revoked during the batch
             # The partition moved to another member meanwhile: it reads these records again and skips them.
             log.warning("offset commit %s refused (%s): the next owner re-reads them as duplicates", offsets, error)
 
