@@ -66,7 +66,11 @@ def apply_member(state: DomainState | None, command: MemberAdded, now: float) ->
     if state is None or not state.members:
         # A memberless row only keeps an allow: the first member starts the domain afresh.
         state = DomainState(
-            domain=command.domain, first_seen_at=now, next_check_at=now, allowed=state.allowed if state else None
+            domain=command.domain,
+            first_seen_at=now,
+            next_check_at=now,
+            allowed=state.allowed if state else None,
+            last_control=state.last_control if state else None,
         )
         first_seen = True
     else:
@@ -98,12 +102,29 @@ def apply_unmember(state: DomainState | None, command: MemberRemoved, now: float
     if state.members:
         return state, []
     removed = [outbound.domain_status(state, "removed", state.status, now)]
-    return (_allow_only(state) if state.allowed else None), removed
+    return _operators_part(state), removed
 
 
-def _allow_only(state: DomainState) -> DomainState:
-    """What is kept of an allowed domain no account uses: the allow, nothing to check."""
-    return DomainState(domain=state.domain, first_seen_at=state.first_seen_at, allowed=state.allowed)
+def _operators_part(state: DomainState) -> DomainState | None:
+    """What is kept of a domain no account uses: an allow, and the last allow or unallow (which refuses an
+    older one produced again); nothing to check. None when there is neither."""
+    if not state.allowed and not state.last_control:
+        return None
+    return DomainState(
+        domain=state.domain, first_seen_at=state.first_seen_at, allowed=state.allowed, last_control=state.last_control
+    )
+
+
+def _superseded_control(state: DomainState | None, command: ControlCommand) -> str | None:
+    """Why an allow or unallow must not be applied: a later one was, or this very one was (a copy produced again)."""
+    last = state.last_control if state is not None else None
+    if last is None or command.action == "recheck":
+        return None
+    if command.command_id == last["command_id"]:
+        return f"command {command.command_id} was applied already"
+    if command.requested_at < last["requested_at"]:  # canonical UTC strings order as times do
+        return f"a later command ({last['command_id']}, requested at {last['requested_at']}) was applied already"
+    return None
 
 
 def apply_login(state: DomainState | None, now: float, policy: Policy) -> Decision:
@@ -268,6 +289,10 @@ def apply_control(state: DomainState | None, command: ControlCommand, now: float
     domain = command.domain
     applied = True
     outcome: str | None = None
+    superseded_by = _superseded_control(state, command)
+    if superseded_by is not None:
+        shown = state or DomainState(domain=domain, first_seen_at=now)
+        return state, [outbound.control_status(shown, command.to_dict(), False, superseded_by, now, superseded=True)]
     match command.action:
         case "recheck":
             if state is None or not state.members:
@@ -291,12 +316,14 @@ def apply_control(state: DomainState | None, command: ControlCommand, now: float
                 state.allowed = None
         case _:
             assert_never(command.action)  # ControlCommand.from_dict refuses any other action
+    if command.action != "recheck" and state is not None:
+        state.last_control = {"requested_at": command.requested_at, "command_id": command.command_id}
     shown = state or DomainState(domain=domain, first_seen_at=now)
     # The audit record shows the command as it came (outbound.control_status reads its wire form).
     events = [outbound.control_status(shown, command.to_dict(), applied, outcome, now)]
     if command.action == "unallow" and applied and state is not None:
         if not state.members:
-            return None, events
+            return _operators_part(state), events
         # What the allow held back goes out now, as it would have.
         if state.status == "lapsed":
             events.extend(_unverify_pending(state, now))

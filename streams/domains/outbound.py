@@ -129,9 +129,18 @@ def domain_status(state: DomainState, transition: str, previous: str | None, now
 
 
 def control_status(
-    state: DomainState, command: Mapping[str, object], applied: bool, outcome: str | None, now: float
+    state: DomainState,
+    command: Mapping[str, object],
+    applied: bool,
+    outcome: str | None,
+    now: float,
+    superseded: bool = False,
 ) -> Outbound:
-    """The audit record of an operator's command: who, what, why, and whether it changed anything."""
+    """The audit record of an operator's command: who, what, why, and whether it changed anything.
+
+    Its id comes from the command's id, so a replay is audited once; a command refused as superseded (a copy
+    produced again, or an older one) gets an id of its own, so a consumer that drops repeated ids still sees it.
+    """
     event = domain_status(state, "control", state.status, now)
     event.value["data"]["control"] = {
         "command": command["command"],
@@ -143,5 +152,6 @@ def control_status(
         "outcome": outcome,
         "allowed": bool(state.allowed),
     }
-    event.value["id"] = str(uuid.uuid5(ID_NAMESPACE, f"control\n{state.domain}\n{command['command_id']}"))
+    name = f"control\n{state.domain}\n{command['command_id']}" + ("\nsuperseded" if superseded else "")
+    event.value["id"] = str(uuid.uuid5(ID_NAMESPACE, name))
     return event

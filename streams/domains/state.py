@@ -28,6 +28,13 @@ class Allow(TypedDict):
     command_id: str
 
 
+class LastControl(TypedDict):
+    """The last allow or unallow applied to the domain: when it was asked for, and its id."""
+
+    requested_at: str  # canonical UTC
+    command_id: str
+
+
 @dataclass(slots=True)
 class DomainState:
     domain: str
@@ -60,6 +67,9 @@ class DomainState:
     # Set by `lapsewatch allow`. An allowed domain is never unverified; a row with no members exists
     # only to keep this.
     allowed: Allow | None = None
+    # An allow or unallow older than this one, or this one again (a signed command produced a second time),
+    # is refused: it cannot undo a later command. Kept on a memberless row, as `allowed` is.
+    last_control: LastControl | None = None
 
     def to_dict(self) -> JsonObject:
         """The table value: shares nothing mutable with the state (dataclasses.asdict does the same
@@ -93,4 +103,5 @@ def _copied(data: Mapping[str, Any]) -> JsonObject:
         "emitted": dict(data.get("emitted", {})),
         "reregistered": dict(data.get("reregistered", {})),
         "allowed": dict(data["allowed"]) if data.get("allowed") else None,
+        "last_control": dict(data["last_control"]) if data.get("last_control") else None,
     }

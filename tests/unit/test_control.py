@@ -27,13 +27,18 @@ def record(action: str, domain: str = "example.com", command_id: str = "c-1") ->
     }
 
 
-def command(action: ControlAction, domain: str = "example.com", command_id: str = "c-1") -> ControlCommand:
+def command(
+    action: ControlAction,
+    domain: str = "example.com",
+    command_id: str = "c-1",
+    requested_at: str = "2027-01-15T08:00:00Z",
+) -> ControlCommand:
     return ControlCommand(
         domain=domain,
         action=action,
         requested_by="oncall",
         reason="why",
-        requested_at="2027-01-15T08:00:00Z",
+        requested_at=requested_at,
         command_id=command_id,
     )
 
@@ -146,7 +151,46 @@ def test_an_allow_outlives_the_members_and_a_new_member_starts_the_domain_afresh
     assert state is not None and state.members == {} and state.allowed
     assert [e.value["data"]["transition"] for e in events] == ["removed"]
     state, _ = apply_control(state, command("unallow", command_id="c-2"), NOW + 3)
-    assert state is None  # nothing left to keep
+    # Nothing to check and no allow, but the last command is kept: a copy of the allow must not come back.
+    assert state is not None and state.members == {} and not state.allowed
+    assert state.last_control == {"requested_at": "2027-01-15T08:00:00Z", "command_id": "c-2"}
+
+
+def test_an_allow_produced_again_after_an_unallow_does_not_undo_it():
+    """A signed command copied off the topic and produced again, within its age limit, is refused."""
+    allow = command("allow", command_id="c-1", requested_at="2027-01-15T08:00:00Z")
+    unallow = command("unallow", command_id="c-2", requested_at="2027-01-15T08:05:00Z")
+    for members in (("a",), ()):  # a domain in use, and one no account uses (its row kept for this)
+        state = lapsed_with(*members) if members else None
+        state, _ = apply_control(state, allow, NOW)
+        state, _ = apply_control(state, unallow, NOW + 1)
+        state, events = apply_control(state, allow, NOW + 2)
+        assert state is not None and not state.allowed, members
+        [audit] = events
+        assert audit.value["data"]["control"]["applied"] is False
+        assert "later command (c-2" in audit.value["data"]["control"]["outcome"]
+
+
+def test_the_same_allow_or_unallow_twice_is_applied_once_and_audited_as_such():
+    state, _ = apply_control(lapsed_with("a"), command("allow", command_id="c-1"), NOW)
+    state, events = apply_control(state, command("allow", command_id="c-1"), NOW + 1)
+    assert state.allowed["at"] == NOW  # not renewed by the copy
+    refused = events[0].value
+    assert refused["data"]["control"]["applied"] is False and "applied already" in refused["data"]["control"]["outcome"]
+    first = apply_control(lapsed_with("a"), command("allow", command_id="c-1"), NOW)[1][0].value
+    assert refused["id"] != first["id"]  # seen by a consumer that drops repeated ids
+
+
+def test_a_newer_command_or_one_of_the_same_second_is_applied_and_a_recheck_is_never_refused():
+    state, _ = apply_control(lapsed_with("a"), command("allow", command_id="c-1"), NOW)
+    state, _ = apply_control(state, command("unallow", command_id="c-2"), NOW + 1)  # same requested_at
+    assert not state.allowed
+    later = command("allow", command_id="c-3", requested_at="2027-01-15T09:00:00Z")
+    state, _ = apply_control(state, later, NOW + 2)
+    assert state.allowed and state.allowed["command_id"] == "c-3"
+    old_recheck = command("recheck", command_id="c-0", requested_at="2027-01-15T07:00:00Z")
+    _, events = apply_control(state, old_recheck, NOW + 3)
+    assert events[0].value["data"]["control"]["applied"] is True
 
 
 def test_the_audit_id_comes_from_the_command_id_so_a_replay_is_audited_once():
