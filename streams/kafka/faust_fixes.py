@@ -293,7 +293,14 @@ def _in_background(tasks: set[asyncio.Task], coroutine: Any) -> asyncio.Task:
     task = asyncio.ensure_future(coroutine)
     tasks.add(task)  # held until done: the loop keeps only a weak reference
     task.add_done_callback(tasks.discard)
+    task.add_done_callback(_log_failure)
     return task
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    # A re-read that fails (the consumer stopping, a revoked partition) is asked again by what still sees the hole.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a re-read failed: %r", task.exception())
 
 
 _mending: set[asyncio.Task] = set()
