@@ -15,11 +15,13 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from examples.account_service import subscriber
 from examples.account_service.store import (
     ALREADY_UNVERIFIED,
     DUPLICATE,
@@ -318,3 +320,18 @@ def test_the_apply_unverifies_only_the_current_address_and_only_once(db_url):
     assert [row[0] for row in stored["processed"]].count(first["id"]) == 1
     assert len(stored["log"]) == 4
     assert stored["parked"] == [(1, 7, "\\xff", "not JSON")]
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://app:s3cret@db.internal/accounts", "postgresql://app:***@db.internal/accounts"),
+        (
+            "postgresql://db.internal/accounts?sslmode=require&password=s3cret",
+            "postgresql://db.internal/accounts?sslmode=require&password=***",
+        ),
+        ("sqlite:///var/lib/accounts.db", "sqlite:///var/lib/accounts.db"),
+    ],
+)
+def test_the_database_url_is_logged_without_its_password(url, shown):
+    assert subscriber._redacted(SimpleNamespace(database=url)) == shown

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -150,8 +151,9 @@ def _redacted(settings: Settings) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" in rest:
         credentials, _, host = rest.rpartition("@")
-        return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
-    return url
+        url = f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+    # libpq also takes it as a parameter: postgresql://host/db?password=...
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
 
 
 def install_signal_handlers(subscriber: Subscriber) -> None:
