@@ -208,18 +208,20 @@ def _guarded_seek(perform_seek):
     return seek
 
 
-async def _floor_at_log_start(consumer: Any, partitions: list) -> None:
+async def _floor_at_log_start(consumer: Any, partitions: list) -> dict:
     """The next record to process is the committed offset, or the log's first record if that is later
-    (nothing committed, or retention removed what was): the strict commit rule below counts from it."""
+    (nothing committed, or retention removed what was): the strict commit rule below counts from it.
+    Returns the log starts ({} when the broker could not say)."""
     try:
         starts = await consumer._thread.earliest_offsets(*partitions)
-    except Exception as exc:  # keep Faust's looser rule for these partitions rather than stall the rebalance
-        log.warning("log start offsets unavailable (%r): commits follow Faust's own rule until the next seek", exc)
-        return
+    except Exception as exc:  # keep the committed offsets as they are rather than stall a rebalance or a re-read
+        log.warning("log start offsets unavailable (%r): committed offsets not floored at them", exc)
+        return {}
     for tp, start in starts.items():
         committed = consumer._committed_offset.get(tp)
         if start is not None and (committed is None or committed < start):
             consumer._committed_offset[tp] = start
+    return starts
 
 
 _new_offset_as_faust_has_it = consumers.Consumer._new_offset
@@ -303,7 +305,7 @@ def _log_failure(task: asyncio.Task) -> None:
         log.warning("a re-read failed: %r", task.exception())
 
 
-_mending: set[asyncio.Task] = set()
+_rereads: set[asyncio.Task] = set()  # every re-read in progress: the mender's and the hops'
 
 
 async def _mend_holes(consumer: Any, now: float | None = None) -> list[asyncio.Task]:
@@ -324,7 +326,7 @@ async def _mend_holes(consumer: Any, now: float | None = None) -> list[asyncio.T
         remembered[tp] = (hole, since)
         if now - since >= consumer.commit_interval:  # unchanged for a whole commit interval
             # Not awaited: Faust commits from inside the delivery of a batch, which holds the fetch lock.
-            started.append(_in_background(_mending, read_again(consumer, tp, hole[0])))
+            started.append(_in_background(_rereads, read_again(consumer, tp, hole[0])))
             log.warning(
                 "%s[%s]: the record at offset %d was never processed (acknowledged or fetched up to %d): "
                 "reading again from it",
@@ -364,11 +366,7 @@ def _withhold_ack(consumer: Any, message: Any) -> None:
 async def _read_again_from(consumer: Any, order: OffsetOrder, tp: Any, offset: int) -> None:
     """The re-read of a held-back record's partition, from the missing offset, or from the log's start where
     retention removed the missing records (the only gap the hops' topics can have)."""
-    try:
-        start = (await consumer._thread.earliest_offsets(tp)).get(tp)
-    except Exception as exc:  # the re-read itself settles most holes: try it anyway
-        log.warning("%s[%s]: log start unavailable (%r)", tp.topic, tp.partition, exc)
-        start = None
+    start = (await _floor_at_log_start(consumer, [tp])).get(tp)
     if start is not None and order.log_starts_at(tp, start):
         log.error(
             "%s[%s]: offsets %d to %d were removed from the log before they were applied: going on from %d",
@@ -378,9 +376,6 @@ async def _read_again_from(consumer: Any, order: OffsetOrder, tp: Any, offset: i
             start - 1,
             start,
         )
-        committed = consumer._committed_offset.get(tp)
-        if committed is None or committed < start:
-            consumer._committed_offset[tp] = start  # else the strict commit rule waits for them for ever
         offset = start
     await read_again(consumer, tp, offset)
 
@@ -388,8 +383,7 @@ async def _read_again_from(consumer: Any, order: OffsetOrder, tp: Any, offset: i
 async def in_offset_order(stream: Any) -> AsyncIterator[Any]:
     """`stream.events()`, each record of a partition in offset order and once (offset_order.py)."""
     consumer = stream.app.consumer
-    pending: dict[Any, asyncio.Task] = {}  # per partition, its re-read in progress
-    running: set[asyncio.Task] = set()
+    pending: dict[Any, asyncio.Task] = {}  # per partition, its latest re-read
     async for event in stream.events():
         message = event.message
         tp, offset = message.tp, message.offset
@@ -409,7 +403,7 @@ async def in_offset_order(stream: Any) -> AsyncIterator[Any]:
                 log_at = log.error if order.rereads(tp) > 5 else log.warning
                 log_at("%s[%s]: offset %d came before %d: reading again from it", tp.topic, tp.partition, offset, start)
                 # Not awaited: the seek waits for the batch in delivery, which may wait for this agent.
-                pending[tp] = _in_background(running, _read_again_from(consumer, order, tp, start))
+                pending[tp] = _in_background(_rereads, _read_again_from(consumer, order, tp, start))
             continue
         yield event
         order.applied(tp, offset)
