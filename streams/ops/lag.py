@@ -180,8 +180,8 @@ async def measure_groups(
     return DeploymentLag(list(reports))
 
 
-def _reader(bootstrap: str, group: str, timeout: float, client_options: dict | None) -> AIOKafkaConsumer:
-    """A consumer that reads `group`'s offsets and never joins it (it never subscribes)."""
+def _reader(bootstrap: str, group: str | None, timeout: float, client_options: dict | None) -> AIOKafkaConsumer:
+    """A consumer that reads `group`'s offsets (None: no group) and never joins it (it never subscribes)."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
@@ -213,9 +213,13 @@ async def _age_at(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, t
     finally:
         consumer.unsubscribe()
     records = batch.get(tp) or []
-    if not records or records[0].timestamp is None or records[0].timestamp < 0:
-        return None
-    return max(0.0, time.time() - records[0].timestamp / 1000.0)
+    written = _written_at(records[0]) if records else None
+    return None if written is None else max(0.0, time.time() - written)
+
+
+def _written_at(record) -> float | None:
+    """The record's write time in Unix seconds; None where the broker kept none."""
+    return None if record.timestamp is None or record.timestamp < 0 else record.timestamp / 1000.0
 
 
 async def record_timestamps(
@@ -228,13 +232,7 @@ async def record_timestamps(
     found: dict[TopicPartition, float] = {}
     if not offsets:
         return found
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        request_timeout_ms=int(timeout * 1000),
-        **(client_options or {}),
-    )
+    consumer = _reader(bootstrap, None, timeout, client_options)
 
     async def read() -> None:
         await consumer.start()
@@ -243,8 +241,9 @@ async def record_timestamps(
             consumer.seek(tp, offset)
         while len(found) < len(offsets):
             for tp, records in (await consumer.getmany(timeout_ms=200, max_records=len(offsets))).items():
-                if tp not in found and records and records[0].timestamp is not None and records[0].timestamp >= 0:
-                    found[tp] = records[0].timestamp / 1000.0
+                written = _written_at(records[0]) if tp not in found and records else None
+                if written is not None:
+                    found[tp] = written
                     consumer.pause(tp)  # the first record is the one wanted
 
     try:
